@@ -1,0 +1,10 @@
+//! Pure logic: no glommio, no sockets, no files, no clock, no randomness.
+//! Time enters as arguments, so everything here runs the same in tests, in
+//! the server and in a simulator.
+
+pub mod acl;
+pub mod path;
+pub mod prep;
+pub mod session;
+pub mod tree;
+pub mod txn;

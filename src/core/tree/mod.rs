@@ -1,0 +1,152 @@
+//! The data tree: every znode by path, plus the indexes ZooKeeper keeps beside
+//! it (ephemerals by session, containers, TTL nodes) and the live sessions.
+//!
+//! A tree changes only through [`DataTree::apply`], which is total and
+//! deterministic: every replica that applies the same transactions in zxid
+//! order holds the same tree. Reads are plain lookups.
+
+mod acl_cache;
+mod apply;
+mod node;
+pub mod watches;
+
+pub use apply::{Applied, OpResult, TreeEvent};
+pub use node::Node;
+
+use crate::core::path;
+use crate::core::txn::NodeKind;
+use crate::proto::codes::perms;
+use crate::proto::records::{Acl, Id};
+use acl_cache::AclCache;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// `world:anyone` with every permission: ZooKeeper's OPEN_ACL_UNSAFE.
+pub fn open_acl() -> Vec<Acl> {
+    vec![Acl { perms: perms::ALL, id: Id::new("world", "anyone") }]
+}
+
+/// `world:anyone` with read only: ZooKeeper's READ_ACL_UNSAFE.
+pub fn read_acl() -> Vec<Acl> {
+    vec![Acl { perms: perms::READ, id: Id::new("world", "anyone") }]
+}
+
+/// The nodes ZooKeeper creates in every tree.
+pub const ZOOKEEPER_NODE: &str = "/zookeeper";
+/// Quota bookkeeping (always present, usually empty).
+pub const QUOTA_NODE: &str = "/zookeeper/quota";
+/// Dynamic configuration (empty unless reconfig is enabled).
+pub const CONFIG_NODE: &str = "/zookeeper/config";
+
+/// The replicated state: znodes and sessions.
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<Box<str>, Node>,
+    acls: AclCache,
+    /// Ephemeral paths by owning session.
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    containers: HashSet<String>,
+    ttls: HashSet<String>,
+    /// Live sessions and their negotiated timeouts.
+    sessions: HashMap<i64, i32>,
+    /// The zxid of the last transaction applied.
+    last_zxid: i64,
+    /// Sum of data lengths and path lengths (ZooKeeper's approximate data size).
+    data_bytes: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A tree holding only `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
+    pub fn new() -> DataTree {
+        let mut tree = DataTree { nodes: HashMap::new(), acls: AclCache::default(), ephemerals: HashMap::new(), containers: HashSet::new(), ttls: HashSet::new(), sessions: HashMap::new(), last_zxid: 0, data_bytes: 0 };
+        let open = tree.acls.intern(&open_acl());
+        let empty = || Some(bytes::Bytes::new());
+        tree.nodes.insert(path::ROOT.into(), Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0));
+        for (p, acl) in [(ZOOKEEPER_NODE, open.clone()), (QUOTA_NODE, open), (CONFIG_NODE, tree.acls.intern(&read_acl()))] {
+            let (parent, name) = path::split(p).expect("built-in paths have parents");
+            tree.nodes.get_mut(parent).expect("built-in parents come first").children.insert(name.into());
+            tree.nodes.insert(p.into(), Node::new(empty(), acl, NodeKind::Persistent, 0, 0));
+            tree.data_bytes += p.len() as u64;
+        }
+        // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
+        tree.nodes.get_mut(CONFIG_NODE).expect("just inserted").aversion = -1;
+        tree
+    }
+
+    /// The node at `path` (`""` reads as the root).
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path::normalize_read(path))
+    }
+
+    /// Number of znodes, the root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// ZooKeeper's approximate data size: path lengths plus data lengths.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// The zxid of the last applied transaction.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Live sessions and their timeouts.
+    pub fn sessions(&self) -> &HashMap<i64, i32> {
+        &self.sessions
+    }
+
+    /// The ephemeral paths owned by `session_id`.
+    pub fn ephemerals_of(&self, session_id: i64) -> impl Iterator<Item = &String> {
+        self.ephemerals.get(&session_id).into_iter().flatten()
+    }
+
+    /// Every ephemeral path of every session.
+    pub fn ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    /// Total number of ephemeral nodes.
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Container node paths.
+    pub fn containers(&self) -> &HashSet<String> {
+        &self.containers
+    }
+
+    /// TTL node paths.
+    pub fn ttls(&self) -> &HashSet<String> {
+        &self.ttls
+    }
+
+    /// Number of distinct ACL lists in use.
+    pub fn acl_list_count(&self) -> usize {
+        self.acls.len()
+    }
+
+    /// Number of nodes below `path` (not counting `path`): getAllChildrenNumber.
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path::normalize_read(path).to_string()];
+        while let Some(p) = stack.pop() {
+            let Some(node) = self.nodes.get(p.as_str()) else { continue };
+            count += node.children.len();
+            stack.extend(node.children.iter().map(|c| path::join(&p, c)));
+        }
+        count
+    }
+
+    /// Every path in the tree, in no particular order (for dumps and snapshots).
+    pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(p, n)| (p.as_ref(), n))
+    }
+}

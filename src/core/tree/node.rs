@@ -1,0 +1,66 @@
+//! One znode: its data, ACL, kind, the persisted parts of its Stat, and its
+//! children's names.
+
+use crate::core::txn::NodeKind;
+use crate::proto::records::{Acl, Stat};
+use bytes::Bytes;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A znode as the tree stores it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// `None` is ZooKeeper's null data, distinct from empty data.
+    pub data: Option<Bytes>,
+    /// Shared with every node holding an equal ACL (see `AclCache`).
+    pub acl: Arc<Vec<Acl>>,
+    pub kind: NodeKind,
+    pub czxid: i64,
+    pub mzxid: i64,
+    /// zxid of the last create or delete of a child.
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    /// Children ever created under this node: the next sequential suffix.
+    /// The client sees `2 * creates - live children` (creates plus deletes).
+    pub child_creates: i32,
+    pub aversion: i32,
+    /// Child names, sorted, so listings are deterministic.
+    pub children: BTreeSet<Box<str>>,
+}
+
+impl Node {
+    /// A node created by the transaction `zxid` at `time_ms`.
+    pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, kind: NodeKind, zxid: i64, time_ms: i64) -> Node {
+        Node { data, acl, kind, czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time_ms, mtime: time_ms, version: 0, child_creates: 0, aversion: 0, children: BTreeSet::new() }
+    }
+
+    /// The Stat a client sees (ZooKeeper's `DataNode.copyStat`).
+    pub fn stat(&self) -> Stat {
+        let num_children = self.children.len() as i32;
+        Stat {
+            czxid: self.czxid,
+            mzxid: self.mzxid,
+            ctime: self.ctime,
+            mtime: self.mtime,
+            version: self.version,
+            cversion: self.child_creates.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: self.aversion,
+            ephemeral_owner: self.kind.ephemeral_owner(),
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            num_children,
+            pzxid: self.pzxid,
+        }
+    }
+
+    /// The client-visible child version (creates plus deletes of children).
+    pub fn cversion(&self) -> i32 {
+        self.stat().cversion
+    }
+
+    /// Bytes of data held (0 for null).
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, |d| d.len())
+    }
+}
