@@ -5,6 +5,8 @@
 pub mod acl;
 pub mod path;
 pub mod prep;
+pub mod read;
+pub mod reply;
 pub mod session;
 pub mod tree;
 pub mod txn;

@@ -158,6 +158,13 @@ impl SessionTracker {
         expired
     }
 
+    /// (id, timeout, expiry time) of every tracked session, by expiry (dump).
+    pub fn expiries(&self) -> Vec<(i64, i32, i64)> {
+        let mut out: Vec<(i64, i32, i64)> = self.sessions.iter().map(|(id, s)| (*id, s.timeout_ms, s.expires_at_ms)).collect();
+        out.sort_by_key(|(id, _, at)| (*at, *id));
+        out
+    }
+
     /// Number of tracked sessions.
     pub fn len(&self) -> usize {
         self.sessions.len()

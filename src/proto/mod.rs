@@ -5,3 +5,4 @@ pub mod frame;
 pub mod jute;
 pub mod records;
 pub mod request;
+pub mod response;

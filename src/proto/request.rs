@@ -138,6 +138,7 @@ impl Request {
                 | Request::SetAcl { .. }
                 | Request::Check { .. }
                 | Request::Multi(_)
+                | Request::Reconfig
                 | Request::CloseSession
         )
     }

@@ -35,11 +35,6 @@ impl AclCache {
     pub fn len(&self) -> usize {
         self.lists.len()
     }
-
-    /// Whether no list is cached.
-    pub fn is_empty(&self) -> bool {
-        self.lists.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -57,6 +52,6 @@ mod tests {
         cache.release(a);
         assert_eq!(cache.len(), 1);
         cache.release(b);
-        assert!(cache.is_empty());
+        assert_eq!(cache.len(), 0);
     }
 }

@@ -1,0 +1,169 @@
+//! What crosses cores. Shards send [`ToBroadcast`]; the broadcast core sends
+//! [`ToShard`]. Each direction is one bounded SPSC channel per shard, so the
+//! topology is a star around the broadcast core.
+//!
+//! Ordering contract: the broadcast core emits [`Entry`]s in one total order
+//! (zxid order for transactions, with handshake and sync replies placed after
+//! every transaction prepared before them), and every shard sees every batch
+//! in that order. A shard acts only on entries addressed to it, except that it
+//! applies every transaction to its tree replica.
+
+use crate::core::tree::watches::ConnId;
+use crate::core::txn::Txn;
+use crate::proto::codes::OpCode;
+use crate::proto::records::Id;
+use crate::proto::request::Request;
+use std::sync::Arc;
+
+/// Index of a shard core.
+pub type ShardId = usize;
+
+/// The connection a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    pub shard: ShardId,
+    pub conn: ConnId,
+}
+
+/// A handshake, as the broadcast core needs it.
+#[derive(Debug, Clone)]
+pub struct ConnectInfo {
+    pub session_id: i64,
+    pub passwd: bytes::Bytes,
+    pub timeout_ms: i32,
+    pub last_zxid_seen: i64,
+}
+
+/// The four-letter words that need state from every core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminQuery {
+    /// srvr, stat, mntr, cons, wchs, wchc, wchp, dump, dirs, conf, envi.
+    Report,
+    /// crst: reset per-connection statistics, then report.
+    ResetConnections,
+    /// srst: reset server statistics, then report.
+    ResetServer,
+}
+
+/// Shard → broadcast.
+#[derive(Debug)]
+pub enum ToBroadcast {
+    /// A write (or closeSession, reconfig), in the session's order.
+    Write { origin: Origin, session_id: i64, cxid: i32, op: OpCode, req: Request, ids: Arc<[Id]> },
+    /// sync: answered once everything prepared before it is committed.
+    Sync { origin: Origin, cxid: i32, path: String },
+    /// A ConnectRequest: new session or re-attach.
+    Connect { origin: Origin, info: ConnectInfo },
+    /// Sessions with activity since the last report.
+    Touch(Vec<i64>),
+    /// A four-letter word needs a report.
+    Admin { origin: Origin, query: AdminQuery },
+    /// A shard's part of a report.
+    AdminPart { token: u64, part: ShardReport },
+}
+
+/// One element of the committed stream.
+#[derive(Debug)]
+pub enum Entry {
+    /// A durable transaction; `origin` is where its reply goes (none for expiry and the reaper).
+    Txn { txn: Txn, origin: Option<Origin> },
+    /// A sync's reply point.
+    Synced { origin: Origin, cxid: i32, path: String },
+    /// A re-attach succeeded with this timeout.
+    Attached { origin: Origin, session_id: i64, timeout_ms: i32 },
+    /// A re-attach failed (wrong password, unknown or closing session): send the
+    /// all-zero ConnectResponse and close.
+    Rejected { origin: Origin },
+    /// The client has seen a newer zxid than this server: close without answering.
+    Refused { origin: Origin },
+    /// Another connection took over this connection's session: close it.
+    Evict { origin: Origin },
+}
+
+/// Broadcast → shard.
+#[derive(Debug)]
+pub enum ToShard {
+    /// Committed entries, shared by all shards.
+    Batch(Arc<Vec<Entry>>),
+    /// Send your part of report `token` (resetting first if asked).
+    AdminCollect { token: u64, query: AdminQuery },
+    /// The finished report for a connection on this shard.
+    AdminReply { conn: ConnId, report: Arc<AdminReport> },
+}
+
+/// One client connection, for cons/stat.
+#[derive(Debug, Clone, Default)]
+pub struct ConnReport {
+    pub peer: String,
+    pub session_id: i64,
+    pub queued: usize,
+    pub received: u64,
+    pub sent: u64,
+    pub last_op: &'static str,
+    pub established_ms: i64,
+    pub timeout_ms: i32,
+    pub last_cxid: i32,
+    pub last_zxid: i64,
+    pub last_response_ms: i64,
+    pub last_latency_ms: u64,
+    pub min_latency_ms: u64,
+    pub avg_latency_ms: u64,
+    pub max_latency_ms: u64,
+}
+
+/// Request latency and packet counters of one shard (srvr, mntr).
+#[derive(Debug, Clone, Default)]
+pub struct ServerCounters {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub latency_count: u64,
+    pub latency_sum_ms: u64,
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+    pub outstanding: u64,
+    pub bytes_received: u64,
+    pub auth_failed: u64,
+}
+
+impl ServerCounters {
+    /// Adds another shard's counters.
+    pub fn merge(&mut self, other: &ServerCounters) {
+        if other.latency_count > 0 {
+            self.latency_min_ms = if self.latency_count == 0 { other.latency_min_ms } else { self.latency_min_ms.min(other.latency_min_ms) };
+        }
+        self.packets_received += other.packets_received;
+        self.packets_sent += other.packets_sent;
+        self.latency_count += other.latency_count;
+        self.latency_sum_ms += other.latency_sum_ms;
+        self.latency_max_ms = self.latency_max_ms.max(other.latency_max_ms);
+        self.outstanding += other.outstanding;
+        self.bytes_received += other.bytes_received;
+        self.auth_failed += other.auth_failed;
+    }
+}
+
+/// A shard's contribution to a four-letter-word report.
+#[derive(Debug, Clone, Default)]
+pub struct ShardReport {
+    pub conns: Vec<ConnReport>,
+    pub counters: ServerCounters,
+    /// Total watches (data and child tables).
+    pub watch_count: usize,
+    /// Data-table watches: path → watching session ids.
+    pub data_watches: Vec<(String, Vec<i64>)>,
+}
+
+/// Everything the four-letter words print, gathered from all cores.
+#[derive(Debug, Clone, Default)]
+pub struct AdminReport {
+    pub last_zxid: i64,
+    pub node_count: usize,
+    pub approximate_data_size: u64,
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+    /// (session id, timeout ms, expiry time in wall-clock ms).
+    pub sessions: Vec<(i64, i32, i64)>,
+    pub shards: Vec<ShardReport>,
+    pub uptime_ms: u64,
+    pub data_dir_bytes: u64,
+    pub log_dir_bytes: u64,
+}

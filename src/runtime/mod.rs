@@ -1,0 +1,92 @@
+//! glommio glue: one pinned executor for the broadcast core, one per shard,
+//! and the bounded channels between them (a star around the broadcast core).
+//!
+//! Placement: the broadcast core takes the first allowed CPU; shards take the
+//! following ones, wrapping around when there are more shards than CPUs (on
+//! one CPU, shard and broadcast share it as two threads).
+
+pub mod broadcast;
+pub mod limits;
+pub mod messages;
+pub mod notify;
+pub mod shard;
+pub mod stream;
+
+use crate::core::tree::DataTree;
+use crate::server::config::Config;
+use crate::storage::log::{DATA_SUBDIR, TxnLog};
+use glommio::channels::shared_channel;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch: transaction times and statistics.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// I/O memory per executor: keeper does no DMA file I/O, so keep it small.
+const EXECUTOR_IO_MEMORY_BYTES: usize = 256 << 10;
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![0];
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect();
+        if cpus.is_empty() { vec![0] } else { cpus }
+    }
+}
+
+/// Recovers state from disk, starts every core, and serves until the process exits.
+pub fn serve(cfg: Config) -> Result<(), String> {
+    let cfg = Arc::new(cfg);
+    // A plain bind first: SO_REUSEPORT (used by the shards) would silently share
+    // the port with another keeper instead of failing.
+    std::net::TcpListener::bind(cfg.client_addr).map_err(|e| format!("cannot listen on {}: {e}", cfg.client_addr))?;
+    let log_dir = cfg.data_log_dir.join(DATA_SUBDIR);
+    std::fs::create_dir_all(cfg.data_dir.join(DATA_SUBDIR)).map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    let mut tree = DataTree::new();
+    let mut scratch = Vec::new();
+    let started = std::time::Instant::now();
+    let (log, recovery) = TxnLog::open(&log_dir, cfg.segment_bytes, 0, |txn| {
+        scratch.clear();
+        tree.apply(&txn, &mut scratch);
+    })
+    .map_err(|e| e.to_string())?;
+    eprintln!("keeper: recovered {} transactions (last zxid 0x{:x}, {} sessions) from {} in {} ms", recovery.replayed, log.last_zxid(), tree.sessions().len(), log_dir.display(), started.elapsed().as_millis());
+
+    let cpus = allowed_cpus();
+    let mut to_broadcast_rx = Vec::new();
+    let mut to_shard_tx = Vec::new();
+    let mut handles = Vec::new();
+    let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
+    for shard in 0..cfg.shards {
+        let (tx_b, rx_b) = shared_channel::new_bounded(limits::SHARD_TO_BROADCAST_MESSAGES);
+        let (tx_s, rx_s) = shared_channel::new_bounded(limits::BROADCAST_TO_SHARD_BATCHES);
+        to_broadcast_rx.push(rx_b);
+        to_shard_tx.push(tx_s);
+        let (cfg, tree, conn_limits) = (cfg.clone(), tree.clone(), conn_limits.clone());
+        let cpu = cpus[(1 + shard) % cpus.len()];
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("keeper-shard-{shard}"))
+            .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+            .spawn(move || shard::run_shard(shard, cfg, tree, tx_b, rx_s, conn_limits))
+            .map_err(|e| format!("cannot start shard {shard} on cpu {cpu}: {e}"))?;
+        handles.push(handle);
+    }
+    let bcfg = cfg.clone();
+    let broadcast = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
+        .name("keeper-broadcast")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx))
+        .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
+    eprintln!("keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
+    broadcast.join().map_err(|e| format!("broadcast core failed: {e}"))?;
+    for h in handles {
+        h.join().map_err(|e| format!("shard core failed: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! A shard core: owns client connections and their sessions' watches, keeps
+//! a replica of the committed tree, answers reads locally and forwards writes
+//! to the broadcast core.
+//!
+//! Tasks on the shard's executor: an accept loop, a reader and a writer per
+//! connection, the committed-stream consumer, and a touch reporter. All share
+//! one [`ShardState`] through `Rc<RefCell<_>>`; no borrow is held across an
+//! await. The consumer never waits on the broadcast core, which is what keeps
+//! the two directions of the star from deadlocking.
+
+mod conn;
+mod requests;
+mod serve;
+
+pub use serve::run_shard;
+
+use crate::core::read::{self, ReadContext};
+use crate::core::reply::write_reply;
+use crate::core::session;
+use crate::core::tree::watches::{Notification, WatchRegistry};
+use crate::core::tree::{Applied, DataTree, TreeEvent};
+use crate::core::txn::TxnBody;
+use crate::proto::codes::{ErrorCode, OpCode, xid};
+use crate::proto::frame::ConnectResponse;
+use crate::proto::response::Response;
+use crate::runtime::messages::{AdminQuery, Entry, Origin, ServerCounters, ShardId, ShardReport};
+use crate::server::config::Config;
+use conn::{Conn, ConnId, Pending, Phase};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Everything a shard core owns.
+pub struct ShardState {
+    pub id: ShardId,
+    pub cfg: Arc<Config>,
+    pub tree: DataTree,
+    pub watches: WatchRegistry,
+    pub conns: HashMap<ConnId, Rc<Conn>>,
+    /// The connection each session is bound to, on this shard.
+    pub by_session: HashMap<i64, ConnId>,
+    /// Sessions with requests since the last touch report.
+    pub touched: HashSet<i64>,
+    pub counters: ServerCounters,
+    next_conn: ConnId,
+    events: Vec<TreeEvent>,
+    notes: Vec<Notification>,
+    /// Connections with new output since the last flush.
+    dirty: HashSet<ConnId>,
+}
+
+impl ShardState {
+    /// A shard starting from `tree` (the recovered state).
+    pub fn new(id: ShardId, cfg: Arc<Config>, tree: DataTree) -> ShardState {
+        ShardState { id, cfg, tree, watches: WatchRegistry::default(), conns: HashMap::new(), by_session: HashMap::new(), touched: HashSet::new(), counters: ServerCounters::default(), next_conn: 1, events: Vec::new(), notes: Vec::new(), dirty: HashSet::new() }
+    }
+
+    /// Registers a new connection.
+    pub fn add_conn(&mut self, peer: std::net::SocketAddr) -> Rc<Conn> {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let conn = Rc::new(Conn::new(id, peer));
+        self.conns.insert(id, conn.clone());
+        conn
+    }
+
+    /// Forgets a closed connection and its watches (its session lives on).
+    pub fn remove_conn(&mut self, conn: &Conn) {
+        self.conns.remove(&conn.id);
+        self.watches.remove_conn(conn.id);
+        self.dirty.remove(&conn.id);
+        let session = conn.inner.borrow().session_id;
+        if self.by_session.get(&session) == Some(&conn.id) {
+            self.by_session.remove(&session);
+        }
+    }
+
+    /// Wakes the writers of connections that received output.
+    pub fn flush(&mut self) {
+        for id in self.dirty.drain() {
+            if let Some(c) = self.conns.get(&id) {
+                c.writer_wake.notify();
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self, conn: ConnId) {
+        self.dirty.insert(conn);
+    }
+
+    /// Applies one committed entry: transactions change the replica and fire
+    /// watches; entries for this shard's connections produce replies.
+    pub fn on_entry(&mut self, entry: &Entry) {
+        match entry {
+            Entry::Txn { txn, origin } => {
+                let mut events = std::mem::take(&mut self.events);
+                events.clear();
+                let applied = self.tree.apply(txn, &mut events);
+                self.deliver_events(&events);
+                self.events = events;
+                let mine = origin.filter(|o| o.shard == self.id);
+                match &txn.body {
+                    TxnBody::CreateSession { timeout_ms } => {
+                        if let Some(o) = mine {
+                            self.bind_session(o, txn.session_id, *timeout_ms);
+                        }
+                    }
+                    TxnBody::CloseSession => self.end_session(txn.session_id, txn.cxid, mine),
+                    _ => {
+                        if let Some(o) = mine {
+                            self.complete(o.conn, txn.cxid, |shape| write_reply(shape, &applied));
+                        }
+                    }
+                }
+                debug_assert!(!matches!(applied, Applied::Session) || matches!(txn.body, TxnBody::CreateSession { .. } | TxnBody::CloseSession));
+            }
+            Entry::Synced { origin, cxid, path } if origin.shard == self.id => {
+                let path = path.clone();
+                self.complete(origin.conn, *cxid, |_| Ok(Response::Path(path)));
+            }
+            Entry::Attached { origin, session_id, timeout_ms } if origin.shard == self.id => self.bind_session(*origin, *session_id, *timeout_ms),
+            Entry::Rejected { origin } if origin.shard == self.id => {
+                if let Some(c) = self.conns.get(&origin.conn).cloned() {
+                    c.inner.borrow_mut().connect_response(&ConnectResponse::REJECTED);
+                    c.close();
+                }
+            }
+            Entry::Refused { origin } | Entry::Evict { origin } if origin.shard == self.id => {
+                if let Some(c) = self.conns.get(&origin.conn) {
+                    c.close();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn deliver_events(&mut self, events: &[TreeEvent]) {
+        let mut notes = std::mem::take(&mut self.notes);
+        notes.clear();
+        for ev in events {
+            self.watches.trigger(ev, &mut notes);
+        }
+        for note in &notes {
+            if let Some(c) = self.conns.get(&note.conn) {
+                c.inner.borrow_mut().notify_event(note.kind as i32, &note.path);
+                self.dirty.insert(note.conn);
+            }
+        }
+        self.notes = notes;
+    }
+
+    fn bind_session(&mut self, origin: Origin, session_id: i64, timeout_ms: i32) {
+        let Some(c) = self.conns.get(&origin.conn).cloned() else { return };
+        {
+            let mut inner = c.inner.borrow_mut();
+            if inner.phase != Phase::Connecting {
+                return;
+            }
+            inner.phase = Phase::Active;
+            inner.session_id = session_id;
+            inner.timeout_ms = timeout_ms;
+            inner.connect_response(&ConnectResponse { timeout_ms, session_id, passwd: session::password(session_id) });
+        }
+        self.by_session.insert(session_id, c.id);
+        self.touched.insert(session_id);
+        self.mark_dirty(c.id);
+        c.reader_wake.notify();
+    }
+
+    /// A closeSession was applied: reply to the closer, close the session's connection.
+    fn end_session(&mut self, session_id: i64, cxid: i32, closer: Option<Origin>) {
+        if let Some(o) = closer {
+            self.complete(o.conn, cxid, |_| Ok(Response::Empty));
+        }
+        if let Some(conn_id) = self.by_session.remove(&session_id)
+            && let Some(c) = self.conns.get(&conn_id)
+        {
+            c.close();
+        }
+    }
+
+    /// Answers the write at the head of a connection's queue, then every read
+    /// queued behind it.
+    fn complete(&mut self, conn_id: ConnId, cxid: i32, result: impl FnOnce(&crate::core::reply::ReplyShape) -> Result<Response, ErrorCode>) {
+        let Some(c) = self.conns.get(&conn_id).cloned() else { return };
+        let zxid = self.tree.last_zxid();
+        {
+            let mut inner = c.inner.borrow_mut();
+            match inner.pending.pop_front() {
+                Some(Pending::Write { xid, shape, start }) => {
+                    debug_assert_eq!(cxid, xid, "replies in request order");
+                    let r = result(&shape);
+                    inner.reply(xid, zxid, &r, shape.op, start);
+                    self.counters.record_latency(start);
+                }
+                other => {
+                    // The queue no longer matches (the connection was reset): drop the reply.
+                    debug_assert!(other.is_none(), "a write reply found a read at the queue head");
+                    return;
+                }
+            }
+        }
+        self.run_queued_reads(&c);
+        self.mark_dirty(conn_id);
+        c.reader_wake.notify();
+    }
+
+    /// Answers queued reads until the next write (or the end of the queue).
+    fn run_queued_reads(&mut self, c: &Rc<Conn>) {
+        loop {
+            let next = {
+                let mut inner = c.inner.borrow_mut();
+                match inner.pending.front() {
+                    Some(Pending::Read { .. }) | Some(Pending::Ready { .. }) => inner.pending.pop_front(),
+                    _ => None,
+                }
+            };
+            match next {
+                Some(Pending::Read { xid, op, req, start }) => self.answer_read(c, xid, op, &req, start),
+                Some(Pending::Ready { xid, result, start }) => {
+                    let zxid = self.tree.last_zxid();
+                    c.inner.borrow_mut().reply(xid, zxid, &result, OpCode::Error, start);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Answers a read now, from this shard's replica.
+    pub fn answer_read(&mut self, c: &Rc<Conn>, xid: i32, op: OpCode, req: &crate::proto::request::Request, start: std::time::Instant) {
+        let mut notes = std::mem::take(&mut self.notes);
+        notes.clear();
+        let mut inner = c.inner.borrow_mut();
+        let ctx = ReadContext { conn: c.id, session_id: inner.session_id, ids: &inner.ids };
+        let result = read::read(&self.tree, &mut self.watches, op, req, &ctx, &mut notes);
+        for note in &notes {
+            debug_assert_eq!(note.conn, c.id, "setWatches fires only for its own connection");
+            inner.notify_event(note.kind as i32, &note.path);
+        }
+        let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
+        inner.reply(reply_xid, self.tree.last_zxid(), &result, op, start);
+        drop(inner);
+        self.notes = notes;
+        self.counters.record_latency(start);
+        self.mark_dirty(c.id);
+    }
+
+    /// This shard's part of a four-letter-word report.
+    pub fn report(&mut self, query: AdminQuery) -> ShardReport {
+        match query {
+            AdminQuery::ResetConnections => self.conns.values().for_each(|c| c.inner.borrow_mut().reset_stats()),
+            AdminQuery::ResetServer => self.counters = ServerCounters::default(),
+            AdminQuery::Report => {}
+        }
+        let mut counters = self.counters.clone();
+        counters.outstanding = self.conns.values().map(|c| c.inner.borrow().pending.len() as u64).sum();
+        let session_of = |conn: ConnId| self.conns.get(&conn).map_or(0, |c| c.inner.borrow().session_id);
+        ShardReport {
+            conns: self.conns.values().map(|c| c.inner.borrow().report(c.peer)).collect(),
+            counters,
+            watch_count: self.watches.watch_count(),
+            data_watches: self.watches.data_paths().map(|(p, conns)| (p.clone(), conns.into_iter().map(session_of).collect())).collect(),
+        }
+    }
+}
+
+impl ServerCounters {
+    /// Records one answered request's latency.
+    pub fn record_latency(&mut self, start: std::time::Instant) {
+        let ms = start.elapsed().as_millis() as u64;
+        self.latency_min_ms = if self.latency_count == 0 { ms } else { self.latency_min_ms.min(ms) };
+        self.latency_max_ms = self.latency_max_ms.max(ms);
+        self.latency_sum_ms += ms;
+        self.latency_count += 1;
+        self.packets_sent += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::txn::Txn;
+
+    #[test]
+    fn replica_applies_committed_stream_in_order() {
+        let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new());
+        let txn = Txn { zxid: 1, time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
+        shard.on_entry(&Entry::Txn { txn, origin: None });
+        assert_eq!(shard.tree.last_zxid(), 1);
+        assert_eq!(shard.tree.sessions().get(&5), Some(&4000));
+    }
+}

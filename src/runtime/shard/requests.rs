@@ -1,0 +1,159 @@
+//! What a shard does with one frame from a client: the handshake, then each
+//! request routed to the right place (answered now, queued behind a write,
+//! forwarded to the broadcast core, or answered outside the order, as
+//! ZooKeeper does for auth and SASL).
+
+use super::ShardState;
+use super::conn::{Conn, Pending, Phase};
+use crate::core::acl::{self, AuthOutcome};
+use crate::core::reply::ReplyShape;
+use crate::proto::codes::{ErrorCode, OpCode};
+use crate::proto::frame::ConnectRequest;
+use crate::proto::request::{self, Request, RequestError};
+use crate::proto::response::Response;
+use crate::runtime::messages::{ConnectInfo, Origin, ToBroadcast};
+use bytes::Bytes;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the connection's reader must do after a frame.
+#[derive(Debug)]
+pub enum Action {
+    /// Nothing more: keep reading.
+    None,
+    /// Send this to the broadcast core (may wait for room), then keep reading.
+    Send(ToBroadcast),
+    /// Stop reading; the connection closes once its output is flushed.
+    Close,
+}
+
+impl ShardState {
+    /// Handles one complete frame from `c`.
+    pub fn on_frame(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
+        self.counters.packets_received += 1;
+        self.counters.bytes_received += frame.len() as u64 + 4;
+        let phase = {
+            let mut inner = c.inner.borrow_mut();
+            inner.stats.received += 1;
+            inner.phase
+        };
+        match phase {
+            Phase::New => self.on_connect(c, frame),
+            Phase::Active => self.on_request(c, frame),
+            Phase::Connecting | Phase::FourLetter(_) | Phase::Closing => Action::None,
+        }
+    }
+
+    fn on_connect(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
+        let Ok(req) = ConnectRequest::read(frame) else {
+            eprintln!("keeper: {}: malformed ConnectRequest, closing", c.peer);
+            return Action::Close;
+        };
+        let mut inner = c.inner.borrow_mut();
+        inner.read_only_byte = req.sent_read_only;
+        inner.phase = Phase::Connecting;
+        let info = ConnectInfo { session_id: req.session_id, passwd: req.passwd, timeout_ms: req.timeout_ms, last_zxid_seen: req.last_zxid_seen };
+        Action::Send(ToBroadcast::Connect { origin: Origin { shard: self.id, conn: c.id }, info })
+    }
+
+    fn on_request(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
+        let start = Instant::now();
+        let Ok((header, body)) = request::decode(frame) else {
+            eprintln!("keeper: {}: request header truncated, closing", c.peer);
+            return Action::Close;
+        };
+        let xid = header.xid;
+        let session_id = c.inner.borrow().session_id;
+        self.touched.insert(session_id);
+        let (op, req) = match body {
+            Ok(decoded) => decoded,
+            Err(RequestError::UnknownOp(code)) => {
+                eprintln!("keeper: {}: unknown opcode {code}, closing", c.peer);
+                return self.refuse(c, xid, start);
+            }
+            Err(err) => {
+                eprintln!("keeper: {}: malformed request ({err:?}), answering MarshallingError", c.peer);
+                return self.answer_in_order(c, Pending::Ready { xid, result: Err(ErrorCode::MarshallingError), start });
+            }
+        };
+        match op {
+            OpCode::Auth => self.authenticate(c, xid, &req, start),
+            OpCode::Sasl => {
+                c.inner.borrow_mut().reply(xid, 0, &Ok(Response::NullToken), op, start);
+                self.mark_dirty(c.id);
+                Action::None
+            }
+            // ZooKeeper 3.9 refuses a check outside a multi (ZOOKEEPER-2623).
+            OpCode::Check => self.refuse(c, xid, start),
+            OpCode::Sync => {
+                let Request::Sync { path } = req else { unreachable!("sync decodes to Request::Sync") };
+                c.inner.borrow_mut().pending.push_back(Pending::Write { xid, shape: ReplyShape::of(op, &Request::Sync { path: path.clone() }), start });
+                Action::Send(ToBroadcast::Sync { origin: Origin { shard: self.id, conn: c.id }, cxid: xid, path })
+            }
+            _ if req.is_write() => {
+                let ids = {
+                    let mut inner = c.inner.borrow_mut();
+                    inner.pending.push_back(Pending::Write { xid, shape: ReplyShape::of(op, &req), start });
+                    inner.ids.clone()
+                };
+                Action::Send(ToBroadcast::Write { origin: Origin { shard: self.id, conn: c.id }, session_id, cxid: xid, op, req, ids })
+            }
+            _ => self.answer_in_order(c, Pending::Read { xid, op, req, start }),
+        }
+    }
+
+    /// Queues an answer behind earlier requests, or sends it now if there are none.
+    fn answer_in_order(&mut self, c: &Rc<Conn>, item: Pending) -> Action {
+        let mut inner = c.inner.borrow_mut();
+        if !inner.pending.is_empty() {
+            inner.pending.push_back(item);
+            return Action::None;
+        }
+        drop(inner);
+        match item {
+            Pending::Ready { xid, result, start } => {
+                let zxid = self.tree.last_zxid();
+                c.inner.borrow_mut().reply(xid, zxid, &result, OpCode::Error, start);
+                self.mark_dirty(c.id);
+            }
+            Pending::Read { xid, op, req, start } => self.answer_read(c, xid, op, &req, start),
+            Pending::Write { .. } => unreachable!("writes are queued by on_request"),
+        }
+        Action::None
+    }
+
+    /// Unimplemented with zxid -1, then close (unknown opcode, lone check).
+    fn refuse(&mut self, c: &Rc<Conn>, xid: i32, start: Instant) -> Action {
+        c.inner.borrow_mut().reply(xid, -1, &Err(ErrorCode::Unimplemented), OpCode::Error, start);
+        self.mark_dirty(c.id);
+        Action::Close
+    }
+
+    /// addAuth: answered at once (outside the request order), zxid 0.
+    fn authenticate(&mut self, c: &Rc<Conn>, xid: i32, req: &Request, start: Instant) -> Action {
+        let Request::Auth { scheme, auth } = req else { unreachable!("auth decodes to Request::Auth") };
+        let outcome = acl::authenticate(scheme, auth, &c.peer.ip().to_string(), self.cfg.super_digest.as_deref());
+        let mut inner = c.inner.borrow_mut();
+        self.mark_dirty(c.id);
+        match outcome {
+            AuthOutcome::Added(new_ids) => {
+                let mut ids = inner.ids.to_vec();
+                for id in new_ids {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                inner.ids = Arc::from(ids);
+                inner.reply(xid, 0, &Ok(Response::Empty), OpCode::Auth, start);
+                Action::None
+            }
+            AuthOutcome::Failed => {
+                eprintln!("keeper: {}: authentication failed for scheme {scheme:?}, closing", c.peer);
+                self.counters.auth_failed += 1;
+                inner.reply(xid, 0, &Err(ErrorCode::AuthFailed), OpCode::Auth, start);
+                Action::Close
+            }
+        }
+    }
+}

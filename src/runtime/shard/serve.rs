@@ -1,0 +1,233 @@
+//! The shard's tasks: accept loop, per-connection reader and writer, the
+//! committed-stream consumer and the touch reporter.
+
+use super::ShardState;
+use super::conn::{Conn, Phase};
+use super::requests::Action;
+use crate::core::tree::DataTree;
+use crate::proto::frame::{self, FrameCheck};
+use crate::runtime::limits::{self, ConnLimits};
+use crate::runtime::messages::{Origin, ShardId, ToBroadcast, ToShard};
+use crate::runtime::stream::SharedStream;
+use crate::server::config::Config;
+use crate::server::fourlw;
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
+use glommio::net::TcpListener;
+use glommio::spawn_local;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Shared = Rc<RefCell<ShardState>>;
+type Sender = Rc<ConnectedSender<ToBroadcast>>;
+
+/// Runs shard `id` until its channels close: binds the client port (shared
+/// with the other shards through SO_REUSEPORT) and serves connections.
+pub async fn run_shard(id: ShardId, cfg: Arc<Config>, tree: DataTree, to_broadcast: SharedSender<ToBroadcast>, from_broadcast: SharedReceiver<ToShard>, conn_limits: Arc<ConnLimits>) {
+    let tx: Sender = Rc::new(to_broadcast.connect().await);
+    let rx = from_broadcast.connect().await;
+    let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree)));
+    let listener = match TcpListener::bind(cfg.client_addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("keeper: shard {id}: cannot listen on {}: {e}", cfg.client_addr);
+            std::process::exit(1);
+        }
+    };
+    spawn_local(consume(state.clone(), rx, tx.clone())).detach();
+    spawn_local(report_touches(state.clone(), tx.clone(), cfg.tick_ms)).detach();
+    loop {
+        let stream = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("keeper: shard {id}: accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Ok(peer) = stream.peer_addr() else { continue };
+        if !conn_limits.acquire(peer.ip()) {
+            eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let conn = state.borrow_mut().add_conn(peer);
+        let (state, tx, conn_limits) = (state.clone(), tx.clone(), conn_limits.clone());
+        spawn_local(async move {
+            let stream = SharedStream::new(stream);
+            spawn_local(write_loop(conn.clone(), stream.clone())).detach();
+            read_loop(&state, &conn, stream, &tx).await;
+            conn.close();
+            state.borrow_mut().remove_conn(&conn);
+            conn_limits.release(peer.ip());
+        })
+        .detach();
+    }
+}
+
+/// Reads frames until EOF, an error or a close, handing each to the shard.
+async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx: &Sender) {
+    let max_frame = state.borrow().cfg.max_frame_bytes;
+    let mut buf = BytesMut::with_capacity(limits::READ_CHUNK_BYTES);
+    loop {
+        loop {
+            let (phase, queued) = {
+                let inner = conn.inner.borrow();
+                (inner.phase, inner.pending.len())
+            };
+            match phase {
+                Phase::Closing => return,
+                Phase::Connecting | Phase::FourLetter(_) => {
+                    conn.reader_wake.wait().await;
+                    continue;
+                }
+                _ if queued >= limits::OUTSTANDING_PER_CONN_MAX => {
+                    conn.reader_wake.wait().await;
+                    continue;
+                }
+                Phase::New if buf.len() >= 4 => {
+                    if let Some(word) = fourlw::parse(&buf[..4]) {
+                        start_four_letter(state, conn, word, tx).await;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            let action = match frame::check(&buf, max_frame) {
+                FrameCheck::Incomplete => break,
+                FrameCheck::TooLarge(len) => {
+                    eprintln!("keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing", conn.peer);
+                    return;
+                }
+                FrameCheck::Ready(len) => {
+                    let body = frame::take(&mut buf, len);
+                    let mut s = state.borrow_mut();
+                    let action = s.on_frame(conn, body);
+                    s.flush();
+                    action
+                }
+            };
+            match action {
+                Action::None => {}
+                Action::Close => return,
+                Action::Send(msg) => {
+                    if tx.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let old = buf.len();
+        buf.resize(old + limits::READ_CHUNK_BYTES, 0);
+        let n = match stream.read(&mut buf[old..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        buf.truncate(old + n);
+    }
+}
+
+/// Answers a four-letter word: at once when it needs no other core, else by
+/// asking the broadcast core for a report (the consumer writes the answer).
+async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, tx: &Sender) {
+    let query = {
+        let s = state.borrow();
+        let mut inner = conn.inner.borrow_mut();
+        if !s.cfg.four_letter_words.allows(word) && word != "srvr" {
+            inner.out.extend_from_slice(format!("{word} is not executed because it is not in the whitelist.\n").as_bytes());
+            None
+        } else if let Some(text) = fourlw::immediate(word) {
+            inner.out.extend_from_slice(text.as_bytes());
+            None
+        } else {
+            inner.phase = Phase::FourLetter(word);
+            Some(fourlw::query_for(word))
+        }
+    };
+    match query {
+        None => conn.close(),
+        Some(query) => {
+            let origin = Origin { shard: state.borrow().id, conn: conn.id };
+            if tx.send(ToBroadcast::Admin { origin, query }).await.is_err() {
+                conn.close();
+            }
+        }
+    }
+}
+
+/// Writes queued output until the connection closes.
+async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
+    loop {
+        let chunk = {
+            let mut inner = conn.inner.borrow_mut();
+            if inner.out.len() > limits::OUTPUT_PER_CONN_MAX_BYTES {
+                eprintln!("keeper: {}: more than {} bytes of unread output, closing", conn.peer, limits::OUTPUT_PER_CONN_MAX_BYTES);
+                inner.out.clear();
+                inner.phase = Phase::Closing;
+            }
+            (!inner.out.is_empty()).then(|| inner.out.split().freeze())
+        };
+        match chunk {
+            Some(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+            None if conn.is_closing() => break,
+            None => conn.writer_wake.wait().await,
+        }
+    }
+    stream.shutdown();
+    conn.close();
+}
+
+/// Applies the committed stream and answers admin requests. Never waits on
+/// the broadcast core (sends go through spawned tasks).
+async fn consume(state: Shared, rx: glommio::channels::shared_channel::ConnectedReceiver<ToShard>, tx: Sender) {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            ToShard::Batch(entries) => {
+                let mut s = state.borrow_mut();
+                for entry in entries.iter() {
+                    s.on_entry(entry);
+                }
+                s.flush();
+            }
+            ToShard::AdminCollect { token, query } => {
+                let part = state.borrow_mut().report(query);
+                let tx = tx.clone();
+                spawn_local(async move {
+                    let _ = tx.send(ToBroadcast::AdminPart { token, part }).await;
+                })
+                .detach();
+            }
+            ToShard::AdminReply { conn, report } => {
+                let s = state.borrow();
+                if let Some(c) = s.conns.get(&conn) {
+                    let word = match c.inner.borrow().phase {
+                        Phase::FourLetter(word) => word,
+                        _ => continue,
+                    };
+                    let text = fourlw::render(word, &report, &s.cfg, c.peer);
+                    c.inner.borrow_mut().out.extend_from_slice(text.as_bytes());
+                    c.close();
+                }
+            }
+        }
+    }
+}
+
+/// Reports sessions with activity to the broadcast core twice per tick.
+async fn report_touches(state: Shared, tx: Sender, tick_ms: u32) {
+    let every = Duration::from_millis((tick_ms as u64 / 2).max(1));
+    loop {
+        glommio::timer::sleep(every).await;
+        let touched: Vec<i64> = state.borrow_mut().touched.drain().filter(|s| *s != 0).collect();
+        if !touched.is_empty() && tx.send(ToBroadcast::Touch(touched)).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Four-letter words: recognising them as the first bytes of a connection
+//! and rendering their answers in ZooKeeper's formats, so tools that parse
+//! them (zktop, Prometheus exporters reading mntr) keep working.
+//!
+//! Rendering is pure: it takes an [`AdminReport`] gathered from every core.
+
+use crate::runtime::messages::{AdminQuery, AdminReport, ConnReport, ServerCounters};
+use crate::server::config::Config;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+/// The version string servers print: ZooKeeper's format, with our name.
+pub const VERSION: &str = concat!("3.9.5-keeper-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
+
+/// Words keeper answers.
+const WORDS: &[&str] = &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst"];
+
+/// The word spelled by a connection's first four bytes, if it is one.
+pub fn parse(first: &[u8]) -> Option<&'static str> {
+    WORDS.iter().copied().find(|w| w.as_bytes() == first)
+}
+
+/// Answers that need no state: ruok and isro.
+pub fn immediate(word: &str) -> Option<&'static str> {
+    match word {
+        "ruok" => Some("imok"),
+        "isro" => Some("rw"),
+        _ => None,
+    }
+}
+
+/// The report a word needs.
+pub fn query_for(word: &str) -> AdminQuery {
+    match word {
+        "crst" => AdminQuery::ResetConnections,
+        "srst" => AdminQuery::ResetServer,
+        _ => AdminQuery::Report,
+    }
+}
+
+fn counters(report: &AdminReport) -> ServerCounters {
+    let mut total = ServerCounters::default();
+    for shard in &report.shards {
+        total.merge(&shard.counters);
+    }
+    total
+}
+
+fn conns(report: &AdminReport) -> impl Iterator<Item = &ConnReport> {
+    report.shards.iter().flat_map(|s| s.conns.iter())
+}
+
+/// Java's `Double.toString` of a value rounded half-up to 4 decimals.
+fn java_double(v: f64) -> String {
+    let rounded = (v * 10_000.0).round() / 10_000.0;
+    if rounded.fract() == 0.0 { format!("{rounded:.1}") } else { format!("{rounded}") }
+}
+
+fn avg_latency(c: &ServerCounters) -> f64 {
+    if c.latency_count == 0 { 0.0 } else { c.latency_sum_ms as f64 / c.latency_count as f64 }
+}
+
+/// The body srvr and stat share, from the latency line on.
+fn server_body(report: &AdminReport) -> String {
+    let c = counters(report);
+    let mut out = String::new();
+    let _ = writeln!(out, "Latency min/avg/max: {}/{}/{}", c.latency_min_ms, java_double(avg_latency(&c)), c.latency_max_ms);
+    let _ = writeln!(out, "Received: {}", c.packets_received);
+    let _ = writeln!(out, "Sent: {}", c.packets_sent);
+    let _ = writeln!(out, "Connections: {}", conns(report).count());
+    let _ = writeln!(out, "Outstanding: {}", c.outstanding);
+    let _ = writeln!(out, "Zxid: 0x{:x}", report.last_zxid);
+    let _ = writeln!(out, "Mode: standalone");
+    let _ = writeln!(out, "Node count: {}", report.node_count);
+    out
+}
+
+fn peer_text(peer: &str) -> String {
+    format!("/{peer}")
+}
+
+fn brief_conn(c: &ConnReport) -> String {
+    format!(" {}[1](queued={},recved={},sent={})", peer_text(&c.peer), c.queued, c.received, c.sent)
+}
+
+fn full_conn(c: &ConnReport) -> String {
+    let mut line = format!(" {}[1](queued={},recved={},sent={}", peer_text(&c.peer), c.queued, c.received, c.sent);
+    if c.session_id != 0 {
+        let _ = write!(line, ",sid=0x{:x},lop={},est={},to={}", c.session_id, c.last_op, c.established_ms, c.timeout_ms);
+        if c.last_cxid >= 0 {
+            let _ = write!(line, ",lcxid=0x{:x}", c.last_cxid);
+        }
+        let _ = write!(line, ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}", c.last_zxid, c.last_response_ms, c.last_latency_ms, c.min_latency_ms, c.avg_latency_ms, c.max_latency_ms);
+    }
+    line.push(')');
+    line
+}
+
+/// Data watches by session id, for wchc.
+fn watches_by_session(report: &AdminReport) -> BTreeMap<i64, Vec<&str>> {
+    let mut by_session: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
+    for shard in &report.shards {
+        for (path, sessions) in &shard.data_watches {
+            for s in sessions {
+                by_session.entry(*s).or_default().push(path);
+            }
+        }
+    }
+    by_session
+}
+
+/// Renders a word's answer.
+pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr) -> String {
+    let mut out = String::new();
+    match word {
+        "srvr" => {
+            let _ = writeln!(out, "Zookeeper version: {VERSION}");
+            out.push_str(&server_body(report));
+        }
+        "stat" => {
+            let _ = writeln!(out, "Zookeeper version: {VERSION}");
+            out.push_str("Clients:\n");
+            for c in conns(report) {
+                let _ = writeln!(out, "{}", brief_conn(c));
+            }
+            out.push('\n');
+            out.push_str(&server_body(report));
+        }
+        "cons" => {
+            for c in conns(report) {
+                let _ = writeln!(out, "{}", full_conn(c));
+            }
+            out.push('\n');
+        }
+        "crst" => out.push_str("Connection stats reset.\n"),
+        "srst" => out.push_str("Server stats reset.\n"),
+        "mntr" => out.push_str(&mntr(report)),
+        "conf" => {
+            let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
+            let _ = writeln!(out, "secureClientPort=-1");
+            let _ = writeln!(out, "dataDir={}", cfg.data_dir.join(crate::storage::log::DATA_SUBDIR).display());
+            let _ = writeln!(out, "dataDirSize={}", report.data_dir_bytes);
+            let _ = writeln!(out, "dataLogDir={}", cfg.data_log_dir.join(crate::storage::log::DATA_SUBDIR).display());
+            let _ = writeln!(out, "dataLogSize={}", report.log_dir_bytes);
+            let _ = writeln!(out, "tickTime={}", cfg.tick_ms);
+            let _ = writeln!(out, "maxClientCnxns={}", cfg.max_client_cnxns);
+            let _ = writeln!(out, "minSessionTimeout={}", cfg.min_session_timeout_ms);
+            let _ = writeln!(out, "maxSessionTimeout={}", cfg.max_session_timeout_ms);
+            let _ = writeln!(out, "clientPortListenBacklog=-1");
+            let _ = writeln!(out, "serverId={}", if cfg.peers.is_empty() { 0 } else { cfg.my_id });
+        }
+        "envi" => {
+            out.push_str("Environment:\n");
+            let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+            let os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "<NA>".into());
+            for (k, v) in [
+                ("zookeeper.version", VERSION.to_string()),
+                ("host.name", host),
+                ("java.version", "<NA>".into()),
+                ("os.name", "Linux".into()),
+                ("os.arch", std::env::consts::ARCH.into()),
+                ("os.version", os_version),
+                ("user.name", env("USER")),
+                ("user.home", env("HOME")),
+                ("user.dir", cwd),
+            ] {
+                let _ = writeln!(out, "{k}={v}");
+            }
+        }
+        "wchs" => {
+            let by_session = watches_by_session(report);
+            let paths: usize = report.shards.iter().map(|s| s.data_watches.len()).sum();
+            let total: usize = by_session.values().map(Vec::len).sum();
+            let _ = writeln!(out, "{} connections watching {paths} paths", by_session.len());
+            let _ = writeln!(out, "Total watches:{total}");
+        }
+        "wchc" => {
+            for (session, paths) in watches_by_session(report) {
+                let _ = writeln!(out, "0x{session:x}");
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+            out.push('\n');
+        }
+        "wchp" => {
+            let mut by_path: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+            for shard in &report.shards {
+                for (path, sessions) in &shard.data_watches {
+                    by_path.entry(path).or_default().extend(sessions);
+                }
+            }
+            for (path, sessions) in by_path {
+                let _ = writeln!(out, "{path}");
+                for s in sessions {
+                    let _ = writeln!(out, "\t0x{s:x}");
+                }
+            }
+            out.push('\n');
+        }
+        "dump" => {
+            out.push_str("SessionTracker dump:\n");
+            let mut buckets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for (id, _, at) in &report.sessions {
+                buckets.entry(*at).or_default().push(*id);
+            }
+            let _ = writeln!(out, "Session Sets ({})/({}):", buckets.len(), report.sessions.len());
+            for (at, ids) in &buckets {
+                let _ = writeln!(out, "{} expire at {} ms since epoch:", ids.len(), at);
+                for id in ids {
+                    let _ = writeln!(out, "\t0x{id:x}");
+                }
+            }
+            out.push_str("ephemeral nodes dump:\n");
+            let _ = writeln!(out, "Sessions with Ephemerals ({}):", report.ephemerals.len());
+            let mut ephemerals = report.ephemerals.clone();
+            ephemerals.sort();
+            for (session, paths) in &ephemerals {
+                let _ = writeln!(out, "0x{session:x}:");
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+            out.push_str("Connections dump:\n");
+            let _ = writeln!(out, "Connections Sets (1)/({}):", conns(report).count());
+            for c in conns(report) {
+                let _ = writeln!(out, "\tip: {} sessionId: 0x{:x}", peer_text(&c.peer), c.session_id);
+            }
+        }
+        "dirs" => {
+            let _ = writeln!(out, "datadir_size: {}", report.data_dir_bytes);
+            let _ = writeln!(out, "logdir_size: {}", report.log_dir_bytes);
+        }
+        _ => {}
+    }
+    out
+}
+
+fn mntr(report: &AdminReport) -> String {
+    let c = counters(report);
+    let watch_count: usize = report.shards.iter().map(|s| s.watch_count).sum();
+    let ephemerals: usize = report.ephemerals.iter().map(|(_, p)| p.len()).sum();
+    let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let max_fds = {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit fills a plain struct.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        lim.rlim_cur
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("version", VERSION.to_string()),
+        ("server_state", "standalone".into()),
+        ("ephemerals_count", ephemerals.to_string()),
+        ("num_alive_connections", conns(report).count().to_string()),
+        ("avg_latency", java_double(avg_latency(&c))),
+        ("outstanding_requests", c.outstanding.to_string()),
+        ("znode_count", report.node_count.to_string()),
+        ("global_sessions", report.sessions.len().to_string()),
+        ("packets_sent", c.packets_sent.to_string()),
+        ("packets_received", c.packets_received.to_string()),
+        ("watch_count", watch_count.to_string()),
+        ("auth_failed_count", c.auth_failed.to_string()),
+        ("min_latency", c.latency_min_ms.to_string()),
+        ("max_file_descriptor_count", max_fds.to_string()),
+        ("approximate_data_size", report.approximate_data_size.to_string()),
+        ("open_file_descriptor_count", open_fds.to_string()),
+        ("local_sessions", "0".into()),
+        ("uptime", report.uptime_ms.to_string()),
+        ("max_latency", c.latency_max_ms.to_string()),
+        ("bytes_received_count", c.bytes_received.to_string()),
+    ];
+    rows.into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_formats() {
+        assert_eq!(parse(b"ruok"), Some("ruok"));
+        assert_eq!(parse(&[0, 0, 0, 45]), None);
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(1.26274), "1.2627");
+        let report = AdminReport { last_zxid: 0x45, node_count: 5, ..Default::default() };
+        let srvr = render("srvr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
+        assert!(srvr.contains("Zxid: 0x45\nMode: standalone\nNode count: 5\n"), "{srvr}");
+        let mntr = render("mntr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
+        assert!(mntr.starts_with("zk_version\t3.9.5-keeper-"), "{mntr}");
+        assert!(mntr.contains("zk_server_state\tstandalone\n"));
+    }
+}

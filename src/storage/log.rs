@@ -1,0 +1,399 @@
+//! The transaction log: preallocated, memory-mapped segment files in
+//! `<dataLogDir>/keeper-v1/`, named `txnlog.<first zxid, 16 hex digits>`.
+//! Record format: see [`super::record`].
+//!
+//! Writing: `append` copies a record into the mapped active segment (no
+//! syscall); `sync_job` describes the bytes written since the last sync, and
+//! the caller runs it (an msync of that range, which is fdatasync for it) off
+//! the executor and then calls `synced`. One sync covers a whole batch:
+//! group commit. A segment is preallocated with `fallocate`, so a full disk
+//! shows up as an error when a segment is created, never as a fault while
+//! writing through the map. Rolling to a new segment syncs the old one first
+//! and the directory after creating the new one.
+//!
+//! Recovery (`open`): segments are read in order; every record must be valid
+//! and zxids strictly increasing. The first invalid record of the *last*
+//! segment ends the log if nothing valid follows it (a torn tail from a crash
+//! during the last unsynced batch): it is zeroed out and logged. An invalid
+//! record anywhere else, or one followed by valid records, is corruption of
+//! committed data: `open` refuses, naming the file and offset.
+
+use super::record::{self, RecordAt, SEGMENT_HEADER_LEN};
+use crate::core::txn::Txn;
+use memmap2::{Mmap, MmapRaw};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The directory under dataDir / dataLogDir that holds keeper's files.
+pub const DATA_SUBDIR: &str = "keeper-v1";
+const SEGMENT_PREFIX: &str = "txnlog.";
+
+/// Why the log could not be opened or written.
+#[derive(Debug)]
+pub enum LogError {
+    /// An I/O call failed.
+    Io { what: String, err: io::Error },
+    /// Committed data is damaged; start-up must stop.
+    Corrupt { file: PathBuf, offset: usize, why: String },
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogError::Io { what, err } => write!(f, "{what}: {err}"),
+            LogError::Corrupt { file, offset, why } => write!(f, "transaction log {} is corrupt at offset {offset}: {why}; refusing to start (no committed data is skipped)", file.display()),
+        }
+    }
+}
+
+impl std::error::Error for LogError {}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> LogError {
+    let what = what.into();
+    move |err| LogError::Io { what, err }
+}
+
+/// A segment file on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub first_zxid: i64,
+}
+
+/// The log's segment files in `dir`, oldest first.
+pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+        let name = entry.file_name();
+        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(SEGMENT_PREFIX)) else { continue };
+        if let Ok(first_zxid) = i64::from_str_radix(hex, 16) {
+            out.push(SegmentFile { path: entry.path(), first_zxid });
+        }
+    }
+    out.sort_by_key(|s| s.first_zxid);
+    Ok(out)
+}
+
+/// Work for the caller: make the bytes `[offset, offset+len)` of the active
+/// segment durable. Runs on any thread.
+pub struct SyncJob {
+    map: Arc<MmapRaw>,
+    offset: usize,
+    len: usize,
+    /// The last zxid this sync makes durable.
+    pub up_to_zxid: i64,
+}
+
+impl SyncJob {
+    /// msync(MS_SYNC) of the range: writes it back and flushes the device cache.
+    pub fn run(&self) -> io::Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(self.offset, self.len)
+    }
+}
+
+struct ActiveSegment {
+    path: PathBuf,
+    map: Arc<MmapRaw>,
+    write_off: usize,
+    synced_off: usize,
+}
+
+/// The open log, positioned for appending.
+pub struct TxnLog {
+    dir: PathBuf,
+    segment_bytes: usize,
+    active: Option<ActiveSegment>,
+    last_zxid: i64,
+    synced_zxid: i64,
+}
+
+/// What `open` found.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Records replayed (those after the snapshot's zxid).
+    pub replayed: u64,
+    /// Where a torn tail was cut, if one was.
+    pub truncated_tail: Option<(PathBuf, usize)>,
+}
+
+impl TxnLog {
+    /// Opens the log in `dir` (created if missing), calls `replay` for every
+    /// record with a zxid above `after_zxid` in order, repairs a torn tail,
+    /// and positions the writer after the last record.
+    pub fn open(dir: &Path, segment_bytes: usize, after_zxid: i64, mut replay: impl FnMut(Txn)) -> Result<(TxnLog, Recovery), LogError> {
+        assert!(segment_bytes >= SEGMENT_HEADER_LEN + 64, "segments must hold at least a header and a record");
+        std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let segments = list_segments(dir)?;
+        let mut log = TxnLog { dir: dir.to_path_buf(), segment_bytes, active: None, last_zxid: 0, synced_zxid: 0 };
+        let mut recovery = Recovery::default();
+        for (i, seg) in segments.iter().enumerate() {
+            let is_last = i + 1 == segments.len();
+            let end = log.scan_segment(seg, is_last, after_zxid, &mut replay, &mut recovery)?;
+            if is_last {
+                log.activate_existing(seg, end)?;
+            }
+        }
+        log.synced_zxid = log.last_zxid;
+        Ok((log, recovery))
+    }
+
+    /// Reads one segment; returns the offset where its records end.
+    fn scan_segment(&mut self, seg: &SegmentFile, is_last: bool, after_zxid: i64, replay: &mut impl FnMut(Txn), recovery: &mut Recovery) -> Result<usize, LogError> {
+        let file = File::open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
+        // SAFETY: segment files are only written by this process, which is not writing yet.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let corrupt = |offset: usize, why: String| LogError::Corrupt { file: seg.path.clone(), offset, why };
+        match record::read_segment_header(&map) {
+            Some(first) if first == seg.first_zxid => {}
+            Some(first) => return Err(corrupt(0, format!("header says first zxid {first:#x}, name says {:#x}", seg.first_zxid))),
+            None => return Err(corrupt(0, "bad segment header".into())),
+        }
+        let mut off = SEGMENT_HEADER_LEN;
+        loop {
+            match record::read_record(&map, off) {
+                RecordAt::End => return Ok(off),
+                RecordAt::Valid { zxid, payload, next } => {
+                    if zxid <= self.last_zxid {
+                        return Err(corrupt(off, format!("zxid {zxid:#x} does not follow {:#x}", self.last_zxid)));
+                    }
+                    if zxid > after_zxid {
+                        let txn = Txn::from_bytes(payload).map_err(|e| corrupt(off, format!("record does not decode: {e}")))?;
+                        if txn.zxid != zxid {
+                            return Err(corrupt(off, format!("record zxid {zxid:#x} holds transaction {:#x}", txn.zxid)));
+                        }
+                        replay(txn);
+                        recovery.replayed += 1;
+                    }
+                    self.last_zxid = zxid;
+                    off = next;
+                }
+                RecordAt::Invalid(why) => {
+                    if !is_last {
+                        return Err(corrupt(off, why.to_string()));
+                    }
+                    if let Some(valid_at) = find_valid_record_after(&map, off, self.last_zxid) {
+                        return Err(corrupt(off, format!("{why}, but a valid record follows at offset {valid_at}")));
+                    }
+                    eprintln!("keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder", seg.path.display());
+                    recovery.truncated_tail = Some((seg.path.clone(), off));
+                    return Ok(off);
+                }
+            }
+        }
+    }
+
+    fn activate_existing(&mut self, seg: &SegmentFile, end: usize) -> Result<(), LogError> {
+        let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
+        let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let len = map.len();
+        // Zero anything after the last valid record (a torn tail), durably.
+        // SAFETY: we own the mapping and nothing else reads or writes it now.
+        let tail = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().add(end), len - end) };
+        if tail.iter().any(|b| *b != 0) {
+            tail.fill(0);
+            map.flush_range(end, len - end).map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
+        }
+        self.active = Some(ActiveSegment { path: seg.path.clone(), map: Arc::new(map), write_off: end, synced_off: end });
+        Ok(())
+    }
+
+    /// The zxid of the last record appended (or recovered).
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// The zxid up to which the log is durable.
+    pub fn synced_zxid(&self) -> i64 {
+        self.synced_zxid
+    }
+
+    /// Appends a transaction (not yet durable: see `sync_job`).
+    pub fn append(&mut self, txn: &Txn) -> Result<(), LogError> {
+        assert!(txn.zxid > self.last_zxid, "log appends in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
+        let payload = txn.to_bytes();
+        let need = record::record_len(payload.len());
+        let fits = self.active.as_ref().is_some_and(|a| a.write_off + need <= a.map.len());
+        if !fits {
+            self.roll(txn.zxid, need)?;
+        }
+        let active = self.active.as_mut().expect("roll made a segment");
+        // SAFETY: the range is inside the mapping, and this writer is the only one;
+        // concurrent SyncJobs only msync ranges below write_off.
+        let buf = unsafe { std::slice::from_raw_parts_mut(active.map.as_mut_ptr().add(active.write_off), need) };
+        record::write_record(buf, txn.zxid, &payload);
+        active.write_off += need;
+        self.last_zxid = txn.zxid;
+        Ok(())
+    }
+
+    /// The sync that would make everything appended so far durable, if any is needed.
+    pub fn sync_job(&self) -> Option<SyncJob> {
+        let a = self.active.as_ref()?;
+        if self.synced_zxid == self.last_zxid {
+            return None;
+        }
+        Some(SyncJob { map: a.map.clone(), offset: a.synced_off, len: a.write_off - a.synced_off, up_to_zxid: self.last_zxid })
+    }
+
+    /// Records that `job` completed.
+    pub fn synced(&mut self, job: &SyncJob) {
+        debug_assert!(job.up_to_zxid >= self.synced_zxid);
+        self.synced_zxid = job.up_to_zxid;
+        if let Some(a) = self.active.as_mut()
+            && Arc::ptr_eq(&a.map, &job.map)
+        {
+            a.synced_off = a.synced_off.max(job.offset + job.len);
+        }
+    }
+
+    /// Syncs now, on this thread (tools, tests, shutdown).
+    pub fn sync_blocking(&mut self) -> Result<(), LogError> {
+        if let Some(job) = self.sync_job() {
+            job.run().map_err(io_err("syncing the transaction log"))?;
+            self.synced(&job);
+        }
+        Ok(())
+    }
+
+    /// Starts a new segment whose first record is `first_zxid` and needs `need` bytes.
+    fn roll(&mut self, first_zxid: i64, need: usize) -> Result<(), LogError> {
+        // The old segment must be durable before records land in the new one,
+        // or a crash could keep later records and lose earlier ones.
+        if let Some(old) = self.active.take() {
+            let unsynced = old.write_off - old.synced_off;
+            if unsynced > 0 {
+                old.map.flush_range(old.synced_off, unsynced).map_err(io_err(format!("syncing {}", old.path.display())))?;
+            }
+        }
+        let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
+        let path = self.dir.join(format!("{SEGMENT_PREFIX}{first_zxid:016x}"));
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_err(format!("creating {}", path.display())))?;
+        preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
+        let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
+        // SAFETY: fresh mapping of at least SEGMENT_HEADER_LEN bytes, owned here.
+        let header = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
+        record::write_segment_header(header, first_zxid);
+        map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
+        sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
+        self.active = Some(ActiveSegment { path, map: Arc::new(map), write_off: SEGMENT_HEADER_LEN, synced_off: SEGMENT_HEADER_LEN });
+        Ok(())
+    }
+}
+
+/// Reserves `size` bytes of real disk for `file` (not a sparse hole).
+fn preallocate(file: &File, size: usize) -> io::Result<()> {
+    let len = libc::off_t::try_from(size).map_err(|_| io::Error::other("segment too large"))?;
+    // SAFETY: plain syscall on an open descriptor.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsyncs a directory so a file created in it survives a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Looks for a valid record with a zxid above `last_zxid` anywhere after the
+/// invalid one at `bad_off`: if one exists, the damage is not a torn tail.
+fn find_valid_record_after(seg: &[u8], bad_off: usize, last_zxid: i64) -> Option<usize> {
+    let mut off = bad_off + 8;
+    while off + record::RECORD_HEADER_LEN <= seg.len() {
+        if let RecordAt::Valid { zxid, .. } = record::read_record(seg, off)
+            && zxid > last_zxid
+        {
+            return Some(off);
+        }
+        off += 8;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::txn::{TxnBody, TxnOp};
+
+    fn txn(zxid: i64) -> Txn {
+        Txn { zxid, time_ms: zxid, session_id: 1, cxid: zxid as i32, body: TxnBody::Single(TxnOp::Delete { path: format!("/n{zxid}") }) }
+    }
+
+    fn reopen(dir: &Path, seg: usize) -> Result<(Vec<i64>, Recovery), LogError> {
+        let mut seen = Vec::new();
+        let (_, rec) = TxnLog::open(dir, seg, 0, |t| seen.push(t.zxid))?;
+        Ok((seen, rec))
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("keeper-log-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn appends_survive_reopen_across_segments() {
+        let dir = tempdir("segments");
+        let (mut log, _) = TxnLog::open(&dir, 512, 0, |_| {}).unwrap();
+        for z in 1..=40 {
+            log.append(&txn(z)).unwrap();
+            if z % 7 == 0 {
+                log.sync_blocking().unwrap();
+            }
+        }
+        log.sync_blocking().unwrap();
+        drop(log);
+        assert!(list_segments(&dir).unwrap().len() > 1);
+        let (seen, rec) = reopen(&dir, 512).unwrap();
+        assert_eq!(seen, (1..=40).collect::<Vec<_>>());
+        assert!(rec.truncated_tail.is_none());
+        // Appending continues after the last record.
+        let (mut log, _) = TxnLog::open(&dir, 512, 40, |_| panic!("nothing after 40")).unwrap();
+        log.append(&txn(41)).unwrap();
+        log.sync_blocking().unwrap();
+        assert_eq!(reopen(&dir, 512).unwrap().0.last(), Some(&41));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_middle_damage_refused() {
+        let dir = tempdir("torn");
+        let (mut log, _) = TxnLog::open(&dir, 4096, 0, |_| {}).unwrap();
+        for z in 1..=5 {
+            log.append(&txn(z)).unwrap();
+        }
+        log.sync_blocking().unwrap();
+        drop(log);
+        let seg = list_segments(&dir).unwrap().pop().unwrap().path;
+        let pristine = std::fs::read(&seg).unwrap();
+        let rec_len = record::record_len(txn(1).to_bytes().len());
+        let last_start = SEGMENT_HEADER_LEN + 4 * rec_len;
+        // Damage inside the last record's payload: a torn tail.
+        let mut bytes = pristine.clone();
+        bytes[last_start + 20] ^= 0xff;
+        std::fs::write(&seg, &bytes).unwrap();
+        let (seen, rec) = reopen(&dir, 4096).unwrap();
+        assert_eq!(seen, vec![1, 2, 3, 4]);
+        assert_eq!(rec.truncated_tail.unwrap().1, last_start);
+        // Damage inside the second record: valid records follow, so refuse.
+        let mut bytes = pristine.clone();
+        bytes[SEGMENT_HEADER_LEN + rec_len + 20] ^= 0xff;
+        std::fs::write(&seg, &bytes).unwrap();
+        let err = reopen(&dir, 4096).unwrap_err().to_string();
+        assert!(err.contains("corrupt at offset") && err.contains("valid record follows"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
