@@ -17,6 +17,9 @@ use crate::server::config::Config;
 use crate::storage::log::{DATA_SUBDIR, TxnLog};
 use glommio::channels::shared_channel;
 use glommio::{LocalExecutorBuilder, Placement};
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
 /// Milliseconds since the Unix epoch: transaction times and statistics.
@@ -40,12 +43,36 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// Opens one listening socket per shard on `addr`, sharing the port through
+/// SO_REUSEPORT so the kernel spreads connections across shards.
+///
+/// A probe bind without SO_REUSEPORT comes first: otherwise a second keeper on
+/// the same port would silently join the group instead of failing.
+fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
+    let fail = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
+    let socket = |reuse_port: bool| -> std::io::Result<Socket> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.set_reuse_port(reuse_port)?;
+        s.bind(&addr.into())?;
+        Ok(s)
+    };
+    drop(socket(false).map_err(fail)?);
+    (0..shards)
+        .map(|_| {
+            let s = socket(true)?;
+            s.listen(1024)?;
+            // SAFETY: into_raw_fd hands over sole ownership of the descriptor.
+            Ok(unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) })
+        })
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(fail)
+}
+
 /// Recovers state from disk, starts every core, and serves until the process exits.
 pub fn serve(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
-    // A plain bind first: SO_REUSEPORT (used by the shards) would silently share
-    // the port with another keeper instead of failing.
-    std::net::TcpListener::bind(cfg.client_addr).map_err(|e| format!("cannot listen on {}: {e}", cfg.client_addr))?;
+    let listeners = listen(cfg.client_addr, cfg.shards)?;
     let log_dir = cfg.data_log_dir.join(DATA_SUBDIR);
     std::fs::create_dir_all(cfg.data_dir.join(DATA_SUBDIR)).map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     let mut tree = DataTree::new();
@@ -63,7 +90,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let mut to_shard_tx = Vec::new();
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
-    for shard in 0..cfg.shards {
+    for (shard, listener_fd) in listeners.into_iter().enumerate() {
         let (tx_b, rx_b) = shared_channel::new_bounded(limits::SHARD_TO_BROADCAST_MESSAGES);
         let (tx_s, rx_s) = shared_channel::new_bounded(limits::BROADCAST_TO_SHARD_BATCHES);
         to_broadcast_rx.push(rx_b);
@@ -73,7 +100,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("keeper-shard-{shard}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-            .spawn(move || shard::run_shard(shard, cfg, tree, tx_b, rx_s, conn_limits))
+            .spawn(move || shard::run_shard(shard, cfg, tree, listener_fd, tx_b, rx_s, conn_limits))
             .map_err(|e| format!("cannot start shard {shard} on cpu {cpu}: {e}"))?;
         handles.push(handle);
     }

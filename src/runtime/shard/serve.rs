@@ -17,6 +17,7 @@ use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedS
 use glommio::net::TcpListener;
 use glommio::spawn_local;
 use std::cell::RefCell;
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,19 +25,14 @@ use std::time::Duration;
 type Shared = Rc<RefCell<ShardState>>;
 type Sender = Rc<ConnectedSender<ToBroadcast>>;
 
-/// Runs shard `id` until its channels close: binds the client port (shared
-/// with the other shards through SO_REUSEPORT) and serves connections.
-pub async fn run_shard(id: ShardId, cfg: Arc<Config>, tree: DataTree, to_broadcast: SharedSender<ToBroadcast>, from_broadcast: SharedReceiver<ToShard>, conn_limits: Arc<ConnLimits>) {
+/// Runs shard `id` until its channels close, accepting on `listener` (a
+/// socket sharing the client port with the other shards' through SO_REUSEPORT).
+pub async fn run_shard(id: ShardId, cfg: Arc<Config>, tree: DataTree, listener: OwnedFd, to_broadcast: SharedSender<ToBroadcast>, from_broadcast: SharedReceiver<ToShard>, conn_limits: Arc<ConnLimits>) {
     let tx: Sender = Rc::new(to_broadcast.connect().await);
     let rx = from_broadcast.connect().await;
     let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree)));
-    let listener = match TcpListener::bind(cfg.client_addr) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("keeper: shard {id}: cannot listen on {}: {e}", cfg.client_addr);
-            std::process::exit(1);
-        }
-    };
+    // SAFETY: the descriptor is a listening TCP socket handed over whole.
+    let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     spawn_local(consume(state.clone(), rx, tx.clone())).detach();
     spawn_local(report_touches(state.clone(), tx.clone(), cfg.tick_ms)).detach();
     loop {

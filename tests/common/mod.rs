@@ -1,0 +1,174 @@
+//! Shared test support: start a real `keeper serve` process on a free
+//! loopback port with its own data directory, wait until it serves, and stop
+//! it (kill -9 or graceful) when the handle drops.
+
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server gets to start serving.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A free loopback port (bound then released; the race is acceptable in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("keeper-test-{name}-{}-{}", std::process::id(), free_port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running keeper server.
+pub struct Keeper {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    /// Extra zoo.cfg lines the server was started with.
+    pub extra: String,
+    pub shards: usize,
+}
+
+impl Keeper {
+    /// Starts a server with default settings (all 4lw allowed, TTL enabled).
+    pub fn start(name: &str) -> Keeper {
+        Keeper::start_with(name, "", 1)
+    }
+
+    /// Starts a server with extra zoo.cfg lines and a shard count.
+    pub fn start_with(name: &str, extra: &str, shards: usize) -> Keeper {
+        let dir = temp_dir(name);
+        let mut k = Keeper { child: None, port: free_port(), dir, extra: extra.to_string(), shards };
+        k.launch();
+        k
+    }
+
+    /// The `host:port` string clients connect to.
+    pub fn connect_string(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.join("zoo.cfg")
+    }
+
+    fn launch(&mut self) {
+        let cfg = format!(
+            "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\npreAllocSize=1024\n{}\n",
+            self.dir.join("data").display(),
+            self.port,
+            self.extra
+        );
+        std::fs::write(self.config_path(), cfg).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("keeper.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_keeper"))
+            .args(["serve", "--config"])
+            .arg(self.config_path())
+            .args(["--shards", &self.shards.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("keeper binary starts");
+        self.child = Some(child);
+        self.wait_serving();
+    }
+
+    fn wait_serving(&mut self) {
+        let deadline = Instant::now() + START_DEADLINE;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("keeper exited during start-up ({status}); log:\n{}", self.log());
+            }
+            if four_letter(self.port, "srvr").contains("Mode:") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("keeper did not serve within {START_DEADLINE:?}; log:\n{}", self.log());
+    }
+
+    /// The server's combined stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("keeper.log")).unwrap_or_default()
+    }
+
+    /// kill -9, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// kill -9, then start again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// The data directory (dataDir).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Sends a four-letter word and returns the answer ("" if none).
+pub fn four_letter(port: u16, word: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(word.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Polls `cond` every 20 ms until it holds or `deadline` passes.
+pub fn eventually(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// The system Python, which has Debian's python3-kazoo.
+pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+
+/// Whether a path exists (for optional external tools).
+pub fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}
