@@ -40,15 +40,27 @@ pub fn write_reply(shape: &ReplyShape, applied: &Applied) -> Result<Response, Er
         Applied::Session => Ok(Response::Empty),
         Applied::Single(result) => single(shape.op, result),
         Applied::Multi(results) => {
-            debug_assert_eq!(results.len(), shape.multi_ops.len(), "one result per multi op");
-            Ok(Response::Multi(results.iter().zip(&shape.multi_ops).map(|(r, op)| multi_op(*op, r)).collect()))
+            debug_assert_eq!(
+                results.len(),
+                shape.multi_ops.len(),
+                "one result per multi op"
+            );
+            Ok(Response::Multi(
+                results
+                    .iter()
+                    .zip(&shape.multi_ops)
+                    .map(|(r, op)| multi_op(*op, r))
+                    .collect(),
+            ))
         }
     }
 }
 
 fn single(op: OpCode, result: &OpResult) -> Result<Response, ErrorCode> {
     Ok(match result {
-        OpResult::Error(code) => return Err(ErrorCode::from_i32(*code).unwrap_or(ErrorCode::SystemError)),
+        OpResult::Error(code) => {
+            return Err(ErrorCode::from_i32(*code).unwrap_or(ErrorCode::SystemError));
+        }
         OpResult::Created { path, stat } if op == OpCode::Create => Response::Create(path.clone()),
         OpResult::Created { path, stat } => Response::Create2(path.clone(), *stat),
         OpResult::Deleted | OpResult::Checked => Response::Empty,
@@ -58,7 +70,9 @@ fn single(op: OpCode, result: &OpResult) -> Result<Response, ErrorCode> {
 
 fn multi_op(op: OpCode, result: &OpResult) -> OpReply {
     match result {
-        OpResult::Error(code) => OpReply::Error(ErrorCode::from_i32(*code).unwrap_or(ErrorCode::SystemError)),
+        OpResult::Error(code) => {
+            OpReply::Error(ErrorCode::from_i32(*code).unwrap_or(ErrorCode::SystemError))
+        }
         OpResult::Created { path, .. } if op == OpCode::Create => OpReply::Create(path.clone()),
         OpResult::Created { path, stat } => OpReply::Create2(path.clone(), *stat),
         OpResult::Deleted => OpReply::Delete,

@@ -223,9 +223,15 @@ mod tests {
     fn hostile_lengths_are_rejected() {
         let mut buf = BytesMut::new();
         JuteWriter::new(&mut buf).int(i32::MAX);
-        assert_eq!(JuteReader::new(buf.clone().freeze()).buffer(), Err(DecodeError::BadLength(i32::MAX)));
+        assert_eq!(
+            JuteReader::new(buf.clone().freeze()).buffer(),
+            Err(DecodeError::BadLength(i32::MAX))
+        );
         let mut buf = BytesMut::new();
         JuteWriter::new(&mut buf).int(-2);
-        assert_eq!(JuteReader::new(buf.freeze()).strings(), Err(DecodeError::BadLength(-2)));
+        assert_eq!(
+            JuteReader::new(buf.freeze()).strings(),
+            Err(DecodeError::BadLength(-2))
+        );
     }
 }

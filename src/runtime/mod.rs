@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 /// Milliseconds since the Unix epoch: transaction times and statistics.
 pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// I/O memory per executor: keeper does no DMA file I/O, so keep it small.
@@ -38,7 +40,9 @@ fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return vec![0];
         }
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect();
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
         if cpus.is_empty() { vec![0] } else { cpus }
     }
 }
@@ -74,7 +78,8 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
     let listeners = listen(cfg.client_addr, cfg.shards)?;
     let log_dir = cfg.data_log_dir.join(DATA_SUBDIR);
-    std::fs::create_dir_all(cfg.data_dir.join(DATA_SUBDIR)).map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(cfg.data_dir.join(DATA_SUBDIR))
+        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
     let mut tree = DataTree::new();
     let mut scratch = Vec::new();
     let started = std::time::Instant::now();
@@ -83,7 +88,14 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         tree.apply(&txn, &mut scratch);
     })
     .map_err(|e| e.to_string())?;
-    eprintln!("keeper: recovered {} transactions (last zxid 0x{:x}, {} sessions) from {} in {} ms", recovery.replayed, log.last_zxid(), tree.sessions().len(), log_dir.display(), started.elapsed().as_millis());
+    eprintln!(
+        "keeper: recovered {} transactions (last zxid 0x{:x}, {} sessions) from {} in {} ms",
+        recovery.replayed,
+        log.last_zxid(),
+        tree.sessions().len(),
+        log_dir.display(),
+        started.elapsed().as_millis()
+    );
 
     let cpus = allowed_cpus();
     let mut to_broadcast_rx = Vec::new();
@@ -110,8 +122,13 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
         .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx))
         .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
-    eprintln!("keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
-    broadcast.join().map_err(|e| format!("broadcast core failed: {e}"))?;
+    eprintln!(
+        "keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})",
+        cfg.client_addr, cfg.shards, cpus
+    );
+    broadcast
+        .join()
+        .map_err(|e| format!("broadcast core failed: {e}"))?;
     for h in handles {
         h.join().map_err(|e| format!("shard core failed: {e}"))?;
     }

@@ -27,7 +27,10 @@ pub fn main(args: Vec<String>) -> i32 {
             }
         },
         Some("version") | Some("--version") => {
-            println!("keeper {} (ZooKeeper wire protocol 3.5-3.9)", env!("CARGO_PKG_VERSION"));
+            println!(
+                "keeper {} (ZooKeeper wire protocol 3.5-3.9)",
+                env!("CARGO_PKG_VERSION")
+            );
             0
         }
         Some("help") | Some("--help") | Some("-h") => {
@@ -53,7 +56,12 @@ fn serve(args: Vec<String>) -> Result<(), String> {
             "--config" => config_path = Some(it.next().ok_or("--config needs a path")?),
             "--shards" => {
                 let v = it.next().ok_or("--shards needs a number")?;
-                shards = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or(format!("--shards: expected 1-256, got {v:?}"))?);
+                shards = Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=256).contains(n))
+                        .ok_or(format!("--shards: expected 1-256, got {v:?}"))?,
+                );
             }
             other => return Err(format!("serve: unknown argument {other:?}\n{USAGE}")),
         }
@@ -67,13 +75,21 @@ fn serve(args: Vec<String>) -> Result<(), String> {
         cfg.shards = n;
     }
     if !cfg.unsupported.is_empty() {
-        eprintln!("keeper: warning: these config keys are not supported and have no effect: {}", cfg.unsupported.join(", "));
+        eprintln!(
+            "keeper: warning: these config keys are not supported and have no effect: {}",
+            cfg.unsupported.join(", ")
+        );
     }
     if !cfg.force_sync {
-        eprintln!("keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only");
+        eprintln!(
+            "keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only"
+        );
     }
     if !cfg.peers.is_empty() {
-        eprintln!("keeper: warning: server.N lines are present but replication is not built yet; serving standalone as server {}", cfg.my_id);
+        eprintln!(
+            "keeper: warning: server.N lines are present but replication is not built yet; serving standalone as server {}",
+            cfg.my_id
+        );
     }
     crate::runtime::serve(cfg)
 }

@@ -37,14 +37,22 @@ pub enum LogError {
     /// An I/O call failed.
     Io { what: String, err: io::Error },
     /// Committed data is damaged; start-up must stop.
-    Corrupt { file: PathBuf, offset: usize, why: String },
+    Corrupt {
+        file: PathBuf,
+        offset: usize,
+        why: String,
+    },
 }
 
 impl std::fmt::Display for LogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LogError::Io { what, err } => write!(f, "{what}: {err}"),
-            LogError::Corrupt { file, offset, why } => write!(f, "transaction log {} is corrupt at offset {offset}: {why}; refusing to start (no committed data is skipped)", file.display()),
+            LogError::Corrupt { file, offset, why } => write!(
+                f,
+                "transaction log {} is corrupt at offset {offset}: {why}; refusing to start (no committed data is skipped)",
+                file.display()
+            ),
         }
     }
 }
@@ -74,9 +82,14 @@ pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
     for entry in entries {
         let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
         let name = entry.file_name();
-        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(SEGMENT_PREFIX)) else { continue };
+        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(SEGMENT_PREFIX)) else {
+            continue;
+        };
         if let Ok(first_zxid) = i64::from_str_radix(hex, 16) {
-            out.push(SegmentFile { path: entry.path(), first_zxid });
+            out.push(SegmentFile {
+                path: entry.path(),
+                first_zxid,
+            });
         }
     }
     out.sort_by_key(|s| s.first_zxid);
@@ -132,11 +145,25 @@ impl TxnLog {
     /// Opens the log in `dir` (created if missing), calls `replay` for every
     /// record with a zxid above `after_zxid` in order, repairs a torn tail,
     /// and positions the writer after the last record.
-    pub fn open(dir: &Path, segment_bytes: usize, after_zxid: i64, mut replay: impl FnMut(Txn)) -> Result<(TxnLog, Recovery), LogError> {
-        assert!(segment_bytes >= SEGMENT_HEADER_LEN + 64, "segments must hold at least a header and a record");
+    pub fn open(
+        dir: &Path,
+        segment_bytes: usize,
+        after_zxid: i64,
+        mut replay: impl FnMut(Txn),
+    ) -> Result<(TxnLog, Recovery), LogError> {
+        assert!(
+            segment_bytes >= SEGMENT_HEADER_LEN + 64,
+            "segments must hold at least a header and a record"
+        );
         std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let segments = list_segments(dir)?;
-        let mut log = TxnLog { dir: dir.to_path_buf(), segment_bytes, active: None, last_zxid: 0, synced_zxid: 0 };
+        let mut log = TxnLog {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            active: None,
+            last_zxid: 0,
+            synced_zxid: 0,
+        };
         let mut recovery = Recovery::default();
         for (i, seg) in segments.iter().enumerate() {
             let is_last = i + 1 == segments.len();
@@ -150,28 +177,60 @@ impl TxnLog {
     }
 
     /// Reads one segment; returns the offset where its records end.
-    fn scan_segment(&mut self, seg: &SegmentFile, is_last: bool, after_zxid: i64, replay: &mut impl FnMut(Txn), recovery: &mut Recovery) -> Result<usize, LogError> {
-        let file = File::open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
+    fn scan_segment(
+        &mut self,
+        seg: &SegmentFile,
+        is_last: bool,
+        after_zxid: i64,
+        replay: &mut impl FnMut(Txn),
+        recovery: &mut Recovery,
+    ) -> Result<usize, LogError> {
+        let file =
+            File::open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
         // SAFETY: segment files are only written by this process, which is not writing yet.
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(format!("mapping {}", seg.path.display())))?;
-        let corrupt = |offset: usize, why: String| LogError::Corrupt { file: seg.path.clone(), offset, why };
+        let map = unsafe { Mmap::map(&file) }
+            .map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let corrupt = |offset: usize, why: String| LogError::Corrupt {
+            file: seg.path.clone(),
+            offset,
+            why,
+        };
         match record::read_segment_header(&map) {
             Some(first) if first == seg.first_zxid => {}
-            Some(first) => return Err(corrupt(0, format!("header says first zxid {first:#x}, name says {:#x}", seg.first_zxid))),
+            Some(first) => {
+                return Err(corrupt(
+                    0,
+                    format!(
+                        "header says first zxid {first:#x}, name says {:#x}",
+                        seg.first_zxid
+                    ),
+                ));
+            }
             None => return Err(corrupt(0, "bad segment header".into())),
         }
         let mut off = SEGMENT_HEADER_LEN;
         loop {
             match record::read_record(&map, off) {
                 RecordAt::End => return Ok(off),
-                RecordAt::Valid { zxid, payload, next } => {
+                RecordAt::Valid {
+                    zxid,
+                    payload,
+                    next,
+                } => {
                     if zxid <= self.last_zxid {
-                        return Err(corrupt(off, format!("zxid {zxid:#x} does not follow {:#x}", self.last_zxid)));
+                        return Err(corrupt(
+                            off,
+                            format!("zxid {zxid:#x} does not follow {:#x}", self.last_zxid),
+                        ));
                     }
                     if zxid > after_zxid {
-                        let txn = Txn::from_bytes(payload).map_err(|e| corrupt(off, format!("record does not decode: {e}")))?;
+                        let txn = Txn::from_bytes(payload)
+                            .map_err(|e| corrupt(off, format!("record does not decode: {e}")))?;
                         if txn.zxid != zxid {
-                            return Err(corrupt(off, format!("record zxid {zxid:#x} holds transaction {:#x}", txn.zxid)));
+                            return Err(corrupt(
+                                off,
+                                format!("record zxid {zxid:#x} holds transaction {:#x}", txn.zxid),
+                            ));
                         }
                         replay(txn);
                         recovery.replayed += 1;
@@ -184,9 +243,15 @@ impl TxnLog {
                         return Err(corrupt(off, why.to_string()));
                     }
                     if let Some(valid_at) = find_valid_record_after(&map, off, self.last_zxid) {
-                        return Err(corrupt(off, format!("{why}, but a valid record follows at offset {valid_at}")));
+                        return Err(corrupt(
+                            off,
+                            format!("{why}, but a valid record follows at offset {valid_at}"),
+                        ));
                     }
-                    eprintln!("keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder", seg.path.display());
+                    eprintln!(
+                        "keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder",
+                        seg.path.display()
+                    );
                     recovery.truncated_tail = Some((seg.path.clone(), off));
                     return Ok(off);
                 }
@@ -195,17 +260,30 @@ impl TxnLog {
     }
 
     fn activate_existing(&mut self, seg: &SegmentFile, end: usize) -> Result<(), LogError> {
-        let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
-        let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&seg.path)
+            .map_err(io_err(format!("opening {}", seg.path.display())))?;
+        let map =
+            MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", seg.path.display())))?;
         let len = map.len();
         // Zero anything after the last valid record (a torn tail), durably.
         // SAFETY: we own the mapping and nothing else reads or writes it now.
         let tail = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().add(end), len - end) };
         if tail.iter().any(|b| *b != 0) {
             tail.fill(0);
-            map.flush_range(end, len - end).map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
+            map.flush_range(end, len - end).map_err(io_err(format!(
+                "zeroing torn tail of {}",
+                seg.path.display()
+            )))?;
         }
-        self.active = Some(ActiveSegment { path: seg.path.clone(), map: Arc::new(map), write_off: end, synced_off: end });
+        self.active = Some(ActiveSegment {
+            path: seg.path.clone(),
+            map: Arc::new(map),
+            write_off: end,
+            synced_off: end,
+        });
         Ok(())
     }
 
@@ -221,17 +299,27 @@ impl TxnLog {
 
     /// Appends a transaction (not yet durable: see `sync_job`).
     pub fn append(&mut self, txn: &Txn) -> Result<(), LogError> {
-        assert!(txn.zxid > self.last_zxid, "log appends in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
+        assert!(
+            txn.zxid > self.last_zxid,
+            "log appends in zxid order: {:#x} after {:#x}",
+            txn.zxid,
+            self.last_zxid
+        );
         let payload = txn.to_bytes();
         let need = record::record_len(payload.len());
-        let fits = self.active.as_ref().is_some_and(|a| a.write_off + need <= a.map.len());
+        let fits = self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.write_off + need <= a.map.len());
         if !fits {
             self.roll(txn.zxid, need)?;
         }
         let active = self.active.as_mut().expect("roll made a segment");
         // SAFETY: the range is inside the mapping, and this writer is the only one;
         // concurrent SyncJobs only msync ranges below write_off.
-        let buf = unsafe { std::slice::from_raw_parts_mut(active.map.as_mut_ptr().add(active.write_off), need) };
+        let buf = unsafe {
+            std::slice::from_raw_parts_mut(active.map.as_mut_ptr().add(active.write_off), need)
+        };
         record::write_record(buf, txn.zxid, &payload);
         active.write_off += need;
         self.last_zxid = txn.zxid;
@@ -244,7 +332,12 @@ impl TxnLog {
         if self.synced_zxid == self.last_zxid {
             return None;
         }
-        Some(SyncJob { map: a.map.clone(), offset: a.synced_off, len: a.write_off - a.synced_off, up_to_zxid: self.last_zxid })
+        Some(SyncJob {
+            map: a.map.clone(),
+            offset: a.synced_off,
+            len: a.write_off - a.synced_off,
+            up_to_zxid: self.last_zxid,
+        })
     }
 
     /// Records that `job` completed.
@@ -274,20 +367,38 @@ impl TxnLog {
         if let Some(old) = self.active.take() {
             let unsynced = old.write_off - old.synced_off;
             if unsynced > 0 {
-                old.map.flush_range(old.synced_off, unsynced).map_err(io_err(format!("syncing {}", old.path.display())))?;
+                old.map
+                    .flush_range(old.synced_off, unsynced)
+                    .map_err(io_err(format!("syncing {}", old.path.display())))?;
             }
         }
         let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
         let path = self.dir.join(format!("{SEGMENT_PREFIX}{first_zxid:016x}"));
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_err(format!("creating {}", path.display())))?;
-        preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err(format!("creating {}", path.display())))?;
+        preallocate(&file, size).map_err(io_err(format!(
+            "preallocating {} bytes for {}",
+            size,
+            path.display()
+        )))?;
         let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
         // SAFETY: fresh mapping of at least SEGMENT_HEADER_LEN bytes, owned here.
-        let header = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
+        let header =
+            unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
         record::write_segment_header(header, first_zxid);
-        map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
+        map.flush_range(0, SEGMENT_HEADER_LEN)
+            .map_err(io_err(format!("syncing {}", path.display())))?;
         sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
-        self.active = Some(ActiveSegment { path, map: Arc::new(map), write_off: SEGMENT_HEADER_LEN, synced_off: SEGMENT_HEADER_LEN });
+        self.active = Some(ActiveSegment {
+            path,
+            map: Arc::new(map),
+            write_off: SEGMENT_HEADER_LEN,
+            synced_off: SEGMENT_HEADER_LEN,
+        });
         Ok(())
     }
 }
@@ -329,7 +440,15 @@ mod tests {
     use crate::core::txn::{TxnBody, TxnOp};
 
     fn txn(zxid: i64) -> Txn {
-        Txn { zxid, time_ms: zxid, session_id: 1, cxid: zxid as i32, body: TxnBody::Single(TxnOp::Delete { path: format!("/n{zxid}") }) }
+        Txn {
+            zxid,
+            time_ms: zxid,
+            session_id: 1,
+            cxid: zxid as i32,
+            body: TxnBody::Single(TxnOp::Delete {
+                path: format!("/n{zxid}"),
+            }),
+        }
     }
 
     fn reopen(dir: &Path, seg: usize) -> Result<(Vec<i64>, Recovery), LogError> {
@@ -393,7 +512,10 @@ mod tests {
         bytes[SEGMENT_HEADER_LEN + rec_len + 20] ^= 0xff;
         std::fs::write(&seg, &bytes).unwrap();
         let err = reopen(&dir, 4096).unwrap_err().to_string();
-        assert!(err.contains("corrupt at offset") && err.contains("valid record follows"), "{err}");
+        assert!(
+            err.contains("corrupt at offset") && err.contains("valid record follows"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -50,7 +50,10 @@ pub fn read_segment_header(buf: &[u8]) -> Option<i64> {
 
 /// Writes one record at the start of `buf`, which must hold `record_len(payload.len())` bytes.
 pub fn write_record(buf: &mut [u8], zxid: i64, payload: &[u8]) {
-    assert!(!payload.is_empty(), "empty payloads would read as the end of the log");
+    assert!(
+        !payload.is_empty(),
+        "empty payloads would read as the end of the log"
+    );
     let total = record_len(payload.len());
     assert!(buf.len() >= total, "record does not fit");
     let len = u32::try_from(payload.len()).expect("records are smaller than 4 GiB");
@@ -65,7 +68,11 @@ pub fn write_record(buf: &mut [u8], zxid: i64, payload: &[u8]) {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordAt<'a> {
     /// A valid record, and the offset of the next one.
-    Valid { zxid: i64, payload: &'a [u8], next: usize },
+    Valid {
+        zxid: i64,
+        payload: &'a [u8],
+        next: usize,
+    },
     /// A zero length: the log ends here.
     End,
     /// Not a valid record: torn, truncated or corrupt. The reason is for messages.
@@ -76,7 +83,11 @@ pub enum RecordAt<'a> {
 pub fn read_record(seg: &[u8], off: usize) -> RecordAt<'_> {
     debug_assert_eq!(off % 8, 0, "records are 8-byte aligned");
     if off + 4 > seg.len() {
-        return if off == seg.len() { RecordAt::End } else { RecordAt::Invalid("length cut off") };
+        return if off == seg.len() {
+            RecordAt::End
+        } else {
+            RecordAt::Invalid("length cut off")
+        };
     }
     let len = u32::from_le_bytes(seg[off..off + 4].try_into().expect("4 bytes")) as usize;
     if len == 0 {
@@ -95,7 +106,11 @@ pub fn read_record(seg: &[u8], off: usize) -> RecordAt<'_> {
     if crc != crc_of(zxid, payload) {
         return RecordAt::Invalid("checksum mismatch");
     }
-    RecordAt::Valid { zxid, payload, next }
+    RecordAt::Valid {
+        zxid,
+        payload,
+        next,
+    }
 }
 
 #[cfg(test)]
@@ -109,12 +124,28 @@ mod tests {
         let next = record_len(5);
         assert_eq!(next, 24);
         write_record(&mut seg[next..], 6, b"x");
-        assert_eq!(read_record(&seg, 0), RecordAt::Valid { zxid: 5, payload: b"hello", next });
-        assert!(matches!(read_record(&seg, next), RecordAt::Valid { zxid: 6, .. }));
+        assert_eq!(
+            read_record(&seg, 0),
+            RecordAt::Valid {
+                zxid: 5,
+                payload: b"hello",
+                next
+            }
+        );
+        assert!(matches!(
+            read_record(&seg, next),
+            RecordAt::Valid { zxid: 6, .. }
+        ));
         assert_eq!(read_record(&seg, next + record_len(1)), RecordAt::End);
         seg[18] ^= 1;
         assert_eq!(read_record(&seg, 0), RecordAt::Invalid("checksum mismatch"));
-        assert_eq!(read_record(&seg[..20], 0), RecordAt::Invalid("length runs past the segment"));
-        assert_eq!(read_record(&seg[..10], 0), RecordAt::Invalid("header cut off"));
+        assert_eq!(
+            read_record(&seg[..20], 0),
+            RecordAt::Invalid("length runs past the segment")
+        );
+        assert_eq!(
+            read_record(&seg[..10], 0),
+            RecordAt::Invalid("header cut off")
+        );
     }
 }

@@ -8,6 +8,7 @@
 mod acl_cache;
 mod apply;
 mod node;
+mod quota;
 pub mod watches;
 
 pub use apply::{Applied, OpResult, TreeEvent};
@@ -22,12 +23,18 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// `world:anyone` with every permission: ZooKeeper's OPEN_ACL_UNSAFE.
 pub fn open_acl() -> Vec<Acl> {
-    vec![Acl { perms: perms::ALL, id: Id::new("world", "anyone") }]
+    vec![Acl {
+        perms: perms::ALL,
+        id: Id::new("world", "anyone"),
+    }]
 }
 
 /// `world:anyone` with read only: ZooKeeper's READ_ACL_UNSAFE.
 pub fn read_acl() -> Vec<Acl> {
-    vec![Acl { perms: perms::READ, id: Id::new("world", "anyone") }]
+    vec![Acl {
+        perms: perms::READ,
+        id: Id::new("world", "anyone"),
+    }]
 }
 
 /// The nodes ZooKeeper creates in every tree.
@@ -52,6 +59,7 @@ pub struct DataTree {
     last_zxid: i64,
     /// Sum of data lengths and path lengths (ZooKeeper's approximate data size).
     data_bytes: u64,
+    quota: quota::QuotaRoots,
 }
 
 impl Default for DataTree {
@@ -63,18 +71,45 @@ impl Default for DataTree {
 impl DataTree {
     /// A tree holding only `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> DataTree {
-        let mut tree = DataTree { nodes: HashMap::new(), acls: AclCache::default(), ephemerals: HashMap::new(), containers: HashSet::new(), ttls: HashSet::new(), sessions: HashMap::new(), last_zxid: 0, data_bytes: 0 };
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            sessions: HashMap::new(),
+            last_zxid: 0,
+            data_bytes: 1,
+            quota: quota::QuotaRoots::default(),
+        };
         let open = tree.acls.intern(&open_acl());
         let empty = || Some(bytes::Bytes::new());
-        tree.nodes.insert(path::ROOT.into(), Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0));
-        for (p, acl) in [(ZOOKEEPER_NODE, open.clone()), (QUOTA_NODE, open), (CONFIG_NODE, tree.acls.intern(&read_acl()))] {
+        tree.nodes.insert(
+            path::ROOT.into(),
+            Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0),
+        );
+        for (p, acl) in [
+            (ZOOKEEPER_NODE, open.clone()),
+            (QUOTA_NODE, open),
+            (CONFIG_NODE, tree.acls.intern(&read_acl())),
+        ] {
             let (parent, name) = path::split(p).expect("built-in paths have parents");
-            tree.nodes.get_mut(parent).expect("built-in parents come first").children.insert(name.into());
-            tree.nodes.insert(p.into(), Node::new(empty(), acl, NodeKind::Persistent, 0, 0));
+            tree.nodes
+                .get_mut(parent)
+                .expect("built-in parents come first")
+                .children
+                .insert(name.into());
+            tree.nodes.insert(
+                p.into(),
+                Node::new(empty(), acl, NodeKind::Persistent, 0, 0),
+            );
             tree.data_bytes += p.len() as u64;
         }
         // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
-        tree.nodes.get_mut(CONFIG_NODE).expect("just inserted").aversion = -1;
+        tree.nodes
+            .get_mut(CONFIG_NODE)
+            .expect("just inserted")
+            .aversion = -1;
         tree
     }
 
@@ -138,7 +173,9 @@ impl DataTree {
         let mut count = 0;
         let mut stack = vec![path::normalize_read(path).to_string()];
         while let Some(p) = stack.pop() {
-            let Some(node) = self.nodes.get(p.as_str()) else { continue };
+            let Some(node) = self.nodes.get(p.as_str()) else {
+                continue;
+            };
             count += node.children.len();
             stack.extend(node.children.iter().map(|c| path::join(&p, c)));
         }

@@ -44,11 +44,24 @@ pub enum Phase {
 #[derive(Debug)]
 pub enum Pending {
     /// A write (or sync) at the broadcast core; answered when its entry arrives.
-    Write { xid: i32, shape: ReplyShape, start: Instant },
+    Write {
+        xid: i32,
+        shape: ReplyShape,
+        start: Instant,
+    },
     /// A read queued behind a write of the same session.
-    Read { xid: i32, op: OpCode, req: Request, start: Instant },
+    Read {
+        xid: i32,
+        op: OpCode,
+        req: Request,
+        start: Instant,
+    },
     /// An answer already known (a decode error) that must keep its place.
-    Ready { xid: i32, result: Result<Response, ErrorCode>, start: Instant },
+    Ready {
+        xid: i32,
+        result: Result<Response, ErrorCode>,
+        start: Instant,
+    },
 }
 
 /// Per-connection statistics (cons).
@@ -70,7 +83,20 @@ pub struct ConnStats {
 
 impl ConnStats {
     fn new(now_ms: i64) -> ConnStats {
-        ConnStats { received: 0, sent: 0, last_op: "NA", established_ms: now_ms, last_cxid: -1, last_zxid: -1, last_response_ms: 0, last_latency_ms: 0, min_latency_ms: 0, max_latency_ms: 0, latency_sum_ms: 0, latency_count: 0 }
+        ConnStats {
+            received: 0,
+            sent: 0,
+            last_op: "NA",
+            established_ms: now_ms,
+            last_cxid: -1,
+            last_zxid: -1,
+            last_response_ms: 0,
+            last_latency_ms: 0,
+            min_latency_ms: 0,
+            max_latency_ms: 0,
+            latency_sum_ms: 0,
+            latency_count: 0,
+        }
     }
 }
 
@@ -104,8 +130,23 @@ impl Conn {
     /// A fresh connection from `peer`.
     pub fn new(id: ConnId, peer: SocketAddr) -> Conn {
         let ids: Arc<[Id]> = Arc::from(vec![Id::new("ip", &peer.ip().to_string())]);
-        let inner = ConnInner { phase: Phase::New, session_id: 0, timeout_ms: 0, read_only_byte: true, ids, out: BytesMut::with_capacity(4096), pending: VecDeque::new(), stats: ConnStats::new(wall_ms()) };
-        Conn { id, peer, inner: RefCell::new(inner), writer_wake: Notify::default(), reader_wake: Notify::default() }
+        let inner = ConnInner {
+            phase: Phase::New,
+            session_id: 0,
+            timeout_ms: 0,
+            read_only_byte: true,
+            ids,
+            out: BytesMut::with_capacity(4096),
+            pending: VecDeque::new(),
+            stats: ConnStats::new(wall_ms()),
+        };
+        Conn {
+            id,
+            peer,
+            inner: RefCell::new(inner),
+            writer_wake: Notify::default(),
+            reader_wake: Notify::default(),
+        }
     }
 
     /// Starts closing: the writer flushes what is queued, then shuts the socket.
@@ -123,7 +164,14 @@ impl Conn {
 
 impl ConnInner {
     /// Appends a reply and records its statistics.
-    pub fn reply(&mut self, xid: i32, zxid: i64, result: &Result<Response, ErrorCode>, op: OpCode, start: Instant) {
+    pub fn reply(
+        &mut self,
+        xid: i32,
+        zxid: i64,
+        result: &Result<Response, ErrorCode>,
+        op: OpCode,
+        start: Instant,
+    ) {
         write_response(&mut self.out, xid, zxid, result);
         let latency = start.elapsed().as_millis() as u64;
         let s = &mut self.stats;

@@ -27,7 +27,15 @@ type Sender = Rc<ConnectedSender<ToBroadcast>>;
 
 /// Runs shard `id` until its channels close, accepting on `listener` (a
 /// socket sharing the client port with the other shards' through SO_REUSEPORT).
-pub async fn run_shard(id: ShardId, cfg: Arc<Config>, tree: DataTree, listener: OwnedFd, to_broadcast: SharedSender<ToBroadcast>, from_broadcast: SharedReceiver<ToShard>, conn_limits: Arc<ConnLimits>) {
+pub async fn run_shard(
+    id: ShardId,
+    cfg: Arc<Config>,
+    tree: DataTree,
+    listener: OwnedFd,
+    to_broadcast: SharedSender<ToBroadcast>,
+    from_broadcast: SharedReceiver<ToShard>,
+    conn_limits: Arc<ConnLimits>,
+) {
     let tx: Sender = Rc::new(to_broadcast.connect().await);
     let rx = from_broadcast.connect().await;
     let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree)));
@@ -44,9 +52,15 @@ pub async fn run_shard(id: ShardId, cfg: Arc<Config>, tree: DataTree, listener: 
                 continue;
             }
         };
-        let Ok(peer) = stream.peer_addr() else { continue };
+        let Ok(peer) = stream.peer_addr() else {
+            continue;
+        };
         if !conn_limits.acquire(peer.ip()) {
-            eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
+            eprintln!(
+                "keeper: too many connections from {} (maxClientCnxns={}), refusing",
+                peer.ip(),
+                cfg.max_client_cnxns
+            );
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -95,7 +109,10 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
             let action = match frame::check(&buf, max_frame) {
                 FrameCheck::Incomplete => break,
                 FrameCheck::TooLarge(len) => {
-                    eprintln!("keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing", conn.peer);
+                    eprintln!(
+                        "keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing",
+                        conn.peer
+                    );
                     return;
                 }
                 FrameCheck::Ready(len) => {
@@ -133,7 +150,9 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
         let s = state.borrow();
         let mut inner = conn.inner.borrow_mut();
         if !s.cfg.four_letter_words.allows(word) && word != "srvr" {
-            inner.out.extend_from_slice(format!("{word} is not executed because it is not in the whitelist.\n").as_bytes());
+            inner.out.extend_from_slice(
+                format!("{word} is not executed because it is not in the whitelist.\n").as_bytes(),
+            );
             None
         } else if let Some(text) = fourlw::immediate(word) {
             inner.out.extend_from_slice(text.as_bytes());
@@ -146,7 +165,10 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
     match query {
         None => conn.close(),
         Some(query) => {
-            let origin = Origin { shard: state.borrow().id, conn: conn.id };
+            let origin = Origin {
+                shard: state.borrow().id,
+                conn: conn.id,
+            };
             if tx.send(ToBroadcast::Admin { origin, query }).await.is_err() {
                 conn.close();
             }
@@ -160,7 +182,11 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
         let chunk = {
             let mut inner = conn.inner.borrow_mut();
             if inner.out.len() > limits::OUTPUT_PER_CONN_MAX_BYTES {
-                eprintln!("keeper: {}: more than {} bytes of unread output, closing", conn.peer, limits::OUTPUT_PER_CONN_MAX_BYTES);
+                eprintln!(
+                    "keeper: {}: more than {} bytes of unread output, closing",
+                    conn.peer,
+                    limits::OUTPUT_PER_CONN_MAX_BYTES
+                );
                 inner.out.clear();
                 inner.phase = Phase::Closing;
             }
@@ -182,7 +208,11 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
 
 /// Applies the committed stream and answers admin requests. Never waits on
 /// the broadcast core (sends go through spawned tasks).
-async fn consume(state: Shared, rx: glommio::channels::shared_channel::ConnectedReceiver<ToShard>, tx: Sender) {
+async fn consume(
+    state: Shared,
+    rx: glommio::channels::shared_channel::ConnectedReceiver<ToShard>,
+    tx: Sender,
+) {
     while let Some(msg) = rx.recv().await {
         match msg {
             ToShard::Batch(entries) => {
@@ -221,7 +251,12 @@ async fn report_touches(state: Shared, tx: Sender, tick_ms: u32) {
     let every = Duration::from_millis((tick_ms as u64 / 2).max(1));
     loop {
         glommio::timer::sleep(every).await;
-        let touched: Vec<i64> = state.borrow_mut().touched.drain().filter(|s| *s != 0).collect();
+        let touched: Vec<i64> = state
+            .borrow_mut()
+            .touched
+            .drain()
+            .filter(|s| *s != 0)
+            .collect();
         if !touched.is_empty() && tx.send(ToBroadcast::Touch(touched)).await.is_err() {
             return;
         }

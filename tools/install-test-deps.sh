@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Rust: real ZooKeeper clients from
+# Debian (zkCli.sh, the C client cli_mt, kazoo for the system Python) and the
+# ZooKeeper 3.8 server the differential tests compare against.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+need=()
+[ -x /usr/share/zookeeper/bin/zkCli.sh ] || need+=(zookeeper)
+[ -x /usr/lib/zookeeper/bin/cli_mt ] || need+=(zookeeper-bin)
+[ -f /usr/share/java/zookeeper.jar ] || need+=(libzookeeper-java)
+[ -d /usr/lib/python3/dist-packages/kazoo ] || need+=(python3-kazoo)
+command -v java >/dev/null || need+=(default-jre-headless)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "test dependencies: already installed"
+  exit 0
+fi
+echo "test dependencies: installing ${need[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq "${need[@]}" >/dev/null
+echo "test dependencies: installed"
