@@ -22,6 +22,7 @@ use crate::runtime::messages::{
     AdminReport, ConnectInfo, Entry, Origin, ShardId, ShardReport, ToBroadcast, ToShard,
 };
 use crate::runtime::notify::Mailbox;
+use crate::runtime::snapshotter::SnapshotFeed;
 use crate::runtime::wall_ms;
 use crate::server::config::Config;
 use crate::storage::log::{SyncJob, TxnLog};
@@ -75,6 +76,7 @@ pub async fn run_broadcast(
     log: TxnLog,
     from_shards: Vec<SharedReceiver<ToBroadcast>>,
     to_shards: Vec<SharedSender<ToShard>>,
+    snapshots: SnapshotFeed,
 ) {
     let mailbox: Rc<Mailbox<Event>> = Rc::new(Mailbox::new(limits::BROADCAST_MAILBOX_ITEMS));
     for rx in from_shards {
@@ -110,6 +112,9 @@ pub async fn run_broadcast(
         let batch = core.release();
         if !batch.is_empty() {
             let batch = Arc::new(batch);
+            if snapshots.send(batch.clone()).is_err() {
+                fatal("the snapshot thread stopped");
+            }
             for tx in &out {
                 if tx.send(ToShard::Batch(batch.clone())).await.is_err() {
                     return;

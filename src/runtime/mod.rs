@@ -10,11 +10,12 @@ pub mod limits;
 pub mod messages;
 pub mod notify;
 pub mod shard;
+pub mod snapshotter;
 pub mod stream;
 
-use crate::core::tree::DataTree;
 use crate::server::config::Config;
-use crate::storage::log::{DATA_SUBDIR, TxnLog};
+use crate::storage::log::DATA_SUBDIR;
+use crate::storage::recovery;
 use glommio::channels::shared_channel;
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -78,24 +79,24 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
     let listeners = listen(cfg.client_addr, cfg.shards)?;
     let log_dir = cfg.data_log_dir.join(DATA_SUBDIR);
-    std::fs::create_dir_all(cfg.data_dir.join(DATA_SUBDIR))
-        .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
-    let mut tree = DataTree::new();
-    let mut scratch = Vec::new();
+    let snap_dir = cfg.data_dir.join(DATA_SUBDIR);
     let started = std::time::Instant::now();
-    let (log, recovery) = TxnLog::open(&log_dir, cfg.segment_bytes, 0, |txn| {
-        scratch.clear();
-        tree.apply(&txn, &mut scratch);
-    })
-    .map_err(|e| e.to_string())?;
+    let (tree, log, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes)?;
+    let from = recovered
+        .snapshot
+        .as_ref()
+        .map_or("an empty tree".to_string(), |s| {
+            format!("snapshot {}", s.path.display())
+        });
     eprintln!(
-        "keeper: recovered {} transactions (last zxid 0x{:x}, {} sessions) from {} in {} ms",
-        recovery.replayed,
-        log.last_zxid(),
+        "keeper: recovered {} nodes and {} sessions (zxid 0x{:x}) from {from} and {} logged transactions in {} ms",
+        tree.node_count(),
         tree.sessions().len(),
-        log_dir.display(),
+        tree.last_zxid(),
+        recovered.log.replayed,
         started.elapsed().as_millis()
     );
+    let snapshots = snapshotter::start(cfg.clone(), tree.clone(), snap_dir, log_dir);
 
     let cpus = allowed_cpus();
     let mut to_broadcast_rx = Vec::new();
@@ -120,7 +121,9 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let broadcast = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
         .name("keeper-broadcast")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx))
+        .spawn(move || {
+            broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots)
+        })
         .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
     eprintln!(
         "keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})",

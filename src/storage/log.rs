@@ -419,6 +419,71 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// A record found by [`scan`].
+#[derive(Debug)]
+pub enum Scanned {
+    /// A valid record at this offset.
+    Record { offset: usize, txn: Txn },
+    /// The records end cleanly at this offset.
+    End { offset: usize },
+    /// An invalid record: `torn` when nothing valid follows (a crash tail).
+    Invalid {
+        offset: usize,
+        why: String,
+        torn: bool,
+    },
+}
+
+/// Reads one segment without repairing anything (for `keeper log dump`).
+pub fn scan(path: &Path, mut visit: impl FnMut(Scanned)) -> Result<i64, LogError> {
+    let file = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
+    // SAFETY: read-only mapping; a concurrent appender only writes past what we read.
+    let map = unsafe { Mmap::map(&file) }.map_err(io_err(format!("mapping {}", path.display())))?;
+    let first = record::read_segment_header(&map).ok_or_else(|| LogError::Corrupt {
+        file: path.to_path_buf(),
+        offset: 0,
+        why: "bad segment header".into(),
+    })?;
+    let mut off = SEGMENT_HEADER_LEN;
+    let mut last = 0;
+    loop {
+        match record::read_record(&map, off) {
+            RecordAt::End => {
+                visit(Scanned::End { offset: off });
+                return Ok(first);
+            }
+            RecordAt::Valid {
+                zxid,
+                payload,
+                next,
+            } => {
+                match Txn::from_bytes(payload) {
+                    Ok(txn) => visit(Scanned::Record { offset: off, txn }),
+                    Err(e) => {
+                        visit(Scanned::Invalid {
+                            offset: off,
+                            why: format!("zxid {zxid:#x} does not decode: {e}"),
+                            torn: false,
+                        });
+                        return Ok(first);
+                    }
+                }
+                last = zxid;
+                off = next;
+            }
+            RecordAt::Invalid(why) => {
+                let torn = find_valid_record_after(&map, off, last).is_none();
+                visit(Scanned::Invalid {
+                    offset: off,
+                    why: why.to_string(),
+                    torn,
+                });
+                return Ok(first);
+            }
+        }
+    }
+}
+
 /// Looks for a valid record with a zxid above `last_zxid` anywhere after the
 /// invalid one at `bad_off`: if one exists, the damage is not a torn tail.
 fn find_valid_record_after(seg: &[u8], bad_off: usize, last_zxid: i64) -> Option<usize> {

@@ -1,5 +1,8 @@
-//! Durable storage: the transaction log (and, later, snapshots) behind the
-//! in-memory tree.
+//! Durable storage behind the in-memory tree: the memory-mapped transaction
+//! log, snapshots, recovery at start-up and retention.
 
 pub mod log;
+pub mod purge;
 pub mod record;
+pub mod recovery;
+pub mod snapshot;

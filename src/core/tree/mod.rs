@@ -186,4 +186,108 @@ impl DataTree {
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|(p, n)| (p.as_ref(), n))
     }
+
+    /// Rebuilds a tree from a snapshot: its zxid, sessions, distinct ACL
+    /// lists and every node (children are linked here). Fails, naming the
+    /// path, if a parent is missing, a path appears twice or an ACL index is
+    /// out of range.
+    pub fn restore(
+        zxid: i64,
+        sessions: impl IntoIterator<Item = (i64, i32)>,
+        acl_lists: &[Vec<Acl>],
+        nodes: impl IntoIterator<Item = (String, RestoredNode)>,
+    ) -> Result<DataTree, String> {
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            sessions: sessions.into_iter().collect(),
+            last_zxid: zxid,
+            data_bytes: 0,
+            quota: quota::QuotaRoots::default(),
+        };
+        let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
+        for (p, n) in nodes {
+            let acl = shared
+                .get(n.acl)
+                .cloned()
+                .ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
+            let node = Node {
+                data: n.data,
+                acl,
+                kind: n.kind,
+                czxid: n.czxid,
+                mzxid: n.mzxid,
+                pzxid: n.pzxid,
+                ctime: n.ctime,
+                mtime: n.mtime,
+                version: n.version,
+                child_creates: n.child_creates,
+                aversion: n.aversion,
+                children: Default::default(),
+            };
+            tree.data_bytes += (p.len() + node.data_len()) as u64;
+            match node.kind {
+                NodeKind::Persistent => {}
+                NodeKind::Ephemeral { session_id } => {
+                    tree.ephemerals
+                        .entry(session_id)
+                        .or_default()
+                        .insert(p.clone());
+                }
+                NodeKind::Container => {
+                    tree.containers.insert(p.clone());
+                }
+                NodeKind::Ttl { .. } => {
+                    tree.ttls.insert(p.clone());
+                }
+            }
+            if tree
+                .nodes
+                .insert(p.clone().into_boxed_str(), node)
+                .is_some()
+            {
+                return Err(format!("node {p} appears twice"));
+            }
+        }
+        let paths: Vec<Box<str>> = tree
+            .nodes
+            .keys()
+            .filter(|p| p.as_ref() != path::ROOT)
+            .cloned()
+            .collect();
+        for p in paths {
+            let (parent, name) =
+                path::split(&p).ok_or_else(|| format!("node {p} has no parent path"))?;
+            let parent_node = tree
+                .nodes
+                .get_mut(parent)
+                .ok_or_else(|| format!("node {p} has no parent node {parent}"))?;
+            parent_node.children.insert(name.into());
+        }
+        if !tree.nodes.contains_key(path::ROOT) {
+            return Err("the root node is missing".into());
+        }
+        tree.rebuild_quota_roots();
+        Ok(tree)
+    }
+}
+
+/// A node as a snapshot stores it: everything but its children.
+#[derive(Debug, Clone)]
+pub struct RestoredNode {
+    pub data: Option<bytes::Bytes>,
+    /// Index into the snapshot's ACL lists.
+    pub acl: usize,
+    pub kind: NodeKind,
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub pzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub child_creates: i32,
+    pub aversion: i32,
 }

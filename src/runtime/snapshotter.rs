@@ -1,0 +1,124 @@
+//! The snapshotter: a plain thread with its own replica of the tree, fed the
+//! committed stream like a shard. Every `snapCount` transactions (randomised
+//! per start, as ZooKeeper does, so replicas do not snapshot together) it
+//! writes its replica to disk. Writing blocks only this thread: batches queue
+//! in its unbounded channel meanwhile and are applied afterwards, so writes
+//! never pause for a snapshot and each snapshot is exact at its zxid.
+//!
+//! It also runs autopurge (`autopurge.purgeInterval` hours, keeping
+//! `autopurge.snapRetainCount` snapshots), as ZooKeeper's purge task does.
+
+use crate::core::tree::DataTree;
+use crate::runtime::messages::Entry;
+use crate::server::config::Config;
+use crate::storage::{purge, snapshot};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+/// The sending side, held by the broadcast core.
+pub type SnapshotFeed = Sender<Arc<Vec<Entry>>>;
+
+/// How many transactions until the next snapshot: `snapCount/2` plus a
+/// random part below `snapCount/2`.
+fn next_threshold(snap_count: u64, seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    let half = (snap_count / 2).max(1);
+    half + *seed % half
+}
+
+/// Starts the snapshotter thread with `tree` (the recovered state).
+pub fn start(
+    cfg: Arc<Config>,
+    tree: DataTree,
+    snap_dir: PathBuf,
+    log_dir: PathBuf,
+) -> SnapshotFeed {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("keeper-snapshot".into())
+        .spawn(move || run(cfg, tree, snap_dir, log_dir, rx))
+        .expect("the snapshot thread starts");
+    tx
+}
+
+fn run(
+    cfg: Arc<Config>,
+    mut tree: DataTree,
+    snap_dir: PathBuf,
+    log_dir: PathBuf,
+    rx: Receiver<Arc<Vec<Entry>>>,
+) {
+    let mut seed =
+        (std::process::id() as u64) << 32 | (crate::runtime::wall_ms() as u64 & 0xffff_ffff) | 1;
+    let mut threshold = next_threshold(cfg.snap_count, &mut seed);
+    let mut since = 0u64;
+    let purge_every = (cfg.purge_interval_hours > 0)
+        .then(|| Duration::from_secs(cfg.purge_interval_hours as u64 * 3600));
+    let mut last_purge = Instant::now();
+    let mut scratch = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(batch) => {
+                for entry in batch.iter() {
+                    if let Entry::Txn { txn, .. } = entry {
+                        scratch.clear();
+                        tree.apply(txn, &mut scratch);
+                        since += 1;
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if since >= threshold {
+            let started = Instant::now();
+            match snapshot::write(&tree, &snap_dir) {
+                Ok(file) => eprintln!(
+                    "keeper: wrote snapshot {} ({} nodes) in {} ms",
+                    file.path.display(),
+                    tree.node_count(),
+                    started.elapsed().as_millis()
+                ),
+                Err(e) => eprintln!(
+                    "keeper: ERROR: writing a snapshot in {} failed: {e}; the log still holds everything, retrying after {} more transactions",
+                    snap_dir.display(),
+                    threshold
+                ),
+            }
+            since = 0;
+            threshold = next_threshold(cfg.snap_count, &mut seed);
+        }
+        if let Some(every) = purge_every
+            && last_purge.elapsed() >= every
+        {
+            last_purge = Instant::now();
+            match purge::purge(&snap_dir, &log_dir, cfg.snap_retain_count as usize) {
+                Ok(p) => eprintln!(
+                    "keeper: autopurge removed {} snapshots and {} log segments",
+                    p.snapshots.len(),
+                    p.segments.len()
+                ),
+                Err(e) => eprintln!("keeper: ERROR: autopurge failed: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_stay_between_half_and_full_snap_count() {
+        let mut seed = 12345;
+        for _ in 0..1000 {
+            let t = next_threshold(100_000, &mut seed);
+            assert!((50_000..100_000).contains(&t), "{t}");
+        }
+        assert_eq!(next_threshold(2, &mut seed), 1);
+    }
+}

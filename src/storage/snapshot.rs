@@ -1,0 +1,481 @@
+//! Snapshots: the whole tree and the live sessions at one zxid, in
+//! `<dataDir>/keeper-v1/snapshot.<zxid, 16 hex digits>`.
+//!
+//! ```text
+//! file    = header chunk* footer
+//! header  = magic "KPRSNAP1" | zxid i64 LE | reserved 16 bytes          ; 32 bytes
+//! chunk   = length u32 LE | crc32c u32 LE | reserved 8 bytes             ; 16 bytes
+//!           payload (length bytes: an rkyv archive of a Chunk)
+//!           zero padding to a multiple of 16
+//! footer  = magic "KPRSNEND" | chunk count u64 LE | nodes u64 LE | crc32c of the header u32 | 4 zero bytes
+//! ```
+//! The first chunk is `Chunk::Meta` (sessions and the distinct ACL lists);
+//! the rest are `Chunk::Nodes` of at most [`NODES_PER_CHUNK`] nodes each.
+//! Chunks keep memory bounded while writing, and each is checked on its own.
+//!
+//! Loading maps the file and reads every chunk in place (rkyv, validated);
+//! node data is not copied: it stays in the mapping, shared by every replica,
+//! until the node changes. A file that fails any check is reported with its
+//! name and the offset of the bad part.
+//!
+//! Writing goes to `snapshot.<zxid>.tmp`, is fsynced, renamed into place and
+//! the directory fsynced, so a crash never leaves a half snapshot under the
+//! final name.
+
+use crate::core::tree::{DataTree, RestoredNode};
+use crate::core::txn::NodeKind;
+use crate::proto::records::Acl;
+use bytes::Bytes;
+use memmap2::Mmap;
+use rkyv::{Archive, Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const MAGIC: &[u8; 8] = b"KPRSNAP1";
+const FOOTER_MAGIC: &[u8; 8] = b"KPRSNEND";
+const HEADER_LEN: usize = 32;
+const CHUNK_HEADER_LEN: usize = 16;
+const FOOTER_LEN: usize = 32;
+const PREFIX: &str = "snapshot.";
+/// Nodes per chunk: bounds the memory a snapshot write needs.
+pub const NODES_PER_CHUNK: usize = 16 * 1024;
+
+/// A node as archived.
+#[derive(Archive, Serialize, Deserialize, Debug)]
+struct SnapNode {
+    path: String,
+    data: Option<Bytes>,
+    acl: u32,
+    kind: NodeKind,
+    czxid: i64,
+    mzxid: i64,
+    pzxid: i64,
+    ctime: i64,
+    mtime: i64,
+    version: i32,
+    child_creates: i32,
+    aversion: i32,
+}
+
+/// One chunk of a snapshot.
+#[derive(Archive, Serialize, Deserialize, Debug)]
+enum Chunk {
+    Meta {
+        sessions: Vec<(i64, i32)>,
+        acl_lists: Vec<Vec<Acl>>,
+    },
+    Nodes(Vec<SnapNode>),
+}
+
+/// A snapshot file on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotFile {
+    pub path: PathBuf,
+    pub zxid: i64,
+}
+
+/// Snapshot files in `dir`, oldest first (temporary files excluded).
+pub fn list(dir: &Path) -> io::Result<Vec<SnapshotFile>> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+            continue;
+        };
+        if let Ok(zxid) = i64::from_str_radix(hex, 16) {
+            out.push(SnapshotFile {
+                path: entry.path(),
+                zxid,
+            });
+        }
+    }
+    out.sort_by_key(|s| s.zxid);
+    Ok(out)
+}
+
+/// Writes `tree` as `dir/snapshot.<zxid>`, durably. Returns the file.
+pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
+    let zxid = tree.last_zxid();
+    let path = dir.join(format!("{PREFIX}{zxid:016x}"));
+    let tmp = dir.join(format!("{PREFIX}{zxid:016x}.tmp"));
+    let file = File::create(&tmp)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..16].copy_from_slice(&zxid.to_le_bytes());
+    out.write_all(&header)?;
+
+    let mut acl_index: HashMap<*const Vec<Acl>, u32> = HashMap::new();
+    let mut acl_lists: Vec<Vec<Acl>> = Vec::new();
+    for (_, node) in tree.paths() {
+        acl_index.entry(Arc::as_ptr(&node.acl)).or_insert_with(|| {
+            acl_lists.push(node.acl.to_vec());
+            (acl_lists.len() - 1) as u32
+        });
+    }
+    let sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
+    let mut chunks = 0u64;
+    write_chunk(
+        &mut out,
+        &Chunk::Meta {
+            sessions,
+            acl_lists,
+        },
+    )?;
+    chunks += 1;
+    let mut batch = Vec::with_capacity(NODES_PER_CHUNK);
+    let mut nodes = 0u64;
+    for (p, n) in tree.paths() {
+        batch.push(SnapNode {
+            path: p.to_string(),
+            data: n.data.clone(),
+            acl: acl_index[&Arc::as_ptr(&n.acl)],
+            kind: n.kind,
+            czxid: n.czxid,
+            mzxid: n.mzxid,
+            pzxid: n.pzxid,
+            ctime: n.ctime,
+            mtime: n.mtime,
+            version: n.version,
+            child_creates: n.child_creates,
+            aversion: n.aversion,
+        });
+        nodes += 1;
+        if batch.len() == NODES_PER_CHUNK {
+            write_chunk(&mut out, &Chunk::Nodes(std::mem::take(&mut batch)))?;
+            chunks += 1;
+        }
+    }
+    if !batch.is_empty() {
+        write_chunk(&mut out, &Chunk::Nodes(batch))?;
+        chunks += 1;
+    }
+    let mut footer = [0u8; FOOTER_LEN];
+    footer[..8].copy_from_slice(FOOTER_MAGIC);
+    footer[8..16].copy_from_slice(&chunks.to_le_bytes());
+    footer[16..24].copy_from_slice(&nodes.to_le_bytes());
+    footer[24..28].copy_from_slice(&crc32c::crc32c(&header).to_le_bytes());
+    out.write_all(&footer)?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, &path)?;
+    super::log::sync_dir(dir)?;
+    Ok(SnapshotFile { path, zxid })
+}
+
+fn write_chunk(out: &mut impl Write, chunk: &Chunk) -> io::Result<()> {
+    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(chunk).map_err(io::Error::other)?;
+    let len =
+        u32::try_from(bytes.len()).map_err(|_| io::Error::other("snapshot chunk over 4 GiB"))?;
+    let mut head = [0u8; CHUNK_HEADER_LEN];
+    head[..4].copy_from_slice(&len.to_le_bytes());
+    head[4..8].copy_from_slice(&crc32c::crc32c(&bytes).to_le_bytes());
+    out.write_all(&head)?;
+    out.write_all(&bytes)?;
+    out.write_all(&[0u8; 16][..padding(bytes.len())])
+}
+
+fn padding(len: usize) -> usize {
+    (16 - len % 16) % 16
+}
+
+/// Why a snapshot could not be loaded.
+#[derive(Debug)]
+pub struct SnapshotError {
+    pub file: PathBuf,
+    pub offset: usize,
+    pub why: String,
+}
+
+impl std::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "snapshot {} is invalid at offset {}: {}",
+            self.file.display(),
+            self.offset,
+            self.why
+        )
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+/// Keeps the mapping alive for node data that points into it.
+struct MappedFile(Mmap);
+
+impl AsRef<[u8]> for MappedFile {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// What a snapshot holds, visited chunk by chunk (for `load` and `keeper snapshot dump`).
+pub trait SnapshotVisitor {
+    /// The sessions and ACL lists (the first chunk).
+    fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>);
+    /// One node; `data` points into the mapped file.
+    fn node(&mut self, path: String, node: RestoredNode);
+}
+
+/// A visitor that only lets `read` check the file.
+pub struct Validate;
+
+impl SnapshotVisitor for Validate {
+    fn meta(&mut self, _: &[(i64, i32)], _: Vec<Vec<Acl>>) {}
+    fn node(&mut self, _: String, _: RestoredNode) {}
+}
+
+/// Maps, checks and visits a snapshot; returns its zxid and node count.
+pub fn read(
+    file: &SnapshotFile,
+    visitor: &mut impl SnapshotVisitor,
+) -> Result<(i64, u64), SnapshotError> {
+    let err = |offset: usize, why: String| SnapshotError {
+        file: file.path.clone(),
+        offset,
+        why,
+    };
+    let f = File::open(&file.path).map_err(|e| err(0, format!("cannot open: {e}")))?;
+    // SAFETY: snapshot files are immutable once renamed into place.
+    let map = unsafe { Mmap::map(&f) }.map_err(|e| err(0, format!("cannot map: {e}")))?;
+    let shared = Bytes::from_owner(MappedFile(map));
+    let bytes: &[u8] = &shared;
+    if bytes.len() < HEADER_LEN + FOOTER_LEN || &bytes[..8] != MAGIC {
+        return Err(err(0, "bad header".into()));
+    }
+    let zxid = i64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    if zxid != file.zxid {
+        return Err(err(
+            8,
+            format!("header zxid {zxid:#x} does not match the file name"),
+        ));
+    }
+    let footer_at = bytes.len() - FOOTER_LEN;
+    let footer = &bytes[footer_at..];
+    if &footer[..8] != FOOTER_MAGIC || footer[28..] != [0; 4] {
+        return Err(err(
+            footer_at,
+            "missing footer (incomplete snapshot)".into(),
+        ));
+    }
+    let chunks = u64::from_le_bytes(footer[8..16].try_into().expect("8 bytes"));
+    let nodes = u64::from_le_bytes(footer[16..24].try_into().expect("8 bytes"));
+    if u32::from_le_bytes(footer[24..28].try_into().expect("4 bytes"))
+        != crc32c::crc32c(&bytes[..HEADER_LEN])
+    {
+        return Err(err(0, "header checksum mismatch".into()));
+    }
+    let mut off = HEADER_LEN;
+    let mut seen_nodes = 0u64;
+    for index in 0..chunks {
+        if off + CHUNK_HEADER_LEN > footer_at {
+            return Err(err(off, format!("chunk {index} of {chunks} is missing")));
+        }
+        let len = u32::from_le_bytes(bytes[off..off + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().expect("4 bytes"));
+        let start = off + CHUNK_HEADER_LEN;
+        if start + len > footer_at {
+            return Err(err(off, format!("chunk {index} runs past the footer")));
+        }
+        let payload = &bytes[start..start + len];
+        if crc32c::crc32c(payload) != crc {
+            return Err(err(off, format!("chunk {index} checksum mismatch")));
+        }
+        let chunk = rkyv::access::<ArchivedChunk, rkyv::rancor::Error>(payload)
+            .map_err(|e| err(start, format!("chunk {index} does not validate: {e}")))?;
+        match (index, chunk) {
+            (
+                0,
+                ArchivedChunk::Meta {
+                    sessions,
+                    acl_lists,
+                },
+            ) => {
+                let sessions: Vec<(i64, i32)> = sessions
+                    .iter()
+                    .map(|s| (s.0.to_native(), s.1.to_native()))
+                    .collect();
+                let acl_lists = rkyv::deserialize::<Vec<Vec<Acl>>, rkyv::rancor::Error>(acl_lists)
+                    .map_err(|e| err(start, format!("ACL lists: {e}")))?;
+                visitor.meta(&sessions, acl_lists);
+            }
+            (i, ArchivedChunk::Nodes(list)) if i > 0 => {
+                for n in list.iter() {
+                    let kind = rkyv::deserialize::<NodeKind, rkyv::rancor::Error>(&n.kind)
+                        .map_err(|e| err(start, format!("node kind: {e}")))?;
+                    let data = n.data.as_ref().map(|d| shared.slice_ref(d.as_slice()));
+                    let node = RestoredNode {
+                        data,
+                        acl: n.acl.to_native() as usize,
+                        kind,
+                        czxid: n.czxid.to_native(),
+                        mzxid: n.mzxid.to_native(),
+                        pzxid: n.pzxid.to_native(),
+                        ctime: n.ctime.to_native(),
+                        mtime: n.mtime.to_native(),
+                        version: n.version.to_native(),
+                        child_creates: n.child_creates.to_native(),
+                        aversion: n.aversion.to_native(),
+                    };
+                    visitor.node(n.path.to_string(), node);
+                    seen_nodes += 1;
+                }
+            }
+            _ => return Err(err(off, format!("chunk {index} has the wrong kind"))),
+        }
+        off = start + len + padding(len);
+    }
+    if off != footer_at {
+        return Err(err(off, "unexpected bytes before the footer".into()));
+    }
+    if seen_nodes != nodes {
+        return Err(err(
+            footer_at,
+            format!("footer says {nodes} nodes, chunks hold {seen_nodes}"),
+        ));
+    }
+    Ok((zxid, nodes))
+}
+
+/// Collects a snapshot into a tree.
+#[derive(Default)]
+struct TreeLoader {
+    sessions: Vec<(i64, i32)>,
+    acl_lists: Vec<Vec<Acl>>,
+    nodes: Vec<(String, RestoredNode)>,
+}
+
+impl SnapshotVisitor for TreeLoader {
+    fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>) {
+        self.sessions = sessions.to_vec();
+        self.acl_lists = acl_lists;
+    }
+
+    fn node(&mut self, path: String, node: RestoredNode) {
+        self.nodes.push((path, node));
+    }
+}
+
+/// Loads a snapshot into a tree.
+pub fn load(file: &SnapshotFile) -> Result<DataTree, SnapshotError> {
+    let mut loader = TreeLoader::default();
+    let (zxid, _) = read(file, &mut loader)?;
+    DataTree::restore(zxid, loader.sessions, &loader.acl_lists, loader.nodes).map_err(|why| {
+        SnapshotError {
+            file: file.path.clone(),
+            offset: 0,
+            why,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tree::open_acl;
+    use crate::core::txn::{Txn, TxnBody, TxnOp};
+
+    fn tree_with(n: usize) -> DataTree {
+        let mut tree = DataTree::new();
+        let mut ev = Vec::new();
+        let mut zxid = 0;
+        let mut apply = |tree: &mut DataTree, body| {
+            zxid += 1;
+            tree.apply(
+                &Txn {
+                    zxid,
+                    time_ms: 7,
+                    session_id: 9,
+                    cxid: 0,
+                    body,
+                },
+                &mut ev,
+            );
+        };
+        apply(&mut tree, TxnBody::CreateSession { timeout_ms: 5000 });
+        apply(
+            &mut tree,
+            TxnBody::Single(TxnOp::Create {
+                path: "/d".into(),
+                data: None,
+                acl: open_acl(),
+                kind: NodeKind::Container,
+            }),
+        );
+        for i in 0..n {
+            let data = if i % 3 == 0 {
+                None
+            } else {
+                Some(Bytes::from(format!("v{i}")))
+            };
+            let kind = if i % 5 == 0 {
+                NodeKind::Ephemeral { session_id: 9 }
+            } else {
+                NodeKind::Persistent
+            };
+            apply(
+                &mut tree,
+                TxnBody::Single(TxnOp::Create {
+                    path: format!("/d/n{i}"),
+                    data,
+                    acl: open_acl(),
+                    kind,
+                }),
+            );
+        }
+        tree
+    }
+
+    fn same(a: &DataTree, b: &DataTree) {
+        assert_eq!(a.last_zxid(), b.last_zxid());
+        assert_eq!(a.node_count(), b.node_count());
+        assert_eq!(a.sessions(), b.sessions());
+        assert_eq!(a.approximate_data_size(), b.approximate_data_size());
+        assert_eq!(a.ephemeral_count(), b.ephemeral_count());
+        for (p, n) in a.paths() {
+            let m = b.get(p).unwrap_or_else(|| panic!("{p} missing"));
+            assert_eq!(
+                (n.stat(), &n.data, &n.acl, n.kind, &n.children),
+                (m.stat(), &m.data, &m.acl, m.kind, &m.children),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_round_trips_and_damage_is_reported() {
+        let dir = std::env::temp_dir().join(format!("keeper-snap-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let tree = tree_with(NODES_PER_CHUNK + 100);
+        let file = write(&tree, &dir).unwrap();
+        assert_eq!(list(&dir).unwrap(), vec![file.clone()]);
+        same(&tree, &load(&file).unwrap());
+        let pristine = std::fs::read(&file.path).unwrap();
+        for (at, expect) in [
+            (pristine.len() / 2, "checksum mismatch"),
+            (pristine.len() - 3, "footer"),
+            (3, "bad header"),
+        ] {
+            let mut bytes = pristine.clone();
+            bytes[at] ^= 0x40;
+            std::fs::write(&file.path, &bytes).unwrap();
+            let e = load(&file).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(expect) && e.contains("offset"), "{e}");
+        }
+        std::fs::write(&file.path, &pristine[..pristine.len() - 100]).unwrap();
+        assert!(load(&file).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
