@@ -9,31 +9,14 @@ use common::{Keeper, SYSTEM_PYTHON};
 use std::process::Command;
 
 fn require(path: &str) {
-    assert!(
-        common::exists(path),
-        "{path} is missing: run tools/install-test-deps.sh (the README's test command does)"
-    );
+    assert!(common::exists(path), "{path} is missing: run tools/install-test-deps.sh (the README's test command does)");
 }
 
 fn run(mut cmd: Command, what: &str, k: &Keeper) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{text}\n--- keeper log ---\n{}",
-        out.status,
-        k.log()
-    );
-    assert!(
-        text.contains("PASS"),
-        "{what} printed no passing checks:\n{text}"
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed ({}):\n{text}\n--- keeper log ---\n{}", out.status, k.log());
+    assert!(text.contains("PASS"), "{what} printed no passing checks:\n{text}");
 }
 
 #[test]
@@ -42,11 +25,7 @@ fn kazoo_recipes_and_operations() {
     require("/usr/lib/python3/dist-packages/kazoo");
     let k = Keeper::start_with("kazoo", "", 2);
     let mut cmd = Command::new(SYSTEM_PYTHON);
-    cmd.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/kazoo_suite.py"
-    ))
-    .arg(k.connect_string());
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/kazoo_suite.py")).arg(k.connect_string());
     run(cmd, "kazoo_suite.py", &k);
 }
 
@@ -55,10 +34,6 @@ fn zkcli_and_cli_mt() {
     require("/usr/share/zookeeper/bin/zkCli.sh");
     let k = Keeper::start("cli-tools");
     let mut cmd = Command::new("bash");
-    cmd.arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/clients/cli_tools.sh"
-    ))
-    .arg(k.connect_string());
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/cli_tools.sh")).arg(k.connect_string());
     run(cmd, "cli_tools.sh", &k);
 }

@@ -18,13 +18,7 @@ const PING: i32 = 11;
 fn assert_serving(k: &Keeper, path: &str) {
     let mut c = RawClient::connect(k.addr());
     let (reply, _) = c.call(CREATE, |w| {
-        w.ustring(path)
-            .buffer(Some(b"ok"))
-            .count(1)
-            .int(31)
-            .ustring("world")
-            .ustring("anyone")
-            .int(0);
+        w.ustring(path).buffer(Some(b"ok")).count(1).int(31).ustring("world").ustring("anyone").int(0);
     });
     assert_eq!(reply.header.err, 0, "create {path} on a healthy connection");
     let (reply, _) = c.call(GET_DATA, |w| {
@@ -54,12 +48,8 @@ fn garbage_and_hostile_frames_only_close_their_own_connection() {
     // A frame length of 2^31-1.
     let mut s = TcpStream::connect(k.addr()).unwrap();
     s.write_all(&i32::MAX.to_be_bytes()).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    assert!(
-        read_frame(&mut s).is_none(),
-        "no reply to a 2^31-1 length, just a close"
-    );
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    assert!(read_frame(&mut s).is_none(), "no reply to a 2^31-1 length, just a close");
     // A negative length.
     let mut s = TcpStream::connect(k.addr()).unwrap();
     s.write_all(&(-5i32).to_be_bytes()).unwrap();
@@ -71,8 +61,7 @@ fn garbage_and_hostile_frames_only_close_their_own_connection() {
     drop(s);
     // A handshake that is a valid frame but too short to be a ConnectRequest.
     let mut s = TcpStream::connect(k.addr()).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     s.write_all(&frame(|w| {
         w.int(0).long(0);
     }))
@@ -92,11 +81,7 @@ fn unknown_opcode_and_lone_check_get_unimplemented_then_close() {
             w.ustring("/").int(-1);
         });
         let reply = c.read().expect("an error reply before the close");
-        assert_eq!(
-            (reply.header.xid, reply.header.zxid, reply.header.err),
-            (xid, -1, -6),
-            "op {op}"
-        );
+        assert_eq!((reply.header.xid, reply.header.zxid, reply.header.err), (xid, -1, -6), "op {op}");
         assert!(c.is_closed(), "op {op} closes the connection");
     }
     assert_serving(&k, "/after-unknown");
@@ -123,20 +108,10 @@ fn oversized_frame_closes_connection_but_session_survives() {
     let mut c = RawClient::connect(k.addr());
     let big = vec![7u8; 5000];
     c.send(CREATE, |w| {
-        w.ustring("/big")
-            .buffer(Some(&big))
-            .count(1)
-            .int(31)
-            .ustring("world")
-            .ustring("anyone")
-            .int(0);
+        w.ustring("/big").buffer(Some(&big)).count(1).int(31).ustring("world").ustring("anyone").int(0);
     });
-    assert!(
-        c.read().is_none() && c.is_closed(),
-        "a frame over jute.maxbuffer closes the connection without a reply"
-    );
-    let mut again =
-        RawClient::attach(k.addr(), c.session_id, &c.passwd, 30_000).expect("the session survives");
+    assert!(c.read().is_none() && c.is_closed(), "a frame over jute.maxbuffer closes the connection without a reply");
+    let mut again = RawClient::attach(k.addr(), c.session_id, &c.passwd, 30_000).expect("the session survives");
     let (reply, _) = again.call(GET_DATA, |w| {
         w.ustring("/").boolean(false);
     });
@@ -148,16 +123,10 @@ fn handshake_with_and_without_read_only_byte() {
     let k = Keeper::start("handshake");
     for (read_only, len) in [(true, 37), (false, 36)] {
         let mut s = TcpStream::connect(k.addr()).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
-        s.write_all(&connect_frame(0, &[0; 16], 30_000, 0, read_only))
-            .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        s.write_all(&connect_frame(0, &[0; 16], 30_000, 0, read_only)).unwrap();
         let body = read_frame(&mut s).expect("connect response");
-        assert_eq!(
-            body.len(),
-            len,
-            "response length with readOnly byte sent: {read_only}"
-        );
+        assert_eq!(body.len(), len, "response length with readOnly byte sent: {read_only}");
     }
     // Timeouts are negotiated into [2, 20] ticks (tickTime=500).
     let low = RawClient::attach(k.addr(), 0, &[0; 16], 1).unwrap();
@@ -170,10 +139,8 @@ fn handshake_with_and_without_read_only_byte() {
     assert!(RawClient::attach(k.addr(), low.session_id, &[1; 16], 30_000).is_none());
     // A client that has seen a newer zxid is closed without an answer.
     let mut s = TcpStream::connect(k.addr()).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .unwrap();
-    s.write_all(&connect_frame(0, &[0; 16], 30_000, 1 << 40, true))
-        .unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    s.write_all(&connect_frame(0, &[0; 16], 30_000, 1 << 40, true)).unwrap();
     assert!(read_frame(&mut s).is_none());
     assert!(four_letter(k.port, "ruok") == "imok");
 }

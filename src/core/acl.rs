@@ -20,10 +20,7 @@ use sha1::{Digest, Sha1};
 pub fn digest_id(credential: &str) -> String {
     let user = credential.split(':').next().unwrap_or("");
     let hash = Sha1::digest(credential.as_bytes());
-    format!(
-        "{user}:{}",
-        base64::engine::general_purpose::STANDARD.encode(hash)
-    )
+    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
 /// Whether an identity with these ids may do `perm` on a node with `acl`.
@@ -36,9 +33,7 @@ pub fn allowed(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
         match scheme {
             "world" => expr == "anyone",
             "digest" => ids.iter().any(|id| id.scheme == "digest" && id.id == expr),
-            "ip" => ids
-                .iter()
-                .any(|id| id.scheme == "ip" && ip_matches(&id.id, expr)),
+            "ip" => ids.iter().any(|id| id.scheme == "ip" && ip_matches(&id.id, expr)),
             _ => false,
         }
     })
@@ -46,11 +41,7 @@ pub fn allowed(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
 
 /// `allowed` as a ZooKeeper result: NoAuth when denied.
 pub fn check(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), ErrorCode> {
-    if allowed(acl, perm, ids) {
-        Ok(())
-    } else {
-        Err(ErrorCode::NoAuth)
-    }
+    if allowed(acl, perm, ids) { Ok(()) } else { Err(ErrorCode::NoAuth) }
 }
 
 /// Validates a requested ACL and expands `auth` entries (ZooKeeper's fixupACL).
@@ -73,10 +64,7 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
                 let mut any = false;
                 for id in ids.iter().filter(|id| id.scheme == "digest") {
                     any = true;
-                    out.push(Acl {
-                        perms: a.perms,
-                        id: id.clone(),
-                    });
+                    out.push(Acl { perms: a.perms, id: id.clone() });
                 }
                 if !any {
                     return Err(ErrorCode::InvalidAcl);
@@ -113,10 +101,7 @@ fn parse_ip_expr(expr: &str) -> Option<(Vec<u8>, usize)> {
     let max = addr.len() * 8;
     let bits = match bits {
         None => max,
-        Some(b) => b
-            .parse::<i32>()
-            .ok()
-            .filter(|b| *b >= 0 && *b as usize <= max)? as usize,
+        Some(b) => b.parse::<i32>().ok().filter(|b| *b >= 0 && *b as usize <= max)? as usize,
     };
     Some((addr, bits))
 }
@@ -126,20 +111,10 @@ fn parse_ip_expr(expr: &str) -> Option<(Vec<u8>, usize)> {
 fn addr_bytes(addr: &str) -> Option<Vec<u8>> {
     let octets: Vec<&str> = addr.split('.').collect();
     if octets.len() == 4 {
-        let parsed: Option<Vec<u8>> = octets
-            .iter()
-            .map(|o| {
-                o.parse::<i32>()
-                    .ok()
-                    .filter(|v| (0..=255).contains(v))
-                    .map(|v| v as u8)
-            })
-            .collect();
+        let parsed: Option<Vec<u8>> = octets.iter().map(|o| o.parse::<i32>().ok().filter(|v| (0..=255).contains(v)).map(|v| v as u8)).collect();
         return parsed;
     }
-    addr.parse::<std::net::Ipv6Addr>()
-        .ok()
-        .map(|a| a.octets().to_vec())
+    addr.parse::<std::net::Ipv6Addr>().ok().map(|a| a.octets().to_vec())
 }
 
 /// Whether the client address `client` falls in the ACL expression `expr`.
@@ -176,12 +151,7 @@ pub enum AuthOutcome {
 
 /// Handles addAuth for `scheme` with `auth` bytes, for a client at `client_ip`.
 /// `super_digest` is the configured super user's digest id, if any.
-pub fn authenticate(
-    scheme: &str,
-    auth: &[u8],
-    client_ip: &str,
-    super_digest: Option<&str>,
-) -> AuthOutcome {
+pub fn authenticate(scheme: &str, auth: &[u8], client_ip: &str, super_digest: Option<&str>) -> AuthOutcome {
     match scheme {
         "digest" => {
             let credential = String::from_utf8_lossy(auth);
@@ -204,103 +174,44 @@ mod tests {
     use crate::proto::codes::perms;
 
     fn acl(perms: i32, scheme: &str, id: &str) -> Acl {
-        Acl {
-            perms,
-            id: Id::new(scheme, id),
-        }
+        Acl { perms, id: Id::new(scheme, id) }
     }
 
     #[test]
     fn digest_matches_zookeeper() {
         // Known value: DigestAuthenticationProvider.generateDigest("super:test").
-        assert_eq!(
-            digest_id("super:test"),
-            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
-        );
+        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
     }
 
     #[test]
     fn permission_checks() {
         let ids = vec![Id::new("ip", "10.1.2.3"), Id::new("digest", "u:h")];
-        assert!(allowed(
-            &[acl(perms::READ, "world", "anyone")],
-            perms::READ,
-            &[]
-        ));
-        assert!(!allowed(
-            &[acl(perms::READ, "world", "anyone")],
-            perms::WRITE,
-            &[]
-        ));
-        assert!(allowed(
-            &[acl(perms::ALL, "ip", "10.0.0.0/8")],
-            perms::WRITE,
-            &ids
-        ));
-        assert!(!allowed(
-            &[acl(perms::ALL, "ip", "10.1.3.0/24")],
-            perms::WRITE,
-            &ids
-        ));
-        assert!(allowed(
-            &[acl(perms::ADMIN, "digest", "u:h")],
-            perms::ADMIN,
-            &ids
-        ));
+        assert!(allowed(&[acl(perms::READ, "world", "anyone")], perms::READ, &[]));
+        assert!(!allowed(&[acl(perms::READ, "world", "anyone")], perms::WRITE, &[]));
+        assert!(allowed(&[acl(perms::ALL, "ip", "10.0.0.0/8")], perms::WRITE, &ids));
+        assert!(!allowed(&[acl(perms::ALL, "ip", "10.1.3.0/24")], perms::WRITE, &ids));
+        assert!(allowed(&[acl(perms::ADMIN, "digest", "u:h")], perms::ADMIN, &ids));
         assert!(allowed(&[], perms::ADMIN, &[]));
-        assert!(allowed(
-            &[acl(perms::READ, "digest", "x:y")],
-            perms::ADMIN,
-            &[Id::new("super", "")]
-        ));
+        assert!(allowed(&[acl(perms::READ, "digest", "x:y")], perms::ADMIN, &[Id::new("super", "")]));
     }
 
     #[test]
     fn fixup_expands_auth_and_rejects_bad_ids() {
         let ids = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "u:h")];
-        assert_eq!(
-            fixup(&[acl(31, "auth", "")], &ids).unwrap(),
-            vec![acl(31, "digest", "u:h")]
-        );
-        assert_eq!(
-            fixup(&[acl(31, "auth", "")], &ids[..1]),
-            Err(ErrorCode::InvalidAcl)
-        );
+        assert_eq!(fixup(&[acl(31, "auth", "")], &ids).unwrap(), vec![acl(31, "digest", "u:h")]);
+        assert_eq!(fixup(&[acl(31, "auth", "")], &ids[..1]), Err(ErrorCode::InvalidAcl));
         assert_eq!(fixup(&[], &ids), Err(ErrorCode::InvalidAcl));
-        assert_eq!(
-            fixup(&[acl(31, "world", "someone")], &ids),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup(&[acl(31, "digest", "user:")], &ids),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup(&[acl(31, "ip", "1.2.3.4/33")], &ids),
-            Err(ErrorCode::InvalidAcl)
-        );
+        assert_eq!(fixup(&[acl(31, "world", "someone")], &ids), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[acl(31, "digest", "user:")], &ids), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[acl(31, "ip", "1.2.3.4/33")], &ids), Err(ErrorCode::InvalidAcl));
         assert!(fixup(&[acl(31, "ip", "1.2.3.4/32"), acl(31, "ip", "::1")], &ids).is_ok());
-        assert_eq!(
-            fixup(
-                &[acl(31, "world", "anyone"), acl(31, "world", "anyone")],
-                &ids
-            )
-            .unwrap()
-            .len(),
-            1
-        );
+        assert_eq!(fixup(&[acl(31, "world", "anyone"), acl(31, "world", "anyone")], &ids).unwrap().len(), 1);
     }
 
     #[test]
     fn auth_schemes() {
-        assert_eq!(
-            authenticate("world", b"anyone", "1.1.1.1", None),
-            AuthOutcome::Failed
-        );
-        assert_eq!(
-            authenticate("super", b"x", "1.1.1.1", None),
-            AuthOutcome::Failed
-        );
+        assert_eq!(authenticate("world", b"anyone", "1.1.1.1", None), AuthOutcome::Failed);
+        assert_eq!(authenticate("super", b"x", "1.1.1.1", None), AuthOutcome::Failed);
         let sup = digest_id("super:test");
         match authenticate("digest", b"super:test", "1.1.1.1", Some(&sup)) {
             AuthOutcome::Added(ids) => {

@@ -14,11 +14,7 @@ pub const ROOT: &str = "/";
 
 /// Checks a path the way `PathUtils.validatePath` does.
 pub fn validate(path: &str) -> Result<(), InvalidPath> {
-    let bad = |why: &str| {
-        Err(InvalidPath(format!(
-            "Invalid path string \"{path}\" caused by {why}"
-        )))
-    };
+    let bad = |why: &str| Err(InvalidPath(format!("Invalid path string \"{path}\" caused by {why}")));
     if path.is_empty() {
         return bad("path length must be > 0");
     }
@@ -58,10 +54,7 @@ pub fn validate(path: &str) -> Result<(), InvalidPath> {
 /// private use area (U+D800-U+F8FF), U+FFF0-U+FFFF, and anything outside the BMP.
 fn is_forbidden_char(c: char) -> bool {
     let u = c as u32;
-    (0x01..=0x1f).contains(&u)
-        || (0x7f..=0x9f).contains(&u)
-        || (0xd800..=0xf8ff).contains(&u)
-        || u >= 0xfff0
+    (0x01..=0x1f).contains(&u) || (0x7f..=0x9f).contains(&u) || (0xd800..=0xf8ff).contains(&u) || u >= 0xfff0
 }
 
 /// Splits `/a/b` into (`/a`, `b`) and `/a` into (`/`, `a`). `None` for the
@@ -77,11 +70,7 @@ pub fn split(path: &str) -> Option<(&str, &str)> {
 
 /// Joins a parent path and a child name.
 pub fn join(parent: &str, name: &str) -> String {
-    if parent == ROOT {
-        format!("/{name}")
-    } else {
-        format!("{parent}/{name}")
-    }
+    if parent == ROOT { format!("/{name}") } else { format!("{parent}/{name}") }
 }
 
 /// The path reads use: ZooKeeper aliases `""` to the root.
@@ -95,36 +84,12 @@ mod tests {
 
     #[test]
     fn validation_matches_path_utils() {
-        for ok in [
-            "/",
-            "/a",
-            "/a/b",
-            "/a.b",
-            "/...",
-            "/a/.b",
-            "/ü",
-            "/a\u{ffef}",
-        ] {
+        for ok in ["/", "/a", "/a/b", "/a.b", "/...", "/a/.b", "/ü", "/a\u{ffef}"] {
             assert!(validate(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "a",
-            "/a/",
-            "//a",
-            "/a//b",
-            "/.",
-            "/a/..",
-            "/a/./b",
-            "/a\0",
-            "/a\u{1}",
-            "/\u{7f}",
-            "/\u{9f}",
-            "/\u{e000}",
-            "/\u{fff0}",
-            "/a\u{fffd}",
-            "/😀",
-        ] {
+        for bad in
+            ["", "a", "/a/", "//a", "/a//b", "/.", "/a/..", "/a/./b", "/a\0", "/a\u{1}", "/\u{7f}", "/\u{9f}", "/\u{e000}", "/\u{fff0}", "/a\u{fffd}", "/😀"]
+        {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

@@ -42,9 +42,7 @@ pub fn read(
             if *watch {
                 watches.add_data(path::normalize_read(path), ctx.conn);
             }
-            tree.get(path)
-                .map(|n| Response::Stat(n.stat()))
-                .ok_or(ErrorCode::NoNode)
+            tree.get(path).map(|n| Response::Stat(n.stat())).ok_or(ErrorCode::NoNode)
         }
         Request::GetData { path, watch } => {
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
@@ -57,11 +55,7 @@ pub fn read(
         Request::GetAcl { path } => {
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
             acl::check(&node.acl, perms::READ | perms::ADMIN, ctx.ids)?;
-            let list = if acl::allowed(&node.acl, perms::ADMIN, ctx.ids) {
-                node.acl.to_vec()
-            } else {
-                masked(&node.acl)
-            };
+            let list = if acl::allowed(&node.acl, perms::ADMIN, ctx.ids) { node.acl.to_vec() } else { masked(&node.acl) };
             Ok(Response::GetAcl(list, node.stat()))
         }
         Request::GetChildren { path, watch } => {
@@ -71,11 +65,7 @@ pub fn read(
                 watches.add_child(path::normalize_read(path), ctx.conn);
             }
             let children = node.children.iter().map(|c| c.to_string()).collect();
-            Ok(if op == OpCode::GetChildren2 {
-                Response::GetChildren2(children, node.stat())
-            } else {
-                Response::GetChildren(children)
-            })
+            Ok(if op == OpCode::GetChildren2 { Response::GetChildren2(children, node.stat()) } else { Response::GetChildren(children) })
         }
         Request::GetAllChildrenNumber { path } => {
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
@@ -84,16 +74,9 @@ pub fn read(
         }
         Request::GetEphemerals { prefix } => {
             let all = prefix.trim().is_empty() || prefix.trim() == "/";
-            Ok(Response::GetEphemerals(
-                tree.ephemerals_of(ctx.session_id)
-                    .filter(|p| all || p.starts_with(prefix.as_str()))
-                    .cloned()
-                    .collect(),
-            ))
+            Ok(Response::GetEphemerals(tree.ephemerals_of(ctx.session_id).filter(|p| all || p.starts_with(prefix.as_str())).cloned().collect()))
         }
-        Request::MultiRead(ops) => Ok(Response::Multi(
-            ops.iter().map(|op| read_op(tree, op, ctx)).collect(),
-        )),
+        Request::MultiRead(ops) => Ok(Response::Multi(ops.iter().map(|op| read_op(tree, op, ctx)).collect())),
         Request::AddWatch { path, mode } => {
             match *mode {
                 add_watch_mode::PERSISTENT => watches.add_persistent(path, ctx.conn),
@@ -104,30 +87,17 @@ pub fn read(
         }
         Request::RemoveWatches { path, watcher_type } => {
             let kind = watch_kind(*watcher_type)?;
-            if watches.remove(path, ctx.conn, kind) {
-                Ok(Response::Empty)
-            } else {
-                Err(ErrorCode::NoWatcher)
-            }
+            if watches.remove(path, ctx.conn, kind) { Ok(Response::Empty) } else { Err(ErrorCode::NoWatcher) }
         }
         Request::CheckWatches { path, watcher_type } => {
             let kind = watch_kind(*watcher_type)?;
-            if watches.contains(path, ctx.conn, kind) {
-                Ok(Response::Empty)
-            } else {
-                Err(ErrorCode::NoWatcher)
-            }
+            if watches.contains(path, ctx.conn, kind) { Ok(Response::Empty) } else { Err(ErrorCode::NoWatcher) }
         }
         Request::SetWatches(sw) => {
             set_watches(tree, watches, sw, ctx.conn, notes);
             Ok(Response::Empty)
         }
-        Request::WhoAmI => Ok(Response::WhoAmI(
-            ctx.ids
-                .iter()
-                .map(|id| (id.scheme.clone(), user_name(id)))
-                .collect(),
-        )),
+        Request::WhoAmI => Ok(Response::WhoAmI(ctx.ids.iter().map(|id| (id.scheme.clone(), user_name(id))).collect())),
         other => unreachable!("read called with a write request: {other:?}"),
     }
 }
@@ -176,29 +146,13 @@ fn read_op(tree: &DataTree, op: &ReadOp, ctx: &ReadContext<'_>) -> OpReply {
     if let Err(code) = acl::check(&node.acl, perms::READ, ctx.ids) {
         return OpReply::Error(code);
     }
-    if is_data {
-        OpReply::GetData(node.data.clone(), node.stat())
-    } else {
-        OpReply::GetChildren(node.children.iter().map(|c| c.to_string()).collect())
-    }
+    if is_data { OpReply::GetData(node.data.clone(), node.stat()) } else { OpReply::GetChildren(node.children.iter().map(|c| c.to_string()).collect()) }
 }
 
 /// Re-registers a reconnecting client's watches (`DataTree.setWatches`):
 /// a watch whose node changed after `relative_zxid` fires at once instead.
-fn set_watches(
-    tree: &DataTree,
-    watches: &mut WatchRegistry,
-    sw: &SetWatchesRequest,
-    conn: ConnId,
-    notes: &mut Vec<Notification>,
-) {
-    let mut fire = |kind: EventType, path: &str| {
-        notes.push(Notification {
-            conn,
-            kind,
-            path: path.to_string(),
-        })
-    };
+fn set_watches(tree: &DataTree, watches: &mut WatchRegistry, sw: &SetWatchesRequest, conn: ConnId, notes: &mut Vec<Notification>) {
+    let mut fire = |kind: EventType, path: &str| notes.push(Notification { conn, kind, path: path.to_string() });
     for p in &sw.data {
         match tree.get(p) {
             None => fire(EventType::NodeDeleted, p),

@@ -40,18 +40,8 @@ pub fn write_reply(shape: &ReplyShape, applied: &Applied) -> Result<Response, Er
         Applied::Session => Ok(Response::Empty),
         Applied::Single(result) => single(shape.op, result),
         Applied::Multi(results) => {
-            debug_assert_eq!(
-                results.len(),
-                shape.multi_ops.len(),
-                "one result per multi op"
-            );
-            Ok(Response::Multi(
-                results
-                    .iter()
-                    .zip(&shape.multi_ops)
-                    .map(|(r, op)| multi_op(*op, r))
-                    .collect(),
-            ))
+            debug_assert_eq!(results.len(), shape.multi_ops.len(), "one result per multi op");
+            Ok(Response::Multi(results.iter().zip(&shape.multi_ops).map(|(r, op)| multi_op(*op, r)).collect()))
         }
     }
 }
@@ -70,9 +60,7 @@ fn single(op: OpCode, result: &OpResult) -> Result<Response, ErrorCode> {
 
 fn multi_op(op: OpCode, result: &OpResult) -> OpReply {
     match result {
-        OpResult::Error(code) => {
-            OpReply::Error(ErrorCode::from_i32(*code).unwrap_or(ErrorCode::SystemError))
-        }
+        OpResult::Error(code) => OpReply::Error(ErrorCode::from_i32(*code).unwrap_or(ErrorCode::SystemError)),
         OpResult::Created { path, .. } if op == OpCode::Create => OpReply::Create(path.clone()),
         OpResult::Created { path, stat } => OpReply::Create2(path.clone(), *stat),
         OpResult::Deleted => OpReply::Delete,

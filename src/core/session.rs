@@ -63,12 +63,7 @@ impl SessionTracker {
     /// An empty tracker issuing ids from `first_id`, expiring on `tick_ms` boundaries.
     pub fn new(tick_ms: i64, first_id: i64) -> SessionTracker {
         assert!(tick_ms > 0, "tickTime must be positive");
-        SessionTracker {
-            tick_ms,
-            sessions: HashMap::new(),
-            buckets: BTreeMap::new(),
-            next_id: first_id,
-        }
+        SessionTracker { tick_ms, sessions: HashMap::new(), buckets: BTreeMap::new(), next_id: first_id }
     }
 
     /// The next unused session id.
@@ -88,14 +83,7 @@ impl SessionTracker {
 
     /// Starts tracking a session (new, or restored from disk) as touched at `now_ms`.
     pub fn add(&mut self, id: i64, timeout_ms: i32, now_ms: i64) {
-        self.sessions.insert(
-            id,
-            Tracked {
-                timeout_ms,
-                expires_at_ms: 0,
-                closing: false,
-            },
-        );
+        self.sessions.insert(id, Tracked { timeout_ms, expires_at_ms: 0, closing: false });
         self.touch(id, now_ms);
     }
 
@@ -158,10 +146,7 @@ impl SessionTracker {
             }
             let set = self.buckets.remove(&at).expect("first key exists");
             for id in set {
-                let s = self
-                    .sessions
-                    .get_mut(&id)
-                    .expect("bucketed sessions are tracked");
+                let s = self.sessions.get_mut(&id).expect("bucketed sessions are tracked");
                 debug_assert_eq!(s.expires_at_ms, at);
                 if !s.closing {
                     s.closing = true;
@@ -175,11 +160,7 @@ impl SessionTracker {
 
     /// (id, timeout, expiry time) of every tracked session, by expiry (dump).
     pub fn expiries(&self) -> Vec<(i64, i32, i64)> {
-        let mut out: Vec<(i64, i32, i64)> = self
-            .sessions
-            .iter()
-            .map(|(id, s)| (*id, s.timeout_ms, s.expires_at_ms))
-            .collect();
+        let mut out: Vec<(i64, i32, i64)> = self.sessions.iter().map(|(id, s)| (*id, s.timeout_ms, s.expires_at_ms)).collect();
         out.sort_by_key(|(id, _, at)| (*at, *id));
         out
     }

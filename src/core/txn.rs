@@ -41,26 +41,13 @@ impl NodeKind {
 #[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
 pub enum TxnOp {
     /// Creates `path` (final, with any sequence suffix) under an existing parent.
-    Create {
-        path: String,
-        data: Option<Bytes>,
-        acl: Vec<Acl>,
-        kind: NodeKind,
-    },
+    Create { path: String, data: Option<Bytes>, acl: Vec<Acl>, kind: NodeKind },
     /// Deletes a childless node.
     Delete { path: String },
     /// Replaces a node's data; `version` is the node's new version.
-    SetData {
-        path: String,
-        data: Option<Bytes>,
-        version: i32,
-    },
+    SetData { path: String, data: Option<Bytes>, version: i32 },
     /// Replaces a node's ACL; `version` is the node's new aversion.
-    SetAcl {
-        path: String,
-        acl: Vec<Acl>,
-        version: i32,
-    },
+    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
     /// A version check that passed (multi only); changes nothing.
     Check { path: String },
     /// A failed op: nothing changes, the reply carries this error code.
@@ -106,9 +93,7 @@ impl Txn {
 
     /// Serializes for the log.
     pub fn to_bytes(&self) -> Vec<u8> {
-        rkyv::to_bytes::<rkyv::rancor::Error>(self)
-            .expect("serializing a Txn cannot fail")
-            .into_vec()
+        rkyv::to_bytes::<rkyv::rancor::Error>(self).expect("serializing a Txn cannot fail").into_vec()
     }
 
     /// Validates and deserializes a log record's payload.
@@ -135,17 +120,10 @@ mod tests {
                 TxnOp::Create {
                     path: "/a".into(),
                     data: Some(Bytes::from_static(b"x")),
-                    acl: vec![Acl {
-                        perms: 31,
-                        id: Id::new("world", "anyone"),
-                    }],
+                    acl: vec![Acl { perms: 31, id: Id::new("world", "anyone") }],
                     kind: NodeKind::Ttl { ttl_ms: 5 },
                 },
-                TxnOp::SetData {
-                    path: "/a".into(),
-                    data: None,
-                    version: 1,
-                },
+                TxnOp::SetData { path: "/a".into(), data: None, version: 1 },
                 TxnOp::Error { code: -101 },
             ]),
         };

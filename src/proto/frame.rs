@@ -37,10 +37,7 @@ pub fn check(input: &[u8], max_frame_bytes: usize) -> FrameCheck {
 
 /// Takes one checked frame's body out of the input buffer.
 pub fn take(input: &mut BytesMut, body_len: usize) -> Bytes {
-    debug_assert!(
-        input.len() >= 4 + body_len,
-        "take() after check() said Ready"
-    );
+    debug_assert!(input.len() >= 4 + body_len, "take() after check() said Ready");
     input.advance(4);
     input.split_to(body_len).freeze()
 }
@@ -57,11 +54,7 @@ pub fn write_frame(out: &mut BytesMut, body: impl FnOnce(&mut JuteWriter<'_>)) {
 }
 
 /// Writes a reply frame: header, then whatever `body` writes (nothing on error).
-pub fn write_reply(
-    out: &mut BytesMut,
-    header: ReplyHeader,
-    body: impl FnOnce(&mut JuteWriter<'_>),
-) {
+pub fn write_reply(out: &mut BytesMut, header: ReplyHeader, body: impl FnOnce(&mut JuteWriter<'_>)) {
     write_frame(out, |w| {
         header.write(w);
         body(w);
@@ -93,15 +86,7 @@ impl ConnectRequest {
         let passwd = r.buffer()?.unwrap_or_default();
         let sent_read_only = r.remaining() > 0;
         let read_only = sent_read_only && r.boolean()?;
-        Ok(ConnectRequest {
-            protocol_version,
-            last_zxid_seen,
-            timeout_ms,
-            session_id,
-            passwd,
-            sent_read_only,
-            read_only,
-        })
+        Ok(ConnectRequest { protocol_version, last_zxid_seen, timeout_ms, session_id, passwd, sent_read_only, read_only })
     }
 }
 
@@ -115,19 +100,12 @@ pub struct ConnectResponse {
 
 impl ConnectResponse {
     /// The answer for an expired or unknown session, or a wrong password.
-    pub const REJECTED: ConnectResponse = ConnectResponse {
-        timeout_ms: 0,
-        session_id: 0,
-        passwd: [0; 16],
-    };
+    pub const REJECTED: ConnectResponse = ConnectResponse { timeout_ms: 0, session_id: 0, passwd: [0; 16] };
 
     /// Writes the frame; the readOnly byte only if the client sent one (37 vs 36 bytes).
     pub fn write(&self, out: &mut BytesMut, with_read_only: bool) {
         write_frame(out, |w| {
-            w.int(0)
-                .int(self.timeout_ms)
-                .long(self.session_id)
-                .buffer(Some(&self.passwd));
+            w.int(0).int(self.timeout_ms).long(self.session_id).buffer(Some(&self.passwd));
             if with_read_only {
                 w.boolean(false);
             }
@@ -144,14 +122,8 @@ mod tests {
         assert_eq!(check(&[0, 0], 100), FrameCheck::Incomplete);
         assert_eq!(check(&[0, 0, 0, 3, 1], 100), FrameCheck::Incomplete);
         assert_eq!(check(&[0, 0, 0, 1, 9], 100), FrameCheck::Ready(1));
-        assert_eq!(
-            check(&[0x7f, 0xff, 0xff, 0xff], 100),
-            FrameCheck::TooLarge(i32::MAX)
-        );
-        assert_eq!(
-            check(&[0xff, 0xff, 0xff, 0xff], 100),
-            FrameCheck::TooLarge(-1)
-        );
+        assert_eq!(check(&[0x7f, 0xff, 0xff, 0xff], 100), FrameCheck::TooLarge(i32::MAX));
+        assert_eq!(check(&[0xff, 0xff, 0xff, 0xff], 100), FrameCheck::TooLarge(-1));
     }
 
     #[test]
@@ -167,12 +139,7 @@ mod tests {
     #[test]
     fn connect_request_without_read_only_byte() {
         let mut buf = BytesMut::new();
-        JuteWriter::new(&mut buf)
-            .int(0)
-            .long(5)
-            .int(30000)
-            .long(0)
-            .buffer(Some(&[0; 16]));
+        JuteWriter::new(&mut buf).int(0).long(5).int(30000).long(0).buffer(Some(&[0; 16]));
         let req = ConnectRequest::read(buf.freeze()).unwrap();
         assert!(!req.sent_read_only);
         assert_eq!(req.last_zxid_seen, 5);

@@ -199,14 +199,7 @@ mod tests {
     #[test]
     fn primitives_round_trip() {
         let mut buf = BytesMut::new();
-        JuteWriter::new(&mut buf)
-            .int(-7)
-            .long(1 << 40)
-            .boolean(true)
-            .buffer(None)
-            .buffer(Some(b"xy"))
-            .ustring("/a")
-            .strings(&["b", "c"]);
+        JuteWriter::new(&mut buf).int(-7).long(1 << 40).boolean(true).buffer(None).buffer(Some(b"xy")).ustring("/a").strings(&["b", "c"]);
         let mut r = JuteReader::new(buf.freeze());
         assert_eq!(r.int().unwrap(), -7);
         assert_eq!(r.long().unwrap(), 1 << 40);
@@ -223,15 +216,9 @@ mod tests {
     fn hostile_lengths_are_rejected() {
         let mut buf = BytesMut::new();
         JuteWriter::new(&mut buf).int(i32::MAX);
-        assert_eq!(
-            JuteReader::new(buf.clone().freeze()).buffer(),
-            Err(DecodeError::BadLength(i32::MAX))
-        );
+        assert_eq!(JuteReader::new(buf.clone().freeze()).buffer(), Err(DecodeError::BadLength(i32::MAX)));
         let mut buf = BytesMut::new();
         JuteWriter::new(&mut buf).int(-2);
-        assert_eq!(
-            JuteReader::new(buf.freeze()).strings(),
-            Err(DecodeError::BadLength(-2))
-        );
+        assert_eq!(JuteReader::new(buf.freeze()).strings(), Err(DecodeError::BadLength(-2)));
     }
 }

@@ -67,10 +67,7 @@ pub struct Id {
 impl Id {
     /// Builds an id from its two parts.
     pub fn new(scheme: &str, id: &str) -> Id {
-        Id {
-            scheme: scheme.to_string(),
-            id: id.to_string(),
-        }
+        Id { scheme: scheme.to_string(), id: id.to_string() }
     }
 }
 
@@ -84,9 +81,7 @@ pub struct Acl {
 impl Acl {
     /// Writes the record.
     pub fn write(&self, w: &mut JuteWriter<'_>) {
-        w.int(self.perms)
-            .ustring(&self.id.scheme)
-            .ustring(&self.id.id);
+        w.int(self.perms).ustring(&self.id.scheme).ustring(&self.id.id);
     }
 
     /// Reads the record.
@@ -94,10 +89,7 @@ impl Acl {
         let perms = r.int()?;
         let scheme = r.ustring()?;
         let id = r.ustring()?;
-        Ok(Acl {
-            perms,
-            id: Id { scheme, id },
-        })
+        Ok(Acl { perms, id: Id { scheme, id } })
     }
 
     /// Reads a `vector<ACL>`; null reads as empty (the server then rejects it as InvalidACL).
@@ -129,10 +121,7 @@ pub struct RequestHeader {
 impl RequestHeader {
     /// Reads the record.
     pub fn read(r: &mut JuteReader) -> DecodeResult<RequestHeader> {
-        Ok(RequestHeader {
-            xid: r.int()?,
-            op: r.int()?,
-        })
+        Ok(RequestHeader { xid: r.int()?, op: r.int()? })
     }
 }
 
@@ -152,11 +141,7 @@ impl ReplyHeader {
 
     /// Reads the record.
     pub fn read(r: &mut JuteReader) -> DecodeResult<ReplyHeader> {
-        Ok(ReplyHeader {
-            xid: r.int()?,
-            zxid: r.long()?,
-            err: r.int()?,
-        })
+        Ok(ReplyHeader { xid: r.int()?, zxid: r.long()?, err: r.int()? })
     }
 }
 
@@ -170,11 +155,7 @@ pub struct MultiHeader {
 
 impl MultiHeader {
     /// The header that ends a multi list.
-    pub const END: MultiHeader = MultiHeader {
-        op: -1,
-        done: true,
-        err: -1,
-    };
+    pub const END: MultiHeader = MultiHeader { op: -1, done: true, err: -1 };
 
     /// Writes the record.
     pub fn write(&self, w: &mut JuteWriter<'_>) {
@@ -183,11 +164,7 @@ impl MultiHeader {
 
     /// Reads the record.
     pub fn read(r: &mut JuteReader) -> DecodeResult<MultiHeader> {
-        Ok(MultiHeader {
-            op: r.int()?,
-            done: r.boolean()?,
-            err: r.int()?,
-        })
+        Ok(MultiHeader { op: r.int()?, done: r.boolean()?, err: r.int()? })
     }
 }
 
@@ -214,9 +191,6 @@ mod tests {
         let mut buf = BytesMut::new();
         stat.write(&mut JuteWriter::new(&mut buf));
         assert_eq!(buf.len(), Stat::WIRE_LEN);
-        assert_eq!(
-            Stat::read(&mut JuteReader::new(buf.freeze())).unwrap(),
-            stat
-        );
+        assert_eq!(Stat::read(&mut JuteReader::new(buf.freeze())).unwrap(), stat);
     }
 }

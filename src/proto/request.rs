@@ -39,28 +39,17 @@ impl CreateMode {
 
     /// Whether the server appends a `%010d` sequence suffix.
     pub fn is_sequential(self) -> bool {
-        matches!(
-            self,
-            CreateMode::PersistentSequential
-                | CreateMode::EphemeralSequential
-                | CreateMode::PersistentSequentialWithTtl
-        )
+        matches!(self, CreateMode::PersistentSequential | CreateMode::EphemeralSequential | CreateMode::PersistentSequentialWithTtl)
     }
 
     /// Whether the node belongs to the creating session.
     pub fn is_ephemeral(self) -> bool {
-        matches!(
-            self,
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential
-        )
+        matches!(self, CreateMode::Ephemeral | CreateMode::EphemeralSequential)
     }
 
     /// Whether the node expires after a TTL.
     pub fn is_ttl(self) -> bool {
-        matches!(
-            self,
-            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl
-        )
+        matches!(self, CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl)
     }
 }
 
@@ -239,9 +228,7 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, DecodedBody), DecodeError>
     let mut r = JuteReader::new(frame);
     let header = RequestHeader::read(&mut r)?;
     let body = match OpCode::from_i32(header.op) {
-        None | Some(OpCode::Error) | Some(OpCode::CreateSession) => {
-            Err(RequestError::UnknownOp(header.op))
-        }
+        None | Some(OpCode::Error) | Some(OpCode::CreateSession) => Err(RequestError::UnknownOp(header.op)),
         Some(op) => decode_body(op, &mut r).map(|req| (op, req)),
     };
     Ok((header, body))
@@ -250,71 +237,32 @@ pub fn decode(frame: Bytes) -> Result<(RequestHeader, DecodedBody), DecodeError>
 fn decode_body(op: OpCode, r: &mut JuteReader) -> Result<Request, RequestError> {
     use OpCode as O;
     Ok(match op {
-        O::Create | O::Create2 | O::CreateContainer | O::CreateTtl => {
-            Request::Create(create_request(op, r)?)
-        }
-        O::Delete => Request::Delete {
-            path: r.ustring()?,
-            version: r.int()?,
-        },
+        O::Create | O::Create2 | O::CreateContainer | O::CreateTtl => Request::Create(create_request(op, r)?),
+        O::Delete => Request::Delete { path: r.ustring()?, version: r.int()? },
         O::DeleteContainer => Request::DeleteContainer { path: r.ustring()? },
-        O::Exists => Request::Exists {
-            path: r.ustring()?,
-            watch: r.boolean()?,
-        },
-        O::GetData => Request::GetData {
-            path: r.ustring()?,
-            watch: r.boolean()?,
-        },
-        O::SetData => Request::SetData {
-            path: r.ustring()?,
-            data: r.buffer()?,
-            version: r.int()?,
-        },
+        O::Exists => Request::Exists { path: r.ustring()?, watch: r.boolean()? },
+        O::GetData => Request::GetData { path: r.ustring()?, watch: r.boolean()? },
+        O::SetData => Request::SetData { path: r.ustring()?, data: r.buffer()?, version: r.int()? },
         O::GetAcl => Request::GetAcl { path: r.ustring()? },
-        O::SetAcl => Request::SetAcl {
-            path: r.ustring()?,
-            acl: Acl::read_list(r)?,
-            version: r.int()?,
-        },
-        O::GetChildren | O::GetChildren2 => Request::GetChildren {
-            path: r.ustring()?,
-            watch: r.boolean()?,
-        },
+        O::SetAcl => Request::SetAcl { path: r.ustring()?, acl: Acl::read_list(r)?, version: r.int()? },
+        O::GetChildren | O::GetChildren2 => Request::GetChildren { path: r.ustring()?, watch: r.boolean()? },
         O::Sync => Request::Sync { path: r.ustring()? },
         O::Ping => Request::Ping,
-        O::Check => Request::Check {
-            path: r.ustring()?,
-            version: r.int()?,
-        },
+        O::Check => Request::Check { path: r.ustring()?, version: r.int()? },
         O::Multi => Request::Multi(multi_ops(r)?),
         O::MultiRead => Request::MultiRead(read_ops(r)?),
         O::Reconfig => Request::Reconfig,
-        O::CheckWatches => Request::CheckWatches {
-            path: r.ustring()?,
-            watcher_type: r.int()?,
-        },
-        O::RemoveWatches => Request::RemoveWatches {
-            path: r.ustring()?,
-            watcher_type: r.int()?,
-        },
+        O::CheckWatches => Request::CheckWatches { path: r.ustring()?, watcher_type: r.int()? },
+        O::RemoveWatches => Request::RemoveWatches { path: r.ustring()?, watcher_type: r.int()? },
         O::Auth => {
             let _auth_type = r.int()?;
-            Request::Auth {
-                scheme: r.ustring()?,
-                auth: r.buffer()?.unwrap_or_default(),
-            }
+            Request::Auth { scheme: r.ustring()?, auth: r.buffer()?.unwrap_or_default() }
         }
         O::SetWatches | O::SetWatches2 => Request::SetWatches(set_watches(op, r)?),
         O::Sasl => Request::Sasl,
-        O::GetEphemerals => Request::GetEphemerals {
-            prefix: r.ustring()?,
-        },
+        O::GetEphemerals => Request::GetEphemerals { prefix: r.ustring()? },
         O::GetAllChildrenNumber => Request::GetAllChildrenNumber { path: r.ustring()? },
-        O::AddWatch => Request::AddWatch {
-            path: r.ustring()?,
-            mode: r.int()?,
-        },
+        O::AddWatch => Request::AddWatch { path: r.ustring()?, mode: r.int()? },
         O::WhoAmI => Request::WhoAmI,
         O::CloseSession => Request::CloseSession,
         O::CreateSession | O::Error => unreachable!("filtered by decode"),
@@ -326,18 +274,8 @@ fn create_request(op: OpCode, r: &mut JuteReader) -> Result<CreateRequest, Decod
     let data = r.buffer()?;
     let acl = Acl::read_list(r)?;
     let flags = r.int()?;
-    let ttl = if op == OpCode::CreateTtl {
-        r.long()?
-    } else {
-        0
-    };
-    Ok(CreateRequest {
-        path,
-        data,
-        acl,
-        flags,
-        ttl,
-    })
+    let ttl = if op == OpCode::CreateTtl { r.long()? } else { 0 };
+    Ok(CreateRequest { path, data, acl, flags, ttl })
 }
 
 fn multi_ops(r: &mut JuteReader) -> Result<Vec<MultiOp>, RequestError> {
@@ -349,25 +287,10 @@ fn multi_ops(r: &mut JuteReader) -> Result<Vec<MultiOp>, RequestError> {
         }
         let op = OpCode::from_i32(h.op).ok_or(RequestError::BadMultiOp(h.op))?;
         ops.push(match op {
-            OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => {
-                MultiOp::Create {
-                    op,
-                    req: create_request(op, r)?,
-                }
-            }
-            OpCode::Delete => MultiOp::Delete {
-                path: r.ustring()?,
-                version: r.int()?,
-            },
-            OpCode::SetData => MultiOp::SetData {
-                path: r.ustring()?,
-                data: r.buffer()?,
-                version: r.int()?,
-            },
-            OpCode::Check => MultiOp::Check {
-                path: r.ustring()?,
-                version: r.int()?,
-            },
+            OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => MultiOp::Create { op, req: create_request(op, r)? },
+            OpCode::Delete => MultiOp::Delete { path: r.ustring()?, version: r.int()? },
+            OpCode::SetData => MultiOp::SetData { path: r.ustring()?, data: r.buffer()?, version: r.int()? },
+            OpCode::Check => MultiOp::Check { path: r.ustring()?, version: r.int()? },
             _ => return Err(RequestError::BadMultiOp(h.op)),
         });
     }
@@ -397,13 +320,7 @@ fn read_ops(r: &mut JuteReader) -> Result<Vec<ReadOp>, RequestError> {
 }
 
 fn set_watches(op: OpCode, r: &mut JuteReader) -> Result<SetWatchesRequest, DecodeError> {
-    let mut req = SetWatchesRequest {
-        relative_zxid: r.long()?,
-        data: r.strings()?,
-        exist: r.strings()?,
-        child: r.strings()?,
-        ..Default::default()
-    };
+    let mut req = SetWatchesRequest { relative_zxid: r.long()?, data: r.strings()?, exist: r.strings()?, child: r.strings()?, ..Default::default() };
     if op == OpCode::SetWatches2 {
         req.persistent = r.strings()?;
         req.persistent_recursive = r.strings()?;

@@ -34,12 +34,7 @@ impl OpReply {
             OpReply::GetData(..) => (OpCode::GetData, 0),
             OpReply::Error(code) => (OpCode::Error, code.code()),
         };
-        MultiHeader {
-            op: op as i32,
-            done: false,
-            err,
-        }
-        .write(w);
+        MultiHeader { op: op as i32, done: false, err }.write(w);
         match self {
             OpReply::Create(path) => {
                 w.ustring(path);
@@ -144,37 +139,16 @@ impl Response {
 }
 
 /// Appends a reply frame: `Ok` with a body, or an error code with none.
-pub fn write_response(
-    out: &mut BytesMut,
-    xid: i32,
-    zxid: i64,
-    result: &Result<Response, ErrorCode>,
-) {
+pub fn write_response(out: &mut BytesMut, xid: i32, zxid: i64, result: &Result<Response, ErrorCode>) {
     match result {
         Ok(resp) => write_reply(out, ReplyHeader { xid, zxid, err: 0 }, |w| resp.write(w)),
-        Err(code) => write_reply(
-            out,
-            ReplyHeader {
-                xid,
-                zxid,
-                err: code.code(),
-            },
-            |_| {},
-        ),
+        Err(code) => write_reply(out, ReplyHeader { xid, zxid, err: code.code() }, |_| {}),
     }
 }
 
 /// Appends a watch notification (xid -1, zxid -1, `WatcherEvent`).
 pub fn write_notification(out: &mut BytesMut, event_type: i32, state: i32, path: &str) {
-    write_reply(
-        out,
-        ReplyHeader {
-            xid: xid::NOTIFICATION,
-            zxid: -1,
-            err: 0,
-        },
-        |w| {
-            w.int(event_type).int(state).ustring(path);
-        },
-    );
+    write_reply(out, ReplyHeader { xid: xid::NOTIFICATION, zxid: -1, err: 0 }, |w| {
+        w.int(event_type).int(state).ustring(path);
+    });
 }

@@ -18,9 +18,7 @@ use crate::core::txn::{NodeKind, Txn, TxnBody};
 use crate::proto::codes::OpCode;
 use crate::proto::request::Request;
 use crate::runtime::limits;
-use crate::runtime::messages::{
-    AdminReport, ConnectInfo, Entry, Origin, ShardId, ShardReport, ToBroadcast, ToShard,
-};
+use crate::runtime::messages::{AdminReport, ConnectInfo, Entry, Origin, ShardId, ShardReport, ToBroadcast, ToShard};
 use crate::runtime::notify::Mailbox;
 use crate::runtime::snapshotter::SnapshotFeed;
 use crate::runtime::wall_ms;
@@ -93,16 +91,8 @@ pub async fn run_broadcast(
     for tx in to_shards {
         out.push(tx.connect().await);
     }
-    spawn_timer(
-        mailbox.clone(),
-        Duration::from_millis(cfg.tick_ms as u64),
-        || Event::Tick,
-    );
-    spawn_timer(
-        mailbox.clone(),
-        Duration::from_millis(cfg.container_check_interval_ms),
-        || Event::ReapContainers,
-    );
+    spawn_timer(mailbox.clone(), Duration::from_millis(cfg.tick_ms as u64), || Event::Tick);
+    spawn_timer(mailbox.clone(), Duration::from_millis(cfg.container_check_interval_ms), || Event::ReapContainers);
     let mut core = Broadcast::new(cfg, tree, log, out.len());
     loop {
         for event in mailbox.drain().await {
@@ -141,16 +131,9 @@ fn spawn_timer(mailbox: Rc<Mailbox<Event>>, every: Duration, event: fn() -> Even
 
 impl Broadcast {
     fn new(cfg: Arc<Config>, tree: DataTree, log: TxnLog, shard_count: usize) -> Broadcast {
-        assert_eq!(
-            tree.last_zxid(),
-            log.last_zxid(),
-            "the recovered tree is the log replayed"
-        );
+        assert_eq!(tree.last_zxid(), log.last_zxid(), "the recovered tree is the log replayed");
         let started = Instant::now();
-        let mut sessions = SessionTracker::new(
-            cfg.tick_ms as i64,
-            session::first_session_id(cfg.my_id, wall_ms()),
-        );
+        let mut sessions = SessionTracker::new(cfg.tick_ms as i64, session::first_session_id(cfg.my_id, wall_ms()));
         for (&id, &timeout) in tree.sessions() {
             sessions.add(id, timeout, 0);
         }
@@ -190,10 +173,7 @@ impl Broadcast {
             }
             Event::Tick => {
                 for id in self.sessions.expire(self.now()) {
-                    eprintln!(
-                        "keeper: expiring session 0x{id:x}, timeout of {} ms exceeded",
-                        self.sessions.timeout_of(id).unwrap_or(0)
-                    );
+                    eprintln!("keeper: expiring session 0x{id:x}, timeout of {} ms exceeded", self.sessions.timeout_of(id).unwrap_or(0));
                     self.propose(id, 0, TxnBody::CloseSession, None);
                 }
             }
@@ -203,14 +183,7 @@ impl Broadcast {
 
     fn on_message(&mut self, msg: ToBroadcast) {
         match msg {
-            ToBroadcast::Write {
-                origin,
-                session_id,
-                cxid,
-                op,
-                req,
-                ids,
-            } => {
+            ToBroadcast::Write { origin, session_id, cxid, op, req, ids } => {
                 if !self.sessions.touch(session_id, self.now()) {
                     // ZooKeeper drops requests of unknown or closing sessions silently.
                     return;
@@ -219,22 +192,11 @@ impl Broadcast {
                     self.sessions.set_closing(session_id);
                     TxnBody::CloseSession
                 } else {
-                    prep::prep(
-                        &self.tree,
-                        op,
-                        &req,
-                        &PrepContext {
-                            session_id,
-                            ids: &ids,
-                            extended_types: self.cfg.extended_types,
-                        },
-                    )
+                    prep::prep(&self.tree, op, &req, &PrepContext { session_id, ids: &ids, extended_types: self.cfg.extended_types })
                 };
                 self.propose(session_id, cxid, body, Some(origin));
             }
-            ToBroadcast::Sync { origin, cxid, path } => self
-                .pending
-                .push_back((self.zxid, Entry::Synced { origin, cxid, path })),
+            ToBroadcast::Sync { origin, cxid, path } => self.pending.push_back((self.zxid, Entry::Synced { origin, cxid, path })),
             ToBroadcast::Connect { origin, info } => self.connect(origin, info),
             ToBroadcast::Touch(ids) => {
                 let now = self.now();
@@ -245,17 +207,9 @@ impl Broadcast {
             ToBroadcast::Admin { origin, query } => {
                 let token = self.next_token;
                 self.next_token += 1;
-                self.gathers.insert(
-                    token,
-                    Gather {
-                        origin,
-                        parts: Vec::with_capacity(self.shard_count),
-                        remaining: self.shard_count,
-                    },
-                );
+                self.gathers.insert(token, Gather { origin, parts: Vec::with_capacity(self.shard_count), remaining: self.shard_count });
                 for shard in 0..self.shard_count {
-                    self.outbox
-                        .push((shard, ToShard::AdminCollect { token, query }));
+                    self.outbox.push((shard, ToShard::AdminCollect { token, query }));
                 }
             }
             ToBroadcast::AdminPart { token, part } => self.admin_part(token, part),
@@ -265,18 +219,11 @@ impl Broadcast {
     /// A handshake: a new session (a createSession transaction) or a re-attach.
     fn connect(&mut self, origin: Origin, info: ConnectInfo) {
         if info.last_zxid_seen > self.zxid {
-            eprintln!(
-                "keeper: refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}",
-                info.last_zxid_seen, self.zxid
-            );
-            self.pending
-                .push_back((self.zxid, Entry::Refused { origin }));
+            eprintln!("keeper: refusing session request: client has seen zxid 0x{:x}, our last zxid is 0x{:x}", info.last_zxid_seen, self.zxid);
+            self.pending.push_back((self.zxid, Entry::Refused { origin }));
             return;
         }
-        let timeout_ms = info
-            .timeout_ms
-            .max(self.cfg.min_session_timeout_ms)
-            .min(self.cfg.max_session_timeout_ms);
+        let timeout_ms = info.timeout_ms.max(self.cfg.min_session_timeout_ms).min(self.cfg.max_session_timeout_ms);
         let now = self.now();
         if info.session_id == 0 {
             let id = self.sessions.next_session_id();
@@ -290,35 +237,20 @@ impl Broadcast {
         if let Some(old) = self.owners.remove(&id)
             && old != origin
         {
-            self.pending
-                .push_back((self.zxid, Entry::Evict { origin: old }));
+            self.pending.push_back((self.zxid, Entry::Evict { origin: old }));
         }
         if info.passwd.as_ref() == session::password(id) && self.sessions.touch(id, now) {
             self.owners.insert(id, origin);
-            self.pending.push_back((
-                self.zxid,
-                Entry::Attached {
-                    origin,
-                    session_id: id,
-                    timeout_ms,
-                },
-            ));
+            self.pending.push_back((self.zxid, Entry::Attached { origin, session_id: id, timeout_ms }));
         } else {
-            self.pending
-                .push_back((self.zxid, Entry::Rejected { origin }));
+            self.pending.push_back((self.zxid, Entry::Rejected { origin }));
         }
     }
 
     /// Stamps, applies (to this core's tree), logs and queues a transaction.
     fn propose(&mut self, session_id: i64, cxid: i32, body: TxnBody, origin: Option<Origin>) {
         self.zxid += 1;
-        let txn = Txn {
-            zxid: self.zxid,
-            time_ms: wall_ms(),
-            session_id,
-            cxid,
-            body,
-        };
+        let txn = Txn { zxid: self.zxid, time_ms: wall_ms(), session_id, cxid, body };
         self.scratch.clear();
         self.tree.apply(&txn, &mut self.scratch);
         if matches!(txn.body, TxnBody::CloseSession) {
@@ -328,8 +260,7 @@ impl Broadcast {
         if let Err(e) = self.log.append(&txn) {
             fatal(&format!("appending to the transaction log failed: {e}"));
         }
-        self.pending
-            .push_back((txn.zxid, Entry::Txn { txn, origin }));
+        self.pending.push_back((txn.zxid, Entry::Txn { txn, origin }));
     }
 
     /// Starts a group-commit sync of everything appended, unless one is running.
@@ -375,10 +306,7 @@ impl Broadcast {
     /// (ZooKeeper's ContainerManager), through the normal write path.
     fn reap_containers(&mut self) {
         let now_wall = wall_ms();
-        let per_run = (self.cfg.container_max_per_minute as u64
-            * self.cfg.container_check_interval_ms
-            / 60_000)
-            .max(1) as usize;
+        let per_run = (self.cfg.container_max_per_minute as u64 * self.cfg.container_check_interval_ms / 60_000).max(1) as usize;
         let mut candidates: Vec<String> = Vec::new();
         for path in self.tree.containers() {
             let node = self.tree.get(path).expect("indexed containers exist");
@@ -398,16 +326,7 @@ impl Broadcast {
         candidates.sort();
         for path in candidates.into_iter().take(per_run) {
             let req = Request::DeleteContainer { path };
-            let body = prep::prep(
-                &self.tree,
-                OpCode::DeleteContainer,
-                &req,
-                &PrepContext {
-                    session_id: 0,
-                    ids: &[],
-                    extended_types: self.cfg.extended_types,
-                },
-            );
+            let body = prep::prep(&self.tree, OpCode::DeleteContainer, &req, &PrepContext { session_id: 0, ids: &[], extended_types: self.cfg.extended_types });
             self.propose(0, 0, body, None);
         }
     }
@@ -428,30 +347,14 @@ impl Broadcast {
             last_zxid: self.log.synced_zxid(),
             node_count: self.tree.node_count() + 1,
             approximate_data_size: self.tree.approximate_data_size(),
-            ephemerals: self
-                .tree
-                .ephemerals()
-                .iter()
-                .map(|(s, paths)| (*s, paths.iter().cloned().collect()))
-                .collect(),
-            sessions: self
-                .sessions
-                .expiries()
-                .into_iter()
-                .map(|(id, timeout, at)| (id, timeout, wall + (at - now)))
-                .collect(),
+            ephemerals: self.tree.ephemerals().iter().map(|(s, paths)| (*s, paths.iter().cloned().collect())).collect(),
+            sessions: self.sessions.expiries().into_iter().map(|(id, timeout, at)| (id, timeout, wall + (at - now))).collect(),
             shards: g.parts,
             uptime_ms: self.started.elapsed().as_millis() as u64,
             data_dir_bytes: dir_bytes(&self.cfg.data_dir),
             log_dir_bytes: dir_bytes(&self.cfg.data_log_dir),
         };
-        self.outbox.push((
-            g.origin.shard,
-            ToShard::AdminReply {
-                conn: g.origin.conn,
-                report: Arc::new(report),
-            },
-        ));
+        self.outbox.push((g.origin.shard, ToShard::AdminReply { conn: g.origin.conn, report: Arc::new(report) }));
     }
 }
 

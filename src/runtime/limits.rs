@@ -22,10 +22,7 @@ pub const BATCH_REQUESTS_MAX: usize = 4096;
 /// Items the broadcast core's mailbox holds before shard receivers wait.
 pub const BROADCAST_MAILBOX_ITEMS: usize = 16384;
 
-const _: () = assert!(
-    BATCH_REQUESTS_MAX <= BROADCAST_MAILBOX_ITEMS,
-    "a batch is taken from the mailbox"
-);
+const _: () = assert!(BATCH_REQUESTS_MAX <= BROADCAST_MAILBOX_ITEMS, "a batch is taken from the mailbox");
 
 /// Open client connections per IP address, shared by all shards. Touched
 /// only on accept and close, never on the request path.
@@ -37,10 +34,7 @@ pub struct ConnLimits {
 impl ConnLimits {
     /// At most `max_per_ip` connections per address; 0 means unlimited.
     pub fn new(max_per_ip: u32) -> ConnLimits {
-        ConnLimits {
-            max_per_ip,
-            open: Mutex::new(HashMap::new()),
-        }
+        ConnLimits { max_per_ip, open: Mutex::new(HashMap::new()) }
     }
 
     /// Counts a new connection; false if the address is at its limit.

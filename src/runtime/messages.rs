@@ -49,20 +49,9 @@ pub enum AdminQuery {
 #[derive(Debug)]
 pub enum ToBroadcast {
     /// A write (or closeSession, reconfig), in the session's order.
-    Write {
-        origin: Origin,
-        session_id: i64,
-        cxid: i32,
-        op: OpCode,
-        req: Request,
-        ids: Arc<[Id]>,
-    },
+    Write { origin: Origin, session_id: i64, cxid: i32, op: OpCode, req: Request, ids: Arc<[Id]> },
     /// sync: answered once everything prepared before it is committed.
-    Sync {
-        origin: Origin,
-        cxid: i32,
-        path: String,
-    },
+    Sync { origin: Origin, cxid: i32, path: String },
     /// A ConnectRequest: new session or re-attach.
     Connect { origin: Origin, info: ConnectInfo },
     /// Sessions with activity since the last report.
@@ -79,17 +68,9 @@ pub enum Entry {
     /// A durable transaction; `origin` is where its reply goes (none for expiry and the reaper).
     Txn { txn: Txn, origin: Option<Origin> },
     /// A sync's reply point.
-    Synced {
-        origin: Origin,
-        cxid: i32,
-        path: String,
-    },
+    Synced { origin: Origin, cxid: i32, path: String },
     /// A re-attach succeeded with this timeout.
-    Attached {
-        origin: Origin,
-        session_id: i64,
-        timeout_ms: i32,
-    },
+    Attached { origin: Origin, session_id: i64, timeout_ms: i32 },
     /// A re-attach failed (wrong password, unknown or closing session): send the
     /// all-zero ConnectResponse and close.
     Rejected { origin: Origin },
@@ -107,10 +88,7 @@ pub enum ToShard {
     /// Send your part of report `token` (resetting first if asked).
     AdminCollect { token: u64, query: AdminQuery },
     /// The finished report for a connection on this shard.
-    AdminReply {
-        conn: ConnId,
-        report: Arc<AdminReport>,
-    },
+    AdminReply { conn: ConnId, report: Arc<AdminReport> },
 }
 
 /// One client connection, for cons/stat.
@@ -151,11 +129,7 @@ impl ServerCounters {
     /// Adds another shard's counters.
     pub fn merge(&mut self, other: &ServerCounters) {
         if other.latency_count > 0 {
-            self.latency_min_ms = if self.latency_count == 0 {
-                other.latency_min_ms
-            } else {
-                self.latency_min_ms.min(other.latency_min_ms)
-            };
+            self.latency_min_ms = if self.latency_count == 0 { other.latency_min_ms } else { self.latency_min_ms.min(other.latency_min_ms) };
         }
         self.packets_received += other.packets_received;
         self.packets_sent += other.packets_sent;

@@ -25,10 +25,11 @@ use std::sync::Arc;
 
 /// Milliseconds since the Unix epoch: transaction times and statistics.
 pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
+
+/// How long start-up waits for the client port to become free.
+const PORT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// I/O memory per executor: keeper does no DMA file I/O, so keep it small.
 const EXECUTOR_IO_MEMORY_BYTES: usize = 256 << 10;
@@ -41,9 +42,7 @@ fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return vec![0];
         }
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect();
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect();
         if cpus.is_empty() { vec![0] } else { cpus }
     }
 }
@@ -52,7 +51,10 @@ fn allowed_cpus() -> Vec<usize> {
 /// SO_REUSEPORT so the kernel spreads connections across shards.
 ///
 /// A probe bind without SO_REUSEPORT comes first: otherwise a second keeper on
-/// the same port would silently join the group instead of failing.
+/// the same port would silently join the group instead of failing. The probe
+/// is retried for a while: after a crash, the kernel tears down the old
+/// process's io_uring (and the listening socket it holds) asynchronously,
+/// and new connections must not land in that dying socket's queue.
 fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
     let fail = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
     let socket = |reuse_port: bool| -> std::io::Result<Socket> {
@@ -62,7 +64,16 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
         s.bind(&addr.into())?;
         Ok(s)
     };
-    drop(socket(false).map_err(fail)?);
+    let deadline = std::time::Instant::now() + PORT_WAIT;
+    loop {
+        match socket(false) {
+            Ok(probe) => break drop(probe),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
     (0..shards)
         .map(|_| {
             let s = socket(true)?;
@@ -82,12 +93,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let snap_dir = cfg.data_dir.join(DATA_SUBDIR);
     let started = std::time::Instant::now();
     let (tree, log, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes)?;
-    let from = recovered
-        .snapshot
-        .as_ref()
-        .map_or("an empty tree".to_string(), |s| {
-            format!("snapshot {}", s.path.display())
-        });
+    let from = recovered.snapshot.as_ref().map_or("an empty tree".to_string(), |s| format!("snapshot {}", s.path.display()));
     eprintln!(
         "keeper: recovered {} nodes and {} sessions (zxid 0x{:x}) from {from} and {} logged transactions in {} ms",
         tree.node_count(),
@@ -121,17 +127,10 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let broadcast = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
         .name("keeper-broadcast")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || {
-            broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots)
-        })
+        .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots))
         .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
-    eprintln!(
-        "keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})",
-        cfg.client_addr, cfg.shards, cpus
-    );
-    broadcast
-        .join()
-        .map_err(|e| format!("broadcast core failed: {e}"))?;
+    eprintln!("keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
+    broadcast.join().map_err(|e| format!("broadcast core failed: {e}"))?;
     for h in handles {
         h.join().map_err(|e| format!("shard core failed: {e}"))?;
     }

@@ -53,12 +53,7 @@ impl<T> Mailbox<T> {
     /// An empty mailbox holding at most `capacity` items for `push`.
     pub fn new(capacity: usize) -> Mailbox<T> {
         assert!(capacity > 0, "a mailbox needs room for one item");
-        Mailbox {
-            items: RefCell::new(VecDeque::new()),
-            capacity,
-            has_items: Notify::default(),
-            has_space: Notify::default(),
-        }
+        Mailbox { items: RefCell::new(VecDeque::new()), capacity, has_items: Notify::default(), has_space: Notify::default() }
     }
 
     /// Queues an item, waiting while the mailbox is full.

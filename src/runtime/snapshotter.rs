@@ -31,33 +31,17 @@ fn next_threshold(snap_count: u64, seed: &mut u64) -> u64 {
 }
 
 /// Starts the snapshotter thread with `tree` (the recovered state).
-pub fn start(
-    cfg: Arc<Config>,
-    tree: DataTree,
-    snap_dir: PathBuf,
-    log_dir: PathBuf,
-) -> SnapshotFeed {
+pub fn start(cfg: Arc<Config>, tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf) -> SnapshotFeed {
     let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("keeper-snapshot".into())
-        .spawn(move || run(cfg, tree, snap_dir, log_dir, rx))
-        .expect("the snapshot thread starts");
+    std::thread::Builder::new().name("keeper-snapshot".into()).spawn(move || run(cfg, tree, snap_dir, log_dir, rx)).expect("the snapshot thread starts");
     tx
 }
 
-fn run(
-    cfg: Arc<Config>,
-    mut tree: DataTree,
-    snap_dir: PathBuf,
-    log_dir: PathBuf,
-    rx: Receiver<Arc<Vec<Entry>>>,
-) {
-    let mut seed =
-        (std::process::id() as u64) << 32 | (crate::runtime::wall_ms() as u64 & 0xffff_ffff) | 1;
+fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf, rx: Receiver<Arc<Vec<Entry>>>) {
+    let mut seed = (std::process::id() as u64) << 32 | (crate::runtime::wall_ms() as u64 & 0xffff_ffff) | 1;
     let mut threshold = next_threshold(cfg.snap_count, &mut seed);
     let mut since = 0u64;
-    let purge_every = (cfg.purge_interval_hours > 0)
-        .then(|| Duration::from_secs(cfg.purge_interval_hours as u64 * 3600));
+    let purge_every = (cfg.purge_interval_hours > 0).then(|| Duration::from_secs(cfg.purge_interval_hours as u64 * 3600));
     let mut last_purge = Instant::now();
     let mut scratch = Vec::new();
     loop {
@@ -77,12 +61,7 @@ fn run(
         if since >= threshold {
             let started = Instant::now();
             match snapshot::write(&tree, &snap_dir) {
-                Ok(file) => eprintln!(
-                    "keeper: wrote snapshot {} ({} nodes) in {} ms",
-                    file.path.display(),
-                    tree.node_count(),
-                    started.elapsed().as_millis()
-                ),
+                Ok(file) => eprintln!("keeper: wrote snapshot {} ({} nodes) in {} ms", file.path.display(), tree.node_count(), started.elapsed().as_millis()),
                 Err(e) => eprintln!(
                     "keeper: ERROR: writing a snapshot in {} failed: {e}; the log still holds everything, retrying after {} more transactions",
                     snap_dir.display(),
@@ -97,11 +76,7 @@ fn run(
         {
             last_purge = Instant::now();
             match purge::purge(&snap_dir, &log_dir, cfg.snap_retain_count as usize) {
-                Ok(p) => eprintln!(
-                    "keeper: autopurge removed {} snapshots and {} log segments",
-                    p.snapshots.len(),
-                    p.segments.len()
-                ),
+                Ok(p) => eprintln!("keeper: autopurge removed {} snapshots and {} log segments", p.snapshots.len(), p.segments.len()),
                 Err(e) => eprintln!("keeper: ERROR: autopurge failed: {e}"),
             }
         }

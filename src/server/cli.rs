@@ -32,25 +32,12 @@ pub fn main(args: Vec<String>) -> i32 {
     match args.next().as_deref() {
         Some("serve") => exit_code(serve(args.collect())),
         Some("purge") => exit_code(purge(args.collect())),
-        Some("log") if args.next().as_deref() == Some("dump") => {
-            exit_code(dump(args.next(), |p, out| {
-                crate::server::inspect::dump_log(p, out).and_then(|clean| {
-                    if clean {
-                        Ok(())
-                    } else {
-                        Err("corruption found (see above)".into())
-                    }
-                })
-            }))
-        }
-        Some("snapshot") if args.next().as_deref() == Some("dump") => {
-            exit_code(dump(args.next(), crate::server::inspect::dump_snapshot))
-        }
+        Some("log") if args.next().as_deref() == Some("dump") => exit_code(dump(args.next(), |p, out| {
+            crate::server::inspect::dump_log(p, out).and_then(|clean| if clean { Ok(()) } else { Err("corruption found (see above)".into()) })
+        })),
+        Some("snapshot") if args.next().as_deref() == Some("dump") => exit_code(dump(args.next(), crate::server::inspect::dump_snapshot)),
         Some("version") | Some("--version") => {
-            println!(
-                "keeper {} (ZooKeeper wire protocol 3.5-3.9)",
-                env!("CARGO_PKG_VERSION")
-            );
+            println!("keeper {} (ZooKeeper wire protocol 3.5-3.9)", env!("CARGO_PKG_VERSION"));
             0
         }
         Some("help") | Some("--help") | Some("-h") => {
@@ -77,10 +64,7 @@ fn exit_code(result: Result<(), String>) -> i32 {
     }
 }
 
-fn dump(
-    path: Option<String>,
-    f: impl FnOnce(&std::path::Path, &mut std::io::StdoutLock<'static>) -> Result<(), String>,
-) -> Result<(), String> {
+fn dump(path: Option<String>, f: impl FnOnce(&std::path::Path, &mut std::io::StdoutLock<'static>) -> Result<(), String>) -> Result<(), String> {
     let path = path.ok_or_else(|| format!("a PATH is needed\n{USAGE}"))?;
     f(std::path::Path::new(&path), &mut std::io::stdout().lock())
 }
@@ -91,25 +75,17 @@ fn purge(args: Vec<String>) -> Result<(), String> {
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--config" => {
-                cfg = Config::from_file(std::path::Path::new(
-                    &it.next().ok_or("--config needs a path")?,
-                ))
-                .map_err(|e| e.to_string())?
-            }
+            "--config" => cfg = Config::from_file(std::path::Path::new(&it.next().ok_or("--config needs a path")?)).map_err(|e| e.to_string())?,
             "--count" => {
                 let v = it.next().ok_or("--count needs a number")?;
-                count = Some(v.parse::<usize>().ok().filter(|n| *n >= 3).ok_or(format!(
-                    "--count: expected a number of at least 3, got {v:?}"
-                ))?);
+                count = Some(v.parse::<usize>().ok().filter(|n| *n >= 3).ok_or(format!("--count: expected a number of at least 3, got {v:?}"))?);
             }
             other => return Err(format!("purge: unknown argument {other:?}\n{USAGE}")),
         }
     }
     let retain = count.unwrap_or(cfg.snap_retain_count as usize);
     let dir = |d: &std::path::Path| d.join(crate::storage::log::DATA_SUBDIR);
-    let purged =
-        crate::storage::purge::purge(&dir(&cfg.data_dir), &dir(&cfg.data_log_dir), retain)?;
+    let purged = crate::storage::purge::purge(&dir(&cfg.data_dir), &dir(&cfg.data_log_dir), retain)?;
     for p in purged.snapshots.iter().chain(&purged.segments) {
         println!("removed {}", p.display());
     }
@@ -126,12 +102,7 @@ fn serve(args: Vec<String>) -> Result<(), String> {
             "--config" => config_path = Some(it.next().ok_or("--config needs a path")?),
             "--shards" => {
                 let v = it.next().ok_or("--shards needs a number")?;
-                shards = Some(
-                    v.parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=256).contains(n))
-                        .ok_or(format!("--shards: expected 1-256, got {v:?}"))?,
-                );
+                shards = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or(format!("--shards: expected 1-256, got {v:?}"))?);
             }
             other => return Err(format!("serve: unknown argument {other:?}\n{USAGE}")),
         }
@@ -145,21 +116,13 @@ fn serve(args: Vec<String>) -> Result<(), String> {
         cfg.shards = n;
     }
     if !cfg.unsupported.is_empty() {
-        eprintln!(
-            "keeper: warning: these config keys are not supported and have no effect: {}",
-            cfg.unsupported.join(", ")
-        );
+        eprintln!("keeper: warning: these config keys are not supported and have no effect: {}", cfg.unsupported.join(", "));
     }
     if !cfg.force_sync {
-        eprintln!(
-            "keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only"
-        );
+        eprintln!("keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only");
     }
     if !cfg.peers.is_empty() {
-        eprintln!(
-            "keeper: warning: server.N lines are present but replication is not built yet; serving standalone as server {}",
-            cfg.my_id
-        );
+        eprintln!("keeper: warning: server.N lines are present but replication is not built yet; serving standalone as server {}", cfg.my_id);
     }
     crate::runtime::serve(cfg)
 }

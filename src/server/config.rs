@@ -162,8 +162,7 @@ const IGNORED_KEYS: &[&str] = &[
 impl Config {
     /// Reads a zoo.cfg file (and `myid` from its dataDir when servers are listed).
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
         let mut cfg = Config::parse(&text)?;
         cfg.source = Some(path.to_path_buf());
         Ok(cfg)
@@ -175,8 +174,7 @@ impl Config {
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         let mut client_port: Option<u16> = None;
         let mut client_ip: Option<IpAddr> = None;
-        let (mut min_set, mut max_set, mut log_dir_set, mut data_dir_set) =
-            (false, false, false, false);
+        let (mut min_set, mut max_set, mut log_dir_set, mut data_dir_set) = (false, false, false, false);
         for (index, raw) in text.lines().enumerate() {
             let line_no = index + 1;
             let line = raw.trim();
@@ -184,26 +182,19 @@ impl Config {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
-                return Err(ConfigError(format!(
-                    "line {line_no}: expected key=value, found {line:?}"
-                )));
+                return Err(ConfigError(format!("line {line_no}: expected key=value, found {line:?}")));
             };
             let key = key.trim().strip_prefix("zookeeper.").unwrap_or(key.trim());
             let value = value.trim();
             seen.insert(key.to_string(), line_no);
-            let bad = |what: &str| {
-                ConfigError(format!(
-                    "line {line_no}: invalid value {value:?} for {key}: expected {what}"
-                ))
-            };
+            let bad = |what: &str| ConfigError(format!("line {line_no}: invalid value {value:?} for {key}: expected {what}"));
             let num = |what: &str| value.parse::<u64>().map_err(|_| bad(what));
             match key {
                 "tickTime" => {
                     cfg.tick_ms = num("a positive number of milliseconds")
                         .ok()
                         .filter(|v| *v > 0 && *v <= u32::MAX as u64)
-                        .ok_or_else(|| bad("a positive number of milliseconds"))?
-                        as u32
+                        .ok_or_else(|| bad("a positive number of milliseconds"))? as u32
                 }
                 "initLimit" => cfg.init_limit = num("a number of ticks")? as u32,
                 "syncLimit" => cfg.sync_limit = num("a number of ticks")? as u32,
@@ -215,59 +206,30 @@ impl Config {
                     cfg.data_log_dir = PathBuf::from(value);
                     log_dir_set = true;
                 }
-                "clientPort" => {
-                    client_port = Some(value.parse::<u16>().map_err(|_| bad("a port number"))?)
-                }
-                "clientPortAddress" => {
-                    client_ip = Some(value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?)
-                }
+                "clientPort" => client_port = Some(value.parse::<u16>().map_err(|_| bad("a port number"))?),
+                "clientPortAddress" => client_ip = Some(value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?),
                 "minSessionTimeout" => {
-                    cfg.min_session_timeout_ms = parse_timeout(value)
-                        .ok_or_else(|| bad("milliseconds, or -1 for the default"))?;
+                    cfg.min_session_timeout_ms = parse_timeout(value).ok_or_else(|| bad("milliseconds, or -1 for the default"))?;
                     min_set = cfg.min_session_timeout_ms >= 0;
                 }
                 "maxSessionTimeout" => {
-                    cfg.max_session_timeout_ms = parse_timeout(value)
-                        .ok_or_else(|| bad("milliseconds, or -1 for the default"))?;
+                    cfg.max_session_timeout_ms = parse_timeout(value).ok_or_else(|| bad("milliseconds, or -1 for the default"))?;
                     max_set = cfg.max_session_timeout_ms >= 0;
                 }
-                "maxClientCnxns" => {
-                    cfg.max_client_cnxns = num("a number of connections (0 for no limit)")? as u32
-                }
+                "maxClientCnxns" => cfg.max_client_cnxns = num("a number of connections (0 for no limit)")? as u32,
                 "4lw.commands.whitelist" => cfg.four_letter_words = parse_whitelist(value),
-                "extendedTypesEnabled" => {
-                    cfg.extended_types = parse_bool(value).ok_or_else(|| bad("true or false"))?
-                }
-                "autopurge.snapRetainCount" => {
-                    cfg.snap_retain_count = (num("a count of at least 3")? as u32).max(3)
-                }
-                "autopurge.purgeInterval" => {
-                    cfg.purge_interval_hours = num("a number of hours")? as u32
-                }
+                "extendedTypesEnabled" => cfg.extended_types = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "autopurge.snapRetainCount" => cfg.snap_retain_count = (num("a count of at least 3")? as u32).max(3),
+                "autopurge.purgeInterval" => cfg.purge_interval_hours = num("a number of hours")? as u32,
                 "jute.maxbuffer" => {
-                    cfg.max_frame_bytes = num("a number of bytes")
-                        .ok()
-                        .filter(|v| *v > 0 && *v < i32::MAX as u64)
-                        .ok_or_else(|| bad("a number of bytes"))?
-                        as usize
+                    cfg.max_frame_bytes =
+                        num("a number of bytes").ok().filter(|v| *v > 0 && *v < i32::MAX as u64).ok_or_else(|| bad("a number of bytes"))? as usize
                 }
                 "snapCount" => {
-                    cfg.snap_count = num("a number of transactions")
-                        .ok()
-                        .filter(|v| *v >= 2)
-                        .ok_or_else(|| bad("a number of transactions, at least 2"))?
+                    cfg.snap_count = num("a number of transactions").ok().filter(|v| *v >= 2).ok_or_else(|| bad("a number of transactions, at least 2"))?
                 }
-                "preAllocSize" => {
-                    cfg.segment_bytes = (num("a size in KiB")
-                        .ok()
-                        .filter(|v| *v > 0)
-                        .ok_or_else(|| bad("a size in KiB"))?
-                        as usize)
-                        * 1024
-                }
-                "forceSync" => {
-                    cfg.force_sync = parse_yes_no(value).ok_or_else(|| bad("yes or no"))?
-                }
+                "preAllocSize" => cfg.segment_bytes = (num("a size in KiB").ok().filter(|v| *v > 0).ok_or_else(|| bad("a size in KiB"))? as usize) * 1024,
+                "forceSync" => cfg.force_sync = parse_yes_no(value).ok_or_else(|| bad("yes or no"))?,
                 "DigestAuthenticationProvider.superDigest" => {
                     if value.split(':').count() != 2 {
                         return Err(bad("user:base64digest"));
@@ -275,36 +237,19 @@ impl Config {
                     cfg.super_digest = Some(value.to_string());
                 }
                 "znode.container.checkIntervalMs" => {
-                    cfg.container_check_interval_ms = num("milliseconds")
-                        .ok()
-                        .filter(|v| *v > 0)
-                        .ok_or_else(|| bad("milliseconds"))?
+                    cfg.container_check_interval_ms = num("milliseconds").ok().filter(|v| *v > 0).ok_or_else(|| bad("milliseconds"))?
                 }
                 "znode.container.maxPerMinute" => {
-                    cfg.container_max_per_minute = num("a count")
-                        .ok()
-                        .filter(|v| *v > 0)
-                        .ok_or_else(|| bad("a positive count"))?
-                        as u32
+                    cfg.container_max_per_minute = num("a count").ok().filter(|v| *v > 0).ok_or_else(|| bad("a positive count"))? as u32
                 }
                 "keeper.shards" => {
-                    cfg.shards = num("a number of shard cores")
-                        .ok()
-                        .filter(|v| (1..=256).contains(v))
-                        .ok_or_else(|| bad("a number of shard cores (1-256)"))?
-                        as usize
+                    cfg.shards =
+                        num("a number of shard cores").ok().filter(|v| (1..=256).contains(v)).ok_or_else(|| bad("a number of shard cores (1-256)"))? as usize
                 }
                 k if k.starts_with("server.") => {
-                    cfg.peers.push(parse_peer(k, value).map_err(|why| {
-                        ConfigError(format!("line {line_no}: invalid {key}: {why}"))
-                    })?)
+                    cfg.peers.push(parse_peer(k, value).map_err(|why| ConfigError(format!("line {line_no}: invalid {key}: {why}")))?)
                 }
-                k if IGNORED_KEYS.contains(&k)
-                    || k.starts_with("ssl.")
-                    || k.starts_with("quorum.")
-                    || k.starts_with("group.")
-                    || k.starts_with("weight.") =>
-                {
+                k if IGNORED_KEYS.contains(&k) || k.starts_with("ssl.") || k.starts_with("quorum.") || k.starts_with("group.") || k.starts_with("weight.") => {
                     cfg.unsupported.push(k.to_string())
                 }
                 other => cfg.unsupported.push(other.to_string()),
@@ -329,13 +274,7 @@ impl Config {
             )));
         }
         let port = client_port.unwrap_or(cfg.client_addr.port());
-        let ip = client_ip.unwrap_or_else(|| {
-            if client_port.is_some() {
-                IpAddr::from([0, 0, 0, 0])
-            } else {
-                cfg.client_addr.ip()
-            }
-        });
+        let ip = client_ip.unwrap_or_else(|| if client_port.is_some() { IpAddr::from([0, 0, 0, 0]) } else { cfg.client_addr.ip() });
         cfg.client_addr = SocketAddr::new(ip, port);
         Ok(cfg)
     }
@@ -346,24 +285,14 @@ impl Config {
             return Ok(());
         }
         let path = self.data_dir.join("myid");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            ConfigError(format!(
-                "cannot read {} (required when server.N lines are present): {e}",
-                path.display()
-            ))
-        })?;
-        let id = text.trim().parse::<u8>().map_err(|_| {
-            ConfigError(format!(
-                "{}: expected a server id between 1 and 254, found {:?}",
-                path.display(),
-                text.trim()
-            ))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("cannot read {} (required when server.N lines are present): {e}", path.display())))?;
+        let id = text
+            .trim()
+            .parse::<u8>()
+            .map_err(|_| ConfigError(format!("{}: expected a server id between 1 and 254, found {:?}", path.display(), text.trim())))?;
         if !self.peers.iter().any(|p| p.id == id) {
-            return Err(ConfigError(format!(
-                "{}: server id {id} has no server.{id} line in the config",
-                path.display()
-            )));
+            return Err(ConfigError(format!("{}: server id {id} has no server.{id} line in the config", path.display())));
         }
         self.my_id = id;
         Ok(())
@@ -391,25 +320,13 @@ fn parse_yes_no(v: &str) -> Option<bool> {
 }
 
 fn parse_whitelist(v: &str) -> Whitelist {
-    let words: Vec<String> = v
-        .split(',')
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.iter().any(|w| w == "*") {
-        Whitelist::All
-    } else {
-        Whitelist::Only(words)
-    }
+    let words: Vec<String> = v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
+    if words.iter().any(|w| w == "*") { Whitelist::All } else { Whitelist::Only(words) }
 }
 
 /// `server.N=host:peerPort:electionPort[:participant|observer][;clientAddr]`.
 fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, String> {
-    let id = key["server.".len()..]
-        .parse::<u8>()
-        .ok()
-        .filter(|id| *id >= 1 && *id < 255)
-        .ok_or("server id must be 1-254")?;
+    let id = key["server.".len()..].parse::<u8>().ok().filter(|id| *id >= 1 && *id < 255).ok_or("server id must be 1-254")?;
     let addr = value.split(';').next().unwrap_or("");
     let parts: Vec<&str> = addr.split(':').collect();
     if parts.len() < 3 {
@@ -421,13 +338,7 @@ fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, String> {
         Some(&"observer") => true,
         Some(other) => return Err(format!("unknown role {other:?}")),
     };
-    Ok(PeerSpec {
-        id,
-        host: parts[0].to_string(),
-        peer_port: port(parts[1])?,
-        election_port: port(parts[2])?,
-        observer,
-    })
+    Ok(PeerSpec { id, host: parts[0].to_string(), peer_port: port(parts[1])?, election_port: port(parts[2])?, observer })
 }
 
 #[cfg(test)]
@@ -437,10 +348,7 @@ mod tests {
     #[test]
     fn parses_a_typical_zoo_cfg() {
         let cfg = Config::parse("# comment\ntickTime=2000\ndataDir=/tmp/zk\nclientPort=2191\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\nextendedTypesEnabled=true\nfoo.bar=1\n").unwrap();
-        assert_eq!(
-            cfg.client_addr,
-            "127.0.0.1:2191".parse::<SocketAddr>().unwrap()
-        );
+        assert_eq!(cfg.client_addr, "127.0.0.1:2191".parse::<SocketAddr>().unwrap());
         assert_eq!(cfg.data_log_dir, PathBuf::from("/tmp/zk"));
         assert_eq!(cfg.max_session_timeout_ms, 40_000);
         assert!(cfg.extended_types);
@@ -450,9 +358,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_key_and_line() {
-        let err = Config::parse("dataDir=/x\n\ntickTime=fast\n")
-            .unwrap_err()
-            .0;
+        let err = Config::parse("dataDir=/x\n\ntickTime=fast\n").unwrap_err().0;
         assert!(err.contains("line 3") && err.contains("tickTime"), "{err}");
         let err = Config::parse("server.1=host:1\n").unwrap_err().0;
         assert!(err.contains("line 1") && err.contains("server.1"), "{err}");
@@ -461,19 +367,8 @@ mod tests {
 
     #[test]
     fn peers_parse() {
-        let cfg =
-            Config::parse("server.2=10.0.0.2:2888:3888\nserver.3=h:1:2:observer;0.0.0.0:2181\n")
-                .unwrap();
-        assert_eq!(
-            cfg.peers[0],
-            PeerSpec {
-                id: 2,
-                host: "10.0.0.2".into(),
-                peer_port: 2888,
-                election_port: 3888,
-                observer: false
-            }
-        );
+        let cfg = Config::parse("server.2=10.0.0.2:2888:3888\nserver.3=h:1:2:observer;0.0.0.0:2181\n").unwrap();
+        assert_eq!(cfg.peers[0], PeerSpec { id: 2, host: "10.0.0.2".into(), peer_port: 2888, election_port: 3888, observer: false });
         assert!(cfg.peers[1].observer);
     }
 }

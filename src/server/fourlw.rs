@@ -11,17 +11,10 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 /// The version string servers print: ZooKeeper's format, with our name.
-pub const VERSION: &str = concat!(
-    "3.9.5-keeper-",
-    env!("CARGO_PKG_VERSION"),
-    ", built on 1970-01-01 00:00 UTC"
-);
+pub const VERSION: &str = concat!("3.9.5-keeper-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
 
 /// Words keeper answers.
-const WORDS: &[&str] = &[
-    "ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump",
-    "dirs", "crst", "srst",
-];
+const WORDS: &[&str] = &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst"];
 
 /// The word spelled by a connection's first four bytes, if it is one.
 pub fn parse(first: &[u8]) -> Option<&'static str> {
@@ -61,32 +54,18 @@ fn conns(report: &AdminReport) -> impl Iterator<Item = &ConnReport> {
 /// Java's `Double.toString` of a value rounded half-up to 4 decimals.
 fn java_double(v: f64) -> String {
     let rounded = (v * 10_000.0).round() / 10_000.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.1}")
-    } else {
-        format!("{rounded}")
-    }
+    if rounded.fract() == 0.0 { format!("{rounded:.1}") } else { format!("{rounded}") }
 }
 
 fn avg_latency(c: &ServerCounters) -> f64 {
-    if c.latency_count == 0 {
-        0.0
-    } else {
-        c.latency_sum_ms as f64 / c.latency_count as f64
-    }
+    if c.latency_count == 0 { 0.0 } else { c.latency_sum_ms as f64 / c.latency_count as f64 }
 }
 
 /// The body srvr and stat share, from the latency line on.
 fn server_body(report: &AdminReport) -> String {
     let c = counters(report);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Latency min/avg/max: {}/{}/{}",
-        c.latency_min_ms,
-        java_double(avg_latency(&c)),
-        c.latency_max_ms
-    );
+    let _ = writeln!(out, "Latency min/avg/max: {}/{}/{}", c.latency_min_ms, java_double(avg_latency(&c)), c.latency_max_ms);
     let _ = writeln!(out, "Received: {}", c.packets_received);
     let _ = writeln!(out, "Sent: {}", c.packets_sent);
     let _ = writeln!(out, "Connections: {}", conns(report).count());
@@ -102,41 +81,20 @@ fn peer_text(peer: &str) -> String {
 }
 
 fn brief_conn(c: &ConnReport) -> String {
-    format!(
-        " {}[1](queued={},recved={},sent={})",
-        peer_text(&c.peer),
-        c.queued,
-        c.received,
-        c.sent
-    )
+    format!(" {}[1](queued={},recved={},sent={})", peer_text(&c.peer), c.queued, c.received, c.sent)
 }
 
 fn full_conn(c: &ConnReport) -> String {
-    let mut line = format!(
-        " {}[1](queued={},recved={},sent={}",
-        peer_text(&c.peer),
-        c.queued,
-        c.received,
-        c.sent
-    );
+    let mut line = format!(" {}[1](queued={},recved={},sent={}", peer_text(&c.peer), c.queued, c.received, c.sent);
     if c.session_id != 0 {
-        let _ = write!(
-            line,
-            ",sid=0x{:x},lop={},est={},to={}",
-            c.session_id, c.last_op, c.established_ms, c.timeout_ms
-        );
+        let _ = write!(line, ",sid=0x{:x},lop={},est={},to={}", c.session_id, c.last_op, c.established_ms, c.timeout_ms);
         if c.last_cxid >= 0 {
             let _ = write!(line, ",lcxid=0x{:x}", c.last_cxid);
         }
         let _ = write!(
             line,
             ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
-            c.last_zxid,
-            c.last_response_ms,
-            c.last_latency_ms,
-            c.min_latency_ms,
-            c.avg_latency_ms,
-            c.max_latency_ms
+            c.last_zxid, c.last_response_ms, c.last_latency_ms, c.min_latency_ms, c.avg_latency_ms, c.max_latency_ms
         );
     }
     line.push(')');
@@ -185,45 +143,23 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
         "conf" => {
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
             let _ = writeln!(out, "secureClientPort=-1");
-            let _ = writeln!(
-                out,
-                "dataDir={}",
-                cfg.data_dir
-                    .join(crate::storage::log::DATA_SUBDIR)
-                    .display()
-            );
+            let _ = writeln!(out, "dataDir={}", cfg.data_dir.join(crate::storage::log::DATA_SUBDIR).display());
             let _ = writeln!(out, "dataDirSize={}", report.data_dir_bytes);
-            let _ = writeln!(
-                out,
-                "dataLogDir={}",
-                cfg.data_log_dir
-                    .join(crate::storage::log::DATA_SUBDIR)
-                    .display()
-            );
+            let _ = writeln!(out, "dataLogDir={}", cfg.data_log_dir.join(crate::storage::log::DATA_SUBDIR).display());
             let _ = writeln!(out, "dataLogSize={}", report.log_dir_bytes);
             let _ = writeln!(out, "tickTime={}", cfg.tick_ms);
             let _ = writeln!(out, "maxClientCnxns={}", cfg.max_client_cnxns);
             let _ = writeln!(out, "minSessionTimeout={}", cfg.min_session_timeout_ms);
             let _ = writeln!(out, "maxSessionTimeout={}", cfg.max_session_timeout_ms);
             let _ = writeln!(out, "clientPortListenBacklog=-1");
-            let _ = writeln!(
-                out,
-                "serverId={}",
-                if cfg.peers.is_empty() { 0 } else { cfg.my_id }
-            );
+            let _ = writeln!(out, "serverId={}", if cfg.peers.is_empty() { 0 } else { cfg.my_id });
         }
         "envi" => {
             out.push_str("Environment:\n");
             let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "<NA>".into());
-            let os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "<NA>".into());
-            let cwd = std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|_| "<NA>".into());
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+            let os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "<NA>".into());
             for (k, v) in [
                 ("zookeeper.version", VERSION.to_string()),
                 ("host.name", host),
@@ -242,11 +178,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             let by_session = watches_by_session(report);
             let paths: usize = report.shards.iter().map(|s| s.data_watches.len()).sum();
             let total: usize = by_session.values().map(Vec::len).sum();
-            let _ = writeln!(
-                out,
-                "{} connections watching {paths} paths",
-                by_session.len()
-            );
+            let _ = writeln!(out, "{} connections watching {paths} paths", by_session.len());
             let _ = writeln!(out, "Total watches:{total}");
         }
         "wchc" => {
@@ -279,12 +211,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             for (id, _, at) in &report.sessions {
                 buckets.entry(*at).or_default().push(*id);
             }
-            let _ = writeln!(
-                out,
-                "Session Sets ({})/({}):",
-                buckets.len(),
-                report.sessions.len()
-            );
+            let _ = writeln!(out, "Session Sets ({})/({}):", buckets.len(), report.sessions.len());
             for (at, ids) in &buckets {
                 let _ = writeln!(out, "{} expire at {} ms since epoch:", ids.len(), at);
                 for id in ids {
@@ -292,11 +219,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
                 }
             }
             out.push_str("ephemeral nodes dump:\n");
-            let _ = writeln!(
-                out,
-                "Sessions with Ephemerals ({}):",
-                report.ephemerals.len()
-            );
+            let _ = writeln!(out, "Sessions with Ephemerals ({}):", report.ephemerals.len());
             let mut ephemerals = report.ephemerals.clone();
             ephemerals.sort();
             for (session, paths) in &ephemerals {
@@ -308,12 +231,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             out.push_str("Connections dump:\n");
             let _ = writeln!(out, "Connections Sets (1)/({}):", conns(report).count());
             for c in conns(report) {
-                let _ = writeln!(
-                    out,
-                    "\tip: {} sessionId: 0x{:x}",
-                    peer_text(&c.peer),
-                    c.session_id
-                );
+                let _ = writeln!(out, "\tip: {} sessionId: 0x{:x}", peer_text(&c.peer), c.session_id);
             }
         }
         "dirs" => {
@@ -331,10 +249,7 @@ fn mntr(report: &AdminReport) -> String {
     let ephemerals: usize = report.ephemerals.iter().map(|(_, p)| p.len()).sum();
     let open_fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
     let max_fds = {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit fills a plain struct.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
         lim.rlim_cur
@@ -354,19 +269,14 @@ fn mntr(report: &AdminReport) -> String {
         ("auth_failed_count", c.auth_failed.to_string()),
         ("min_latency", c.latency_min_ms.to_string()),
         ("max_file_descriptor_count", max_fds.to_string()),
-        (
-            "approximate_data_size",
-            report.approximate_data_size.to_string(),
-        ),
+        ("approximate_data_size", report.approximate_data_size.to_string()),
         ("open_file_descriptor_count", open_fds.to_string()),
         ("local_sessions", "0".into()),
         ("uptime", report.uptime_ms.to_string()),
         ("max_latency", c.latency_max_ms.to_string()),
         ("bytes_received_count", c.bytes_received.to_string()),
     ];
-    rows.into_iter()
-        .map(|(k, v)| format!("zk_{k}\t{v}\n"))
-        .collect()
+    rows.into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
 }
 
 #[cfg(test)]
@@ -379,27 +289,10 @@ mod tests {
         assert_eq!(parse(&[0, 0, 0, 45]), None);
         assert_eq!(java_double(0.0), "0.0");
         assert_eq!(java_double(1.26274), "1.2627");
-        let report = AdminReport {
-            last_zxid: 0x45,
-            node_count: 5,
-            ..Default::default()
-        };
-        let srvr = render(
-            "srvr",
-            &report,
-            &Config::default(),
-            "127.0.0.1:1".parse().unwrap(),
-        );
-        assert!(
-            srvr.contains("Zxid: 0x45\nMode: standalone\nNode count: 5\n"),
-            "{srvr}"
-        );
-        let mntr = render(
-            "mntr",
-            &report,
-            &Config::default(),
-            "127.0.0.1:1".parse().unwrap(),
-        );
+        let report = AdminReport { last_zxid: 0x45, node_count: 5, ..Default::default() };
+        let srvr = render("srvr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
+        assert!(srvr.contains("Zxid: 0x45\nMode: standalone\nNode count: 5\n"), "{srvr}");
+        let mntr = render("mntr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
         assert!(mntr.starts_with("zk_version\t3.9.5-keeper-"), "{mntr}");
         assert!(mntr.contains("zk_server_state\tstandalone\n"));
     }

@@ -23,30 +23,14 @@ fn data_text(data: &Option<bytes::Bytes>) -> String {
 }
 
 fn acl_text(acl: &[Acl]) -> String {
-    acl.iter()
-        .map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms))
-        .collect::<Vec<_>>()
-        .join(",")
+    acl.iter().map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms)).collect::<Vec<_>>().join(",")
 }
 
 fn op_text(op: &TxnOp) -> String {
     match op {
-        TxnOp::Create {
-            path,
-            data,
-            acl,
-            kind,
-        } => format!(
-            "create {path} data={} acl=[{}] kind={kind:?}",
-            data_text(data),
-            acl_text(acl)
-        ),
+        TxnOp::Create { path, data, acl, kind } => format!("create {path} data={} acl=[{}] kind={kind:?}", data_text(data), acl_text(acl)),
         TxnOp::Delete { path } => format!("delete {path}"),
-        TxnOp::SetData {
-            path,
-            data,
-            version,
-        } => format!("setData {path} data={} version={version}", data_text(data)),
+        TxnOp::SetData { path, data, version } => format!("setData {path} data={} version={version}", data_text(data)),
         TxnOp::SetAcl { path, acl, version } => {
             format!("setACL {path} acl=[{}] aversion={version}", acl_text(acl))
         }
@@ -61,29 +45,16 @@ pub fn txn_line(txn: &Txn) -> String {
         TxnBody::CreateSession { timeout_ms } => format!("createSession timeout={timeout_ms}"),
         TxnBody::CloseSession => "closeSession".into(),
         TxnBody::Single(op) => op_text(op),
-        TxnBody::Multi(ops) => format!(
-            "multi [{}]",
-            ops.iter().map(op_text).collect::<Vec<_>>().join("; ")
-        ),
+        TxnBody::Multi(ops) => format!("multi [{}]", ops.iter().map(op_text).collect::<Vec<_>>().join("; ")),
     };
-    format!(
-        "zxid 0x{:x} time {} session 0x{:x} cxid 0x{:x} {body}",
-        txn.zxid, txn.time_ms, txn.session_id, txn.cxid
-    )
+    format!("zxid 0x{:x} time {} session 0x{:x} cxid 0x{:x} {body}", txn.zxid, txn.time_ms, txn.session_id, txn.cxid)
 }
 
 /// Prints every record of a segment file, or of every segment in a directory.
 /// Returns false if corruption was found.
 pub fn dump_log(path: &Path, out: &mut impl Write) -> Result<bool, String> {
-    let files = if path.is_dir() {
-        log::list_segments(path)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|s| s.path)
-            .collect()
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files =
+        if path.is_dir() { log::list_segments(path).map_err(|e| e.to_string())?.into_iter().map(|s| s.path).collect() } else { vec![path.to_path_buf()] };
     let mut clean = true;
     for file in files {
         let mut text = String::new();
@@ -105,12 +76,7 @@ pub fn dump_log(path: &Path, out: &mut impl Write) -> Result<bool, String> {
             }
         })
         .map_err(|e| e.to_string())?;
-        writeln!(
-            out,
-            "== {} (first zxid 0x{first:x})\n{text}",
-            file.display()
-        )
-        .map_err(|e| e.to_string())?;
+        writeln!(out, "== {} (first zxid 0x{first:x})\n{text}", file.display()).map_err(|e| e.to_string())?;
     }
     Ok(clean)
 }
@@ -138,42 +104,17 @@ pub fn dump_snapshot(path: &Path, out: &mut impl Write) -> Result<(), String> {
     let zxid = name
         .strip_prefix("snapshot.")
         .and_then(|h| i64::from_str_radix(h, 16).ok())
-        .ok_or(format!(
-            "{}: not a snapshot file name (snapshot.<hex zxid>)",
-            path.display()
-        ))?;
-    let mut p = Printer {
-        acl_lists: Vec::new(),
-        sessions: Vec::new(),
-        nodes: Vec::new(),
-    };
-    let (zxid, count) = snapshot::read(
-        &SnapshotFile {
-            path: path.to_path_buf(),
-            zxid,
-        },
-        &mut p,
-    )
-    .map_err(|e| e.to_string())?;
+        .ok_or(format!("{}: not a snapshot file name (snapshot.<hex zxid>)", path.display()))?;
+    let mut p = Printer { acl_lists: Vec::new(), sessions: Vec::new(), nodes: Vec::new() };
+    let (zxid, count) = snapshot::read(&SnapshotFile { path: path.to_path_buf(), zxid }, &mut p).map_err(|e| e.to_string())?;
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
-    w(
-        out,
-        format!(
-            "snapshot {} zxid 0x{zxid:x}: {count} nodes, {} sessions",
-            path.display(),
-            p.sessions.len()
-        ),
-    )?;
+    w(out, format!("snapshot {} zxid 0x{zxid:x}: {count} nodes, {} sessions", path.display(), p.sessions.len()))?;
     for (id, timeout) in &p.sessions {
         w(out, format!("session 0x{id:x} timeout {timeout}"))?;
     }
     p.nodes.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, n) in &p.nodes {
-        let acl = p
-            .acl_lists
-            .get(n.acl)
-            .map(|l| acl_text(l))
-            .unwrap_or_default();
+        let acl = p.acl_lists.get(n.acl).map(|l| acl_text(l)).unwrap_or_default();
         w(
             out,
             format!(

@@ -37,22 +37,16 @@ pub enum LogError {
     /// An I/O call failed.
     Io { what: String, err: io::Error },
     /// Committed data is damaged; start-up must stop.
-    Corrupt {
-        file: PathBuf,
-        offset: usize,
-        why: String,
-    },
+    Corrupt { file: PathBuf, offset: usize, why: String },
 }
 
 impl std::fmt::Display for LogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LogError::Io { what, err } => write!(f, "{what}: {err}"),
-            LogError::Corrupt { file, offset, why } => write!(
-                f,
-                "transaction log {} is corrupt at offset {offset}: {why}; refusing to start (no committed data is skipped)",
-                file.display()
-            ),
+            LogError::Corrupt { file, offset, why } => {
+                write!(f, "transaction log {} is corrupt at offset {offset}: {why}; refusing to start (no committed data is skipped)", file.display())
+            }
         }
     }
 }
@@ -86,14 +80,21 @@ pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
             continue;
         };
         if let Ok(first_zxid) = i64::from_str_radix(hex, 16) {
-            out.push(SegmentFile {
-                path: entry.path(),
-                first_zxid,
-            });
+            out.push(SegmentFile { path: entry.path(), first_zxid });
         }
     }
     out.sort_by_key(|s| s.first_zxid);
     Ok(out)
+}
+
+/// Whether a segment is the first of its server's history.
+pub fn is_genesis(segment: &SegmentFile) -> Result<bool, LogError> {
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    let mut f = File::open(&segment.path).map_err(io_err(format!("opening {}", segment.path.display())))?;
+    std::io::Read::read_exact(&mut f, &mut header).map_err(io_err(format!("reading {}", segment.path.display())))?;
+    let h =
+        record::read_segment_header(&header).ok_or_else(|| LogError::Corrupt { file: segment.path.clone(), offset: 0, why: "bad segment header".into() })?;
+    Ok(h.genesis)
 }
 
 /// Work for the caller: make the bytes `[offset, offset+len)` of the active
@@ -130,6 +131,9 @@ pub struct TxnLog {
     active: Option<ActiveSegment>,
     last_zxid: i64,
     synced_zxid: i64,
+    /// The next segment created starts an empty history (no segment and no
+    /// snapshot existed when the log was opened).
+    genesis_next: bool,
 }
 
 /// What `open` found.
@@ -145,25 +149,12 @@ impl TxnLog {
     /// Opens the log in `dir` (created if missing), calls `replay` for every
     /// record with a zxid above `after_zxid` in order, repairs a torn tail,
     /// and positions the writer after the last record.
-    pub fn open(
-        dir: &Path,
-        segment_bytes: usize,
-        after_zxid: i64,
-        mut replay: impl FnMut(Txn),
-    ) -> Result<(TxnLog, Recovery), LogError> {
-        assert!(
-            segment_bytes >= SEGMENT_HEADER_LEN + 64,
-            "segments must hold at least a header and a record"
-        );
+    pub fn open(dir: &Path, segment_bytes: usize, after_zxid: i64, mut replay: impl FnMut(Txn)) -> Result<(TxnLog, Recovery), LogError> {
+        assert!(segment_bytes >= SEGMENT_HEADER_LEN + 64, "segments must hold at least a header and a record");
         std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         let segments = list_segments(dir)?;
-        let mut log = TxnLog {
-            dir: dir.to_path_buf(),
-            segment_bytes,
-            active: None,
-            last_zxid: 0,
-            synced_zxid: 0,
-        };
+        let mut log =
+            TxnLog { dir: dir.to_path_buf(), segment_bytes, active: None, last_zxid: 0, synced_zxid: 0, genesis_next: segments.is_empty() && after_zxid == 0 };
         let mut recovery = Recovery::default();
         for (i, seg) in segments.iter().enumerate() {
             let is_last = i + 1 == segments.len();
@@ -185,26 +176,14 @@ impl TxnLog {
         replay: &mut impl FnMut(Txn),
         recovery: &mut Recovery,
     ) -> Result<usize, LogError> {
-        let file =
-            File::open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
+        let file = File::open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
         // SAFETY: segment files are only written by this process, which is not writing yet.
-        let map = unsafe { Mmap::map(&file) }
-            .map_err(io_err(format!("mapping {}", seg.path.display())))?;
-        let corrupt = |offset: usize, why: String| LogError::Corrupt {
-            file: seg.path.clone(),
-            offset,
-            why,
-        };
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let corrupt = |offset: usize, why: String| LogError::Corrupt { file: seg.path.clone(), offset, why };
         match record::read_segment_header(&map) {
-            Some(first) if first == seg.first_zxid => {}
-            Some(first) => {
-                return Err(corrupt(
-                    0,
-                    format!(
-                        "header says first zxid {first:#x}, name says {:#x}",
-                        seg.first_zxid
-                    ),
-                ));
+            Some(h) if h.first_zxid == seg.first_zxid => {}
+            Some(h) => {
+                return Err(corrupt(0, format!("header says first zxid {:#x}, name says {:#x}", h.first_zxid, seg.first_zxid)));
             }
             None => return Err(corrupt(0, "bad segment header".into())),
         }
@@ -212,25 +191,14 @@ impl TxnLog {
         loop {
             match record::read_record(&map, off) {
                 RecordAt::End => return Ok(off),
-                RecordAt::Valid {
-                    zxid,
-                    payload,
-                    next,
-                } => {
+                RecordAt::Valid { zxid, payload, next } => {
                     if zxid <= self.last_zxid {
-                        return Err(corrupt(
-                            off,
-                            format!("zxid {zxid:#x} does not follow {:#x}", self.last_zxid),
-                        ));
+                        return Err(corrupt(off, format!("zxid {zxid:#x} does not follow {:#x}", self.last_zxid)));
                     }
                     if zxid > after_zxid {
-                        let txn = Txn::from_bytes(payload)
-                            .map_err(|e| corrupt(off, format!("record does not decode: {e}")))?;
+                        let txn = Txn::from_bytes(payload).map_err(|e| corrupt(off, format!("record does not decode: {e}")))?;
                         if txn.zxid != zxid {
-                            return Err(corrupt(
-                                off,
-                                format!("record zxid {zxid:#x} holds transaction {:#x}", txn.zxid),
-                            ));
+                            return Err(corrupt(off, format!("record zxid {zxid:#x} holds transaction {:#x}", txn.zxid)));
                         }
                         replay(txn);
                         recovery.replayed += 1;
@@ -243,15 +211,9 @@ impl TxnLog {
                         return Err(corrupt(off, why.to_string()));
                     }
                     if let Some(valid_at) = find_valid_record_after(&map, off, self.last_zxid) {
-                        return Err(corrupt(
-                            off,
-                            format!("{why}, but a valid record follows at offset {valid_at}"),
-                        ));
+                        return Err(corrupt(off, format!("{why}, but a valid record follows at offset {valid_at}")));
                     }
-                    eprintln!(
-                        "keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder",
-                        seg.path.display()
-                    );
+                    eprintln!("keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder", seg.path.display());
                     recovery.truncated_tail = Some((seg.path.clone(), off));
                     return Ok(off);
                 }
@@ -260,30 +222,17 @@ impl TxnLog {
     }
 
     fn activate_existing(&mut self, seg: &SegmentFile, end: usize) -> Result<(), LogError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&seg.path)
-            .map_err(io_err(format!("opening {}", seg.path.display())))?;
-        let map =
-            MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
+        let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", seg.path.display())))?;
         let len = map.len();
         // Zero anything after the last valid record (a torn tail), durably.
         // SAFETY: we own the mapping and nothing else reads or writes it now.
         let tail = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().add(end), len - end) };
         if tail.iter().any(|b| *b != 0) {
             tail.fill(0);
-            map.flush_range(end, len - end).map_err(io_err(format!(
-                "zeroing torn tail of {}",
-                seg.path.display()
-            )))?;
+            map.flush_range(end, len - end).map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
         }
-        self.active = Some(ActiveSegment {
-            path: seg.path.clone(),
-            map: Arc::new(map),
-            write_off: end,
-            synced_off: end,
-        });
+        self.active = Some(ActiveSegment { path: seg.path.clone(), map: Arc::new(map), write_off: end, synced_off: end });
         Ok(())
     }
 
@@ -299,27 +248,17 @@ impl TxnLog {
 
     /// Appends a transaction (not yet durable: see `sync_job`).
     pub fn append(&mut self, txn: &Txn) -> Result<(), LogError> {
-        assert!(
-            txn.zxid > self.last_zxid,
-            "log appends in zxid order: {:#x} after {:#x}",
-            txn.zxid,
-            self.last_zxid
-        );
+        assert!(txn.zxid > self.last_zxid, "log appends in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
         let payload = txn.to_bytes();
         let need = record::record_len(payload.len());
-        let fits = self
-            .active
-            .as_ref()
-            .is_some_and(|a| a.write_off + need <= a.map.len());
+        let fits = self.active.as_ref().is_some_and(|a| a.write_off + need <= a.map.len());
         if !fits {
             self.roll(txn.zxid, need)?;
         }
         let active = self.active.as_mut().expect("roll made a segment");
         // SAFETY: the range is inside the mapping, and this writer is the only one;
         // concurrent SyncJobs only msync ranges below write_off.
-        let buf = unsafe {
-            std::slice::from_raw_parts_mut(active.map.as_mut_ptr().add(active.write_off), need)
-        };
+        let buf = unsafe { std::slice::from_raw_parts_mut(active.map.as_mut_ptr().add(active.write_off), need) };
         record::write_record(buf, txn.zxid, &payload);
         active.write_off += need;
         self.last_zxid = txn.zxid;
@@ -332,12 +271,7 @@ impl TxnLog {
         if self.synced_zxid == self.last_zxid {
             return None;
         }
-        Some(SyncJob {
-            map: a.map.clone(),
-            offset: a.synced_off,
-            len: a.write_off - a.synced_off,
-            up_to_zxid: self.last_zxid,
-        })
+        Some(SyncJob { map: a.map.clone(), offset: a.synced_off, len: a.write_off - a.synced_off, up_to_zxid: self.last_zxid })
     }
 
     /// Records that `job` completed.
@@ -367,38 +301,21 @@ impl TxnLog {
         if let Some(old) = self.active.take() {
             let unsynced = old.write_off - old.synced_off;
             if unsynced > 0 {
-                old.map
-                    .flush_range(old.synced_off, unsynced)
-                    .map_err(io_err(format!("syncing {}", old.path.display())))?;
+                old.map.flush_range(old.synced_off, unsynced).map_err(io_err(format!("syncing {}", old.path.display())))?;
             }
         }
         let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
         let path = self.dir.join(format!("{SEGMENT_PREFIX}{first_zxid:016x}"));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(io_err(format!("creating {}", path.display())))?;
-        preallocate(&file, size).map_err(io_err(format!(
-            "preallocating {} bytes for {}",
-            size,
-            path.display()
-        )))?;
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_err(format!("creating {}", path.display())))?;
+        preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
         let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
         // SAFETY: fresh mapping of at least SEGMENT_HEADER_LEN bytes, owned here.
-        let header =
-            unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
-        record::write_segment_header(header, first_zxid);
-        map.flush_range(0, SEGMENT_HEADER_LEN)
-            .map_err(io_err(format!("syncing {}", path.display())))?;
+        let header = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
+        let genesis = std::mem::take(&mut self.genesis_next);
+        record::write_segment_header(header, record::SegmentHeader { first_zxid, genesis });
+        map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
         sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
-        self.active = Some(ActiveSegment {
-            path,
-            map: Arc::new(map),
-            write_off: SEGMENT_HEADER_LEN,
-            synced_off: SEGMENT_HEADER_LEN,
-        });
+        self.active = Some(ActiveSegment { path, map: Arc::new(map), write_off: SEGMENT_HEADER_LEN, synced_off: SEGMENT_HEADER_LEN });
         Ok(())
     }
 }
@@ -427,11 +344,7 @@ pub enum Scanned {
     /// The records end cleanly at this offset.
     End { offset: usize },
     /// An invalid record: `torn` when nothing valid follows (a crash tail).
-    Invalid {
-        offset: usize,
-        why: String,
-        torn: bool,
-    },
+    Invalid { offset: usize, why: String, torn: bool },
 }
 
 /// Reads one segment without repairing anything (for `keeper log dump`).
@@ -439,7 +352,7 @@ pub fn scan(path: &Path, mut visit: impl FnMut(Scanned)) -> Result<i64, LogError
     let file = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
     // SAFETY: read-only mapping; a concurrent appender only writes past what we read.
     let map = unsafe { Mmap::map(&file) }.map_err(io_err(format!("mapping {}", path.display())))?;
-    let first = record::read_segment_header(&map).ok_or_else(|| LogError::Corrupt {
+    let first = record::read_segment_header(&map).map(|h| h.first_zxid).ok_or_else(|| LogError::Corrupt {
         file: path.to_path_buf(),
         offset: 0,
         why: "bad segment header".into(),
@@ -452,19 +365,11 @@ pub fn scan(path: &Path, mut visit: impl FnMut(Scanned)) -> Result<i64, LogError
                 visit(Scanned::End { offset: off });
                 return Ok(first);
             }
-            RecordAt::Valid {
-                zxid,
-                payload,
-                next,
-            } => {
+            RecordAt::Valid { zxid, payload, next } => {
                 match Txn::from_bytes(payload) {
                     Ok(txn) => visit(Scanned::Record { offset: off, txn }),
                     Err(e) => {
-                        visit(Scanned::Invalid {
-                            offset: off,
-                            why: format!("zxid {zxid:#x} does not decode: {e}"),
-                            torn: false,
-                        });
+                        visit(Scanned::Invalid { offset: off, why: format!("zxid {zxid:#x} does not decode: {e}"), torn: false });
                         return Ok(first);
                     }
                 }
@@ -473,11 +378,7 @@ pub fn scan(path: &Path, mut visit: impl FnMut(Scanned)) -> Result<i64, LogError
             }
             RecordAt::Invalid(why) => {
                 let torn = find_valid_record_after(&map, off, last).is_none();
-                visit(Scanned::Invalid {
-                    offset: off,
-                    why: why.to_string(),
-                    torn,
-                });
+                visit(Scanned::Invalid { offset: off, why: why.to_string(), torn });
                 return Ok(first);
             }
         }
@@ -505,15 +406,7 @@ mod tests {
     use crate::core::txn::{TxnBody, TxnOp};
 
     fn txn(zxid: i64) -> Txn {
-        Txn {
-            zxid,
-            time_ms: zxid,
-            session_id: 1,
-            cxid: zxid as i32,
-            body: TxnBody::Single(TxnOp::Delete {
-                path: format!("/n{zxid}"),
-            }),
-        }
+        Txn { zxid, time_ms: zxid, session_id: 1, cxid: zxid as i32, body: TxnBody::Single(TxnOp::Delete { path: format!("/n{zxid}") }) }
     }
 
     fn reopen(dir: &Path, seg: usize) -> Result<(Vec<i64>, Recovery), LogError> {
@@ -577,10 +470,7 @@ mod tests {
         bytes[SEGMENT_HEADER_LEN + rec_len + 20] ^= 0xff;
         std::fs::write(&seg, &bytes).unwrap();
         let err = reopen(&dir, 4096).unwrap_err().to_string();
-        assert!(
-            err.contains("corrupt at offset") && err.contains("valid record follows"),
-            "{err}"
-        );
+        assert!(err.contains("corrupt at offset") && err.contains("valid record follows"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -21,8 +21,7 @@ pub struct Purged {
 /// Deletes what the newest `retain` valid snapshots do not need.
 pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> Result<Purged, String> {
     assert!(retain >= 1, "at least one snapshot is always kept");
-    let snaps =
-        snapshot::list(snap_dir).map_err(|e| format!("cannot list {}: {e}", snap_dir.display()))?;
+    let snaps = snapshot::list(snap_dir).map_err(|e| format!("cannot list {}: {e}", snap_dir.display()))?;
     let mut valid = Vec::new();
     for file in snaps.iter().rev() {
         if valid.len() == retain {
@@ -38,15 +37,13 @@ pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> Result<Purged, S
     }
     let oldest_kept = valid.last().expect("retain >= 1").zxid;
     for file in snaps.iter().filter(|s| s.zxid < oldest_kept) {
-        std::fs::remove_file(&file.path)
-            .map_err(|e| format!("cannot delete {}: {e}", file.path.display()))?;
+        std::fs::remove_file(&file.path).map_err(|e| format!("cannot delete {}: {e}", file.path.display()))?;
         purged.snapshots.push(file.path.clone());
     }
     let segments = log::list_segments(log_dir).map_err(|e| e.to_string())?;
     for pair in segments.windows(2) {
         if pair[1].first_zxid <= oldest_kept + 1 {
-            std::fs::remove_file(&pair[0].path)
-                .map_err(|e| format!("cannot delete {}: {e}", pair[0].path.display()))?;
+            std::fs::remove_file(&pair[0].path).map_err(|e| format!("cannot delete {}: {e}", pair[0].path.display()))?;
             purged.segments.push(pair[0].path.clone());
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! segment = segment-header record* zero-fill
-//! segment-header = magic "KPRLOG01" (8 bytes) | first-zxid i64 LE | reserved 16 bytes
+//! segment-header = magic "KPRLOG01" (8 bytes) | first-zxid i64 LE
+//!                  genesis u8 (1: the first segment of this server's history,
+//!                  so no earlier transaction exists) | reserved 15 bytes
 //! record  = length u32 LE     ; payload bytes, > 0
 //!           crc32c u32 LE     ; over zxid bytes + payload
 //!           zxid i64 LE
@@ -33,27 +35,33 @@ fn crc_of(zxid: i64, payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&zxid.to_le_bytes()), payload)
 }
 
-/// Writes the segment header into `buf` (at least `SEGMENT_HEADER_LEN` bytes).
-pub fn write_segment_header(buf: &mut [u8], first_zxid: i64) {
-    buf[..8].copy_from_slice(SEGMENT_MAGIC);
-    buf[8..16].copy_from_slice(&first_zxid.to_le_bytes());
-    buf[16..SEGMENT_HEADER_LEN].fill(0);
+/// What a segment header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHeader {
+    pub first_zxid: i64,
+    /// No transaction precedes this segment.
+    pub genesis: bool,
 }
 
-/// Reads a segment header: the first zxid, or `None` when the magic is wrong.
-pub fn read_segment_header(buf: &[u8]) -> Option<i64> {
-    if buf.len() < SEGMENT_HEADER_LEN || &buf[..8] != SEGMENT_MAGIC {
+/// Writes the segment header into `buf` (at least `SEGMENT_HEADER_LEN` bytes).
+pub fn write_segment_header(buf: &mut [u8], header: SegmentHeader) {
+    buf[..8].copy_from_slice(SEGMENT_MAGIC);
+    buf[8..16].copy_from_slice(&header.first_zxid.to_le_bytes());
+    buf[16] = header.genesis as u8;
+    buf[17..SEGMENT_HEADER_LEN].fill(0);
+}
+
+/// Reads a segment header, or `None` when it is not one.
+pub fn read_segment_header(buf: &[u8]) -> Option<SegmentHeader> {
+    if buf.len() < SEGMENT_HEADER_LEN || &buf[..8] != SEGMENT_MAGIC || buf[16] > 1 || buf[17..SEGMENT_HEADER_LEN].iter().any(|b| *b != 0) {
         return None;
     }
-    Some(i64::from_le_bytes(buf[8..16].try_into().expect("8 bytes")))
+    Some(SegmentHeader { first_zxid: i64::from_le_bytes(buf[8..16].try_into().expect("8 bytes")), genesis: buf[16] == 1 })
 }
 
 /// Writes one record at the start of `buf`, which must hold `record_len(payload.len())` bytes.
 pub fn write_record(buf: &mut [u8], zxid: i64, payload: &[u8]) {
-    assert!(
-        !payload.is_empty(),
-        "empty payloads would read as the end of the log"
-    );
+    assert!(!payload.is_empty(), "empty payloads would read as the end of the log");
     let total = record_len(payload.len());
     assert!(buf.len() >= total, "record does not fit");
     let len = u32::try_from(payload.len()).expect("records are smaller than 4 GiB");
@@ -68,11 +76,7 @@ pub fn write_record(buf: &mut [u8], zxid: i64, payload: &[u8]) {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordAt<'a> {
     /// A valid record, and the offset of the next one.
-    Valid {
-        zxid: i64,
-        payload: &'a [u8],
-        next: usize,
-    },
+    Valid { zxid: i64, payload: &'a [u8], next: usize },
     /// A zero length: the log ends here.
     End,
     /// Not a valid record: torn, truncated or corrupt. The reason is for messages.
@@ -83,11 +87,7 @@ pub enum RecordAt<'a> {
 pub fn read_record(seg: &[u8], off: usize) -> RecordAt<'_> {
     debug_assert_eq!(off % 8, 0, "records are 8-byte aligned");
     if off + 4 > seg.len() {
-        return if off == seg.len() {
-            RecordAt::End
-        } else {
-            RecordAt::Invalid("length cut off")
-        };
+        return if off == seg.len() { RecordAt::End } else { RecordAt::Invalid("length cut off") };
     }
     let len = u32::from_le_bytes(seg[off..off + 4].try_into().expect("4 bytes")) as usize;
     if len == 0 {
@@ -106,11 +106,7 @@ pub fn read_record(seg: &[u8], off: usize) -> RecordAt<'_> {
     if crc != crc_of(zxid, payload) {
         return RecordAt::Invalid("checksum mismatch");
     }
-    RecordAt::Valid {
-        zxid,
-        payload,
-        next,
-    }
+    RecordAt::Valid { zxid, payload, next }
 }
 
 #[cfg(test)]
@@ -124,28 +120,12 @@ mod tests {
         let next = record_len(5);
         assert_eq!(next, 24);
         write_record(&mut seg[next..], 6, b"x");
-        assert_eq!(
-            read_record(&seg, 0),
-            RecordAt::Valid {
-                zxid: 5,
-                payload: b"hello",
-                next
-            }
-        );
-        assert!(matches!(
-            read_record(&seg, next),
-            RecordAt::Valid { zxid: 6, .. }
-        ));
+        assert_eq!(read_record(&seg, 0), RecordAt::Valid { zxid: 5, payload: b"hello", next });
+        assert!(matches!(read_record(&seg, next), RecordAt::Valid { zxid: 6, .. }));
         assert_eq!(read_record(&seg, next + record_len(1)), RecordAt::End);
         seg[18] ^= 1;
         assert_eq!(read_record(&seg, 0), RecordAt::Invalid("checksum mismatch"));
-        assert_eq!(
-            read_record(&seg[..20], 0),
-            RecordAt::Invalid("length runs past the segment")
-        );
-        assert_eq!(
-            read_record(&seg[..10], 0),
-            RecordAt::Invalid("header cut off")
-        );
+        assert_eq!(read_record(&seg[..20], 0), RecordAt::Invalid("length runs past the segment"));
+        assert_eq!(read_record(&seg[..10], 0), RecordAt::Invalid("header cut off"));
     }
 }

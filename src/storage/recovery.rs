@@ -5,8 +5,9 @@
 //!   older one tried;
 //! - the log must cover every transaction after the chosen snapshot: its first
 //!   segment must start at or before `snapshot zxid + 1`;
-//! - if every snapshot is invalid, recovery starts from the empty tree only
-//!   when the log still holds everything from the first transaction;
+//! - if every snapshot is invalid (or there is none), recovery starts from the
+//!   empty tree only when the log's first segment is marked as the start of
+//!   the server's history (nothing was ever purged before it);
 //! - otherwise start-up stops, naming the file and offset that failed.
 
 use super::log::{self, LogError, Recovery, TxnLog};
@@ -24,16 +25,10 @@ pub struct Recovered {
 }
 
 /// Loads the newest usable snapshot and replays the log after it.
-pub fn recover(
-    snap_dir: &Path,
-    log_dir: &Path,
-    segment_bytes: usize,
-) -> Result<(DataTree, TxnLog, Recovered), String> {
-    std::fs::create_dir_all(snap_dir)
-        .map_err(|e| format!("cannot create {}: {e}", snap_dir.display()))?;
+pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize) -> Result<(DataTree, TxnLog, Recovered), String> {
+    std::fs::create_dir_all(snap_dir).map_err(|e| format!("cannot create {}: {e}", snap_dir.display()))?;
     remove_temporaries(snap_dir);
-    let snaps =
-        snapshot::list(snap_dir).map_err(|e| format!("cannot list {}: {e}", snap_dir.display()))?;
+    let snaps = snapshot::list(snap_dir).map_err(|e| format!("cannot list {}: {e}", snap_dir.display()))?;
     let segments = log::list_segments(log_dir).map_err(|e| e.to_string())?;
     let log_start = segments.first().map(|s| s.first_zxid);
     let covers = |zxid: i64| log_start.is_none_or(|first| first <= zxid + 1);
@@ -45,19 +40,22 @@ pub fn recover(
                 chosen = Some((tree, file.clone()));
                 break;
             }
-            Ok(_) => skipped.push(format!(
-                "snapshot {} is valid but the log starts at zxid {:#x}, after it",
-                file.path.display(),
-                log_start.unwrap_or(0)
-            )),
+            Ok(_) => skipped.push(format!("snapshot {} is valid but the log starts at zxid {:#x}, after it", file.path.display(), log_start.unwrap_or(0))),
             Err(e) => skipped.push(e.to_string()),
         }
     }
-    if chosen.is_none() && !snaps.is_empty() && !covers(0) {
-        return Err(format!(
-            "no usable snapshot and the log does not start at the first transaction; refusing to start with missing data:\n  {}",
-            skipped.join("\n  ")
-        ));
+    if chosen.is_none() {
+        let from_the_start = match segments.first() {
+            None => snaps.is_empty(),
+            Some(first) => log::is_genesis(first).map_err(|e| e.to_string())?,
+        };
+        if !from_the_start {
+            skipped.push(format!("the log in {} does not reach back to the first transaction", log_dir.display()));
+            return Err(format!(
+                "no usable snapshot, and the log alone does not hold the whole history; refusing to start with missing data:\n  {}",
+                skipped.join("\n  ")
+            ));
+        }
     }
     for why in &skipped {
         eprintln!("keeper: warning: {why}; trying an older state");
@@ -74,21 +72,9 @@ pub fn recover(
     })
     .map_err(|e: LogError| e.to_string())?;
     if log.last_zxid() < tree.last_zxid() {
-        eprintln!(
-            "keeper: warning: the log ends at zxid {:#x}, before the snapshot's {:#x}",
-            log.last_zxid(),
-            tree.last_zxid()
-        );
+        eprintln!("keeper: warning: the log ends at zxid {:#x}, before the snapshot's {:#x}", log.last_zxid(), tree.last_zxid());
     }
-    Ok((
-        tree,
-        log,
-        Recovered {
-            snapshot,
-            log: report,
-            skipped_snapshots: skipped,
-        },
-    ))
+    Ok((tree, log, Recovered { snapshot, log: report, skipped_snapshots: skipped }))
 }
 
 /// Deletes `*.tmp` files a crash left behind while writing a snapshot.
@@ -97,11 +83,7 @@ fn remove_temporaries(dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with("snapshot.") && n.ends_with(".tmp"))
-        {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with("snapshot.") && n.ends_with(".tmp")) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -63,10 +63,7 @@ struct SnapNode {
 /// One chunk of a snapshot.
 #[derive(Archive, Serialize, Deserialize, Debug)]
 enum Chunk {
-    Meta {
-        sessions: Vec<(i64, i32)>,
-        acl_lists: Vec<Vec<Acl>>,
-    },
+    Meta { sessions: Vec<(i64, i32)>, acl_lists: Vec<Vec<Acl>> },
     Nodes(Vec<SnapNode>),
 }
 
@@ -92,10 +89,7 @@ pub fn list(dir: &Path) -> io::Result<Vec<SnapshotFile>> {
             continue;
         };
         if let Ok(zxid) = i64::from_str_radix(hex, 16) {
-            out.push(SnapshotFile {
-                path: entry.path(),
-                zxid,
-            });
+            out.push(SnapshotFile { path: entry.path(), zxid });
         }
     }
     out.sort_by_key(|s| s.zxid);
@@ -124,13 +118,7 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
     }
     let sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(s, t)| (*s, *t)).collect();
     let mut chunks = 0u64;
-    write_chunk(
-        &mut out,
-        &Chunk::Meta {
-            sessions,
-            acl_lists,
-        },
-    )?;
+    write_chunk(&mut out, &Chunk::Meta { sessions, acl_lists })?;
     chunks += 1;
     let mut batch = Vec::with_capacity(NODES_PER_CHUNK);
     let mut nodes = 0u64;
@@ -175,8 +163,7 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
 
 fn write_chunk(out: &mut impl Write, chunk: &Chunk) -> io::Result<()> {
     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(chunk).map_err(io::Error::other)?;
-    let len =
-        u32::try_from(bytes.len()).map_err(|_| io::Error::other("snapshot chunk over 4 GiB"))?;
+    let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("snapshot chunk over 4 GiB"))?;
     let mut head = [0u8; CHUNK_HEADER_LEN];
     head[..4].copy_from_slice(&len.to_le_bytes());
     head[4..8].copy_from_slice(&crc32c::crc32c(&bytes).to_le_bytes());
@@ -199,13 +186,7 @@ pub struct SnapshotError {
 
 impl std::fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "snapshot {} is invalid at offset {}: {}",
-            self.file.display(),
-            self.offset,
-            self.why
-        )
+        write!(f, "snapshot {} is invalid at offset {}: {}", self.file.display(), self.offset, self.why)
     }
 }
 
@@ -237,15 +218,8 @@ impl SnapshotVisitor for Validate {
 }
 
 /// Maps, checks and visits a snapshot; returns its zxid and node count.
-pub fn read(
-    file: &SnapshotFile,
-    visitor: &mut impl SnapshotVisitor,
-) -> Result<(i64, u64), SnapshotError> {
-    let err = |offset: usize, why: String| SnapshotError {
-        file: file.path.clone(),
-        offset,
-        why,
-    };
+pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(i64, u64), SnapshotError> {
+    let err = |offset: usize, why: String| SnapshotError { file: file.path.clone(), offset, why };
     let f = File::open(&file.path).map_err(|e| err(0, format!("cannot open: {e}")))?;
     // SAFETY: snapshot files are immutable once renamed into place.
     let map = unsafe { Mmap::map(&f) }.map_err(|e| err(0, format!("cannot map: {e}")))?;
@@ -256,24 +230,16 @@ pub fn read(
     }
     let zxid = i64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
     if zxid != file.zxid {
-        return Err(err(
-            8,
-            format!("header zxid {zxid:#x} does not match the file name"),
-        ));
+        return Err(err(8, format!("header zxid {zxid:#x} does not match the file name")));
     }
     let footer_at = bytes.len() - FOOTER_LEN;
     let footer = &bytes[footer_at..];
     if &footer[..8] != FOOTER_MAGIC || footer[28..] != [0; 4] {
-        return Err(err(
-            footer_at,
-            "missing footer (incomplete snapshot)".into(),
-        ));
+        return Err(err(footer_at, "missing footer (incomplete snapshot)".into()));
     }
     let chunks = u64::from_le_bytes(footer[8..16].try_into().expect("8 bytes"));
     let nodes = u64::from_le_bytes(footer[16..24].try_into().expect("8 bytes"));
-    if u32::from_le_bytes(footer[24..28].try_into().expect("4 bytes"))
-        != crc32c::crc32c(&bytes[..HEADER_LEN])
-    {
+    if u32::from_le_bytes(footer[24..28].try_into().expect("4 bytes")) != crc32c::crc32c(&bytes[..HEADER_LEN]) {
         return Err(err(0, "header checksum mismatch".into()));
     }
     let mut off = HEADER_LEN;
@@ -292,28 +258,16 @@ pub fn read(
         if crc32c::crc32c(payload) != crc {
             return Err(err(off, format!("chunk {index} checksum mismatch")));
         }
-        let chunk = rkyv::access::<ArchivedChunk, rkyv::rancor::Error>(payload)
-            .map_err(|e| err(start, format!("chunk {index} does not validate: {e}")))?;
+        let chunk = rkyv::access::<ArchivedChunk, rkyv::rancor::Error>(payload).map_err(|e| err(start, format!("chunk {index} does not validate: {e}")))?;
         match (index, chunk) {
-            (
-                0,
-                ArchivedChunk::Meta {
-                    sessions,
-                    acl_lists,
-                },
-            ) => {
-                let sessions: Vec<(i64, i32)> = sessions
-                    .iter()
-                    .map(|s| (s.0.to_native(), s.1.to_native()))
-                    .collect();
-                let acl_lists = rkyv::deserialize::<Vec<Vec<Acl>>, rkyv::rancor::Error>(acl_lists)
-                    .map_err(|e| err(start, format!("ACL lists: {e}")))?;
+            (0, ArchivedChunk::Meta { sessions, acl_lists }) => {
+                let sessions: Vec<(i64, i32)> = sessions.iter().map(|s| (s.0.to_native(), s.1.to_native())).collect();
+                let acl_lists = rkyv::deserialize::<Vec<Vec<Acl>>, rkyv::rancor::Error>(acl_lists).map_err(|e| err(start, format!("ACL lists: {e}")))?;
                 visitor.meta(&sessions, acl_lists);
             }
             (i, ArchivedChunk::Nodes(list)) if i > 0 => {
                 for n in list.iter() {
-                    let kind = rkyv::deserialize::<NodeKind, rkyv::rancor::Error>(&n.kind)
-                        .map_err(|e| err(start, format!("node kind: {e}")))?;
+                    let kind = rkyv::deserialize::<NodeKind, rkyv::rancor::Error>(&n.kind).map_err(|e| err(start, format!("node kind: {e}")))?;
                     let data = n.data.as_ref().map(|d| shared.slice_ref(d.as_slice()));
                     let node = RestoredNode {
                         data,
@@ -340,10 +294,7 @@ pub fn read(
         return Err(err(off, "unexpected bytes before the footer".into()));
     }
     if seen_nodes != nodes {
-        return Err(err(
-            footer_at,
-            format!("footer says {nodes} nodes, chunks hold {seen_nodes}"),
-        ));
+        return Err(err(footer_at, format!("footer says {nodes} nodes, chunks hold {seen_nodes}")));
     }
     Ok((zxid, nodes))
 }
@@ -371,13 +322,7 @@ impl SnapshotVisitor for TreeLoader {
 pub fn load(file: &SnapshotFile) -> Result<DataTree, SnapshotError> {
     let mut loader = TreeLoader::default();
     let (zxid, _) = read(file, &mut loader)?;
-    DataTree::restore(zxid, loader.sessions, &loader.acl_lists, loader.nodes).map_err(|why| {
-        SnapshotError {
-            file: file.path.clone(),
-            offset: 0,
-            why,
-        }
-    })
+    DataTree::restore(zxid, loader.sessions, &loader.acl_lists, loader.nodes).map_err(|why| SnapshotError { file: file.path.clone(), offset: 0, why })
 }
 
 #[cfg(test)]
@@ -392,47 +337,14 @@ mod tests {
         let mut zxid = 0;
         let mut apply = |tree: &mut DataTree, body| {
             zxid += 1;
-            tree.apply(
-                &Txn {
-                    zxid,
-                    time_ms: 7,
-                    session_id: 9,
-                    cxid: 0,
-                    body,
-                },
-                &mut ev,
-            );
+            tree.apply(&Txn { zxid, time_ms: 7, session_id: 9, cxid: 0, body }, &mut ev);
         };
         apply(&mut tree, TxnBody::CreateSession { timeout_ms: 5000 });
-        apply(
-            &mut tree,
-            TxnBody::Single(TxnOp::Create {
-                path: "/d".into(),
-                data: None,
-                acl: open_acl(),
-                kind: NodeKind::Container,
-            }),
-        );
+        apply(&mut tree, TxnBody::Single(TxnOp::Create { path: "/d".into(), data: None, acl: open_acl(), kind: NodeKind::Container }));
         for i in 0..n {
-            let data = if i % 3 == 0 {
-                None
-            } else {
-                Some(Bytes::from(format!("v{i}")))
-            };
-            let kind = if i % 5 == 0 {
-                NodeKind::Ephemeral { session_id: 9 }
-            } else {
-                NodeKind::Persistent
-            };
-            apply(
-                &mut tree,
-                TxnBody::Single(TxnOp::Create {
-                    path: format!("/d/n{i}"),
-                    data,
-                    acl: open_acl(),
-                    kind,
-                }),
-            );
+            let data = if i % 3 == 0 { None } else { Some(Bytes::from(format!("v{i}"))) };
+            let kind = if i % 5 == 0 { NodeKind::Ephemeral { session_id: 9 } } else { NodeKind::Persistent };
+            apply(&mut tree, TxnBody::Single(TxnOp::Create { path: format!("/d/n{i}"), data, acl: open_acl(), kind }));
         }
         tree
     }
@@ -445,11 +357,7 @@ mod tests {
         assert_eq!(a.ephemeral_count(), b.ephemeral_count());
         for (p, n) in a.paths() {
             let m = b.get(p).unwrap_or_else(|| panic!("{p} missing"));
-            assert_eq!(
-                (n.stat(), &n.data, &n.acl, n.kind, &n.children),
-                (m.stat(), &m.data, &m.acl, m.kind, &m.children),
-                "{p}"
-            );
+            assert_eq!((n.stat(), &n.data, &n.acl, n.kind, &n.children), (m.stat(), &m.data, &m.acl, m.kind, &m.children), "{p}");
         }
     }
 
@@ -463,11 +371,7 @@ mod tests {
         assert_eq!(list(&dir).unwrap(), vec![file.clone()]);
         same(&tree, &load(&file).unwrap());
         let pristine = std::fs::read(&file.path).unwrap();
-        for (at, expect) in [
-            (pristine.len() / 2, "checksum mismatch"),
-            (pristine.len() - 3, "footer"),
-            (3, "bad header"),
-        ] {
+        for (at, expect) in [(pristine.len() / 2, "checksum mismatch"), (pristine.len() - 3, "footer"), (3, "bad header")] {
             let mut bytes = pristine.clone();
             bytes[at] ^= 0x40;
             std::fs::write(&file.path, &bytes).unwrap();

@@ -17,20 +17,12 @@ const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A free loopback port (bound then released; the race is acceptable in tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A fresh, empty directory under the system temp dir.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "keeper-test-{name}-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
+    let dir = std::env::temp_dir().join(format!("keeper-test-{name}-{}-{}", std::process::id(), free_port()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -55,13 +47,7 @@ impl Keeper {
     /// Starts a server with extra zoo.cfg lines and a shard count.
     pub fn start_with(name: &str, extra: &str, shards: usize) -> Keeper {
         let dir = temp_dir(name);
-        let mut k = Keeper {
-            child: None,
-            port: free_port(),
-            dir,
-            extra: extra.to_string(),
-            shards,
-        };
+        let mut k = Keeper { child: None, port: free_port(), dir, extra: extra.to_string(), shards };
         k.launch();
         k
     }
@@ -88,11 +74,7 @@ impl Keeper {
             self.extra
         );
         std::fs::write(self.config_path(), cfg).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("keeper.log"))
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("keeper.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_keeper"))
             .args(["serve", "--config"])
             .arg(self.config_path())
@@ -110,20 +92,14 @@ impl Keeper {
         let deadline = Instant::now() + START_DEADLINE;
         while Instant::now() < deadline {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "keeper exited during start-up ({status}); log:\n{}",
-                    self.log()
-                );
+                panic!("keeper exited during start-up ({status}); log:\n{}", self.log());
             }
             if four_letter(self.port, "srvr").contains("Mode:") {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "keeper did not serve within {START_DEADLINE:?}; log:\n{}",
-            self.log()
-        );
+        panic!("keeper did not serve within {START_DEADLINE:?}; log:\n{}", self.log());
     }
 
     /// The server's combined stdout and stderr so far.
@@ -147,9 +123,7 @@ impl Keeper {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
     /// The data directory (dataDir).

@@ -39,19 +39,9 @@ pub fn frame(f: impl FnOnce(&mut JuteWriter<'_>)) -> Vec<u8> {
 }
 
 /// The bytes of a ConnectRequest frame.
-pub fn connect_frame(
-    session_id: i64,
-    passwd: &[u8],
-    timeout_ms: i32,
-    last_zxid: i64,
-    read_only_byte: bool,
-) -> Vec<u8> {
+pub fn connect_frame(session_id: i64, passwd: &[u8], timeout_ms: i32, last_zxid: i64, read_only_byte: bool) -> Vec<u8> {
     frame(|w| {
-        w.int(0)
-            .long(last_zxid)
-            .int(timeout_ms)
-            .long(session_id)
-            .buffer(Some(passwd));
+        w.int(0).long(last_zxid).int(timeout_ms).long(session_id).buffer(Some(passwd));
         if read_only_byte {
             w.boolean(false);
         }
@@ -66,18 +56,11 @@ impl RawClient {
 
     /// Connects with a session id and password (0 for a new session); `None`
     /// if the server answered with the all-zero rejection or closed.
-    pub fn attach(
-        addr: SocketAddr,
-        session_id: i64,
-        passwd: &[u8],
-        timeout_ms: i32,
-    ) -> Option<RawClient> {
+    pub fn attach(addr: SocketAddr, session_id: i64, passwd: &[u8], timeout_ms: i32) -> Option<RawClient> {
         let mut stream = TcpStream::connect(addr).expect("server listens");
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        stream
-            .write_all(&connect_frame(session_id, passwd, timeout_ms, 0, true))
-            .unwrap();
+        stream.write_all(&connect_frame(session_id, passwd, timeout_ms, 0, true)).unwrap();
         let body = read_frame(&mut stream)?;
         let mut r = JuteReader::new(body);
         let _proto = r.int().unwrap();
@@ -87,13 +70,7 @@ impl RawClient {
         if session_id == 0 {
             return None;
         }
-        Some(RawClient {
-            stream,
-            session_id,
-            passwd,
-            timeout_ms,
-            next_xid: 1,
-        })
+        Some(RawClient { stream, session_id, passwd, timeout_ms, next_xid: 1 })
     }
 
     /// Sends raw bytes.
@@ -123,10 +100,7 @@ impl RawClient {
         let body = read_frame(&mut self.stream)?;
         let mut r = JuteReader::new(body.clone());
         let header = ReplyHeader::read(&mut r).ok()?;
-        Some(Reply {
-            header,
-            body: body.slice(16..),
-        })
+        Some(Reply { header, body: body.slice(16..) })
     }
 
     /// Sends a request and reads frames until its reply; notifications seen on
@@ -135,9 +109,7 @@ impl RawClient {
         let xid = self.send(op, body);
         let mut notes = Vec::new();
         loop {
-            let reply = self
-                .read()
-                .unwrap_or_else(|| panic!("no reply to xid {xid} (op {op})"));
+            let reply = self.read().unwrap_or_else(|| panic!("no reply to xid {xid} (op {op})"));
             if reply.header.xid == xid || (op == 11 && reply.header.xid == -2) {
                 return (reply, notes);
             }

@@ -45,10 +45,7 @@ mod tests {
     #[test]
     fn equal_lists_share_and_unused_lists_are_forgotten() {
         let mut cache = AclCache::default();
-        let acl = vec![Acl {
-            perms: 31,
-            id: Id::new("world", "anyone"),
-        }];
+        let acl = vec![Acl { perms: 31, id: Id::new("world", "anyone") }];
         let a = cache.intern(&acl);
         let b = cache.intern(&acl);
         assert!(Arc::ptr_eq(&a, &b));

@@ -42,21 +42,12 @@ pub struct TreeEvent {
 impl DataTree {
     /// Applies `txn`, appending the watch triggers it causes to `events`.
     pub fn apply(&mut self, txn: &Txn, events: &mut Vec<TreeEvent>) -> Applied {
-        assert!(
-            txn.zxid > self.last_zxid,
-            "transactions apply in zxid order: {:#x} after {:#x}",
-            txn.zxid,
-            self.last_zxid
-        );
+        assert!(txn.zxid > self.last_zxid, "transactions apply in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
         self.last_zxid = txn.zxid;
         match &txn.body {
             TxnBody::CreateSession { timeout_ms } => {
                 let previous = self.sessions.insert(txn.session_id, *timeout_ms);
-                assert!(
-                    previous.is_none(),
-                    "session {:#x} created twice",
-                    txn.session_id
-                );
+                assert!(previous.is_none(), "session {:#x} created twice", txn.session_id);
                 Applied::Session
             }
             TxnBody::CloseSession => {
@@ -64,37 +55,21 @@ impl DataTree {
                 Applied::Session
             }
             TxnBody::Single(op) => Applied::Single(self.apply_op(op, txn, events)),
-            TxnBody::Multi(ops) => Applied::Multi(
-                ops.iter()
-                    .map(|op| self.apply_op(op, txn, events))
-                    .collect(),
-            ),
+            TxnBody::Multi(ops) => Applied::Multi(ops.iter().map(|op| self.apply_op(op, txn, events)).collect()),
         }
     }
 
     fn apply_op(&mut self, op: &TxnOp, txn: &Txn, events: &mut Vec<TreeEvent>) -> OpResult {
         match op {
-            TxnOp::Create {
-                path,
-                data,
-                acl,
-                kind,
-            } => {
+            TxnOp::Create { path, data, acl, kind } => {
                 let stat = self.create_node(path, data.clone(), acl, *kind, txn, events);
-                OpResult::Created {
-                    path: path.clone(),
-                    stat,
-                }
+                OpResult::Created { path: path.clone(), stat }
             }
             TxnOp::Delete { path } => {
                 self.delete_node(path, txn.zxid, events);
                 OpResult::Deleted
             }
-            TxnOp::SetData {
-                path,
-                data,
-                version,
-            } => {
+            TxnOp::SetData { path, data, version } => {
                 let node = self.node_mut(path);
                 let old_len = node.data_len();
                 node.data = data.clone();
@@ -104,10 +79,7 @@ impl DataTree {
                 let (stat, new_len) = (node.stat(), node.data_len());
                 self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
                 self.quota_after_set_data(path, old_len, new_len);
-                events.push(TreeEvent {
-                    path: path.clone(),
-                    kind: EventType::NodeDataChanged,
-                });
+                events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged });
                 OpResult::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
@@ -125,9 +97,7 @@ impl DataTree {
     }
 
     fn node_mut(&mut self, path: &str) -> &mut Node {
-        self.nodes
-            .get_mut(path)
-            .unwrap_or_else(|| panic!("replica diverged: transaction names missing node {path}"))
+        self.nodes.get_mut(path).unwrap_or_else(|| panic!("replica diverged: transaction names missing node {path}"))
     }
 
     fn create_node(
@@ -139,12 +109,8 @@ impl DataTree {
         txn: &Txn,
         events: &mut Vec<TreeEvent>,
     ) -> Stat {
-        let (parent_path, name) = path::split(path)
-            .unwrap_or_else(|| panic!("replica diverged: create of unsplittable path {path}"));
-        assert!(
-            !self.nodes.contains_key(path),
-            "replica diverged: create of existing node {path}"
-        );
+        let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("replica diverged: create of unsplittable path {path}"));
+        assert!(!self.nodes.contains_key(path), "replica diverged: create of existing node {path}");
         let parent = self.node_mut(parent_path);
         parent.child_creates = parent.child_creates.wrapping_add(1);
         parent.pzxid = txn.zxid;
@@ -158,10 +124,7 @@ impl DataTree {
         match kind {
             NodeKind::Persistent => {}
             NodeKind::Ephemeral { session_id } => {
-                self.ephemerals
-                    .entry(session_id)
-                    .or_default()
-                    .insert(path.to_string());
+                self.ephemerals.entry(session_id).or_default().insert(path.to_string());
             }
             NodeKind::Container => {
                 self.containers.insert(path.to_string());
@@ -170,34 +133,18 @@ impl DataTree {
                 self.ttls.insert(path.to_string());
             }
         }
-        events.push(TreeEvent {
-            path: path.to_string(),
-            kind: EventType::NodeCreated,
-        });
-        events.push(TreeEvent {
-            path: parent_path.to_string(),
-            kind: EventType::NodeChildrenChanged,
-        });
+        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated });
+        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged });
         stat
     }
 
     fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>) {
-        let (parent_path, name) = path::split(path)
-            .unwrap_or_else(|| panic!("replica diverged: delete of unsplittable path {path}"));
-        let node = self
-            .nodes
-            .remove(path)
-            .unwrap_or_else(|| panic!("replica diverged: delete of missing node {path}"));
-        assert!(
-            node.children.is_empty(),
-            "replica diverged: delete of {path} which has children"
-        );
+        let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("replica diverged: delete of unsplittable path {path}"));
+        let node = self.nodes.remove(path).unwrap_or_else(|| panic!("replica diverged: delete of missing node {path}"));
+        assert!(node.children.is_empty(), "replica diverged: delete of {path} which has children");
         let parent = self.node_mut(parent_path);
         let removed = parent.children.remove(name);
-        assert!(
-            removed,
-            "replica diverged: {path} missing from its parent's children"
-        );
+        assert!(removed, "replica diverged: {path} missing from its parent's children");
         if zxid > parent.pzxid {
             parent.pzxid = zxid;
         }
@@ -220,20 +167,9 @@ impl DataTree {
             }
         }
         self.acls.release(node.acl);
-        self.quota_after_delete(
-            parent_path,
-            name,
-            path,
-            node.data.as_ref().map_or(0, |d| d.len()),
-        );
-        events.push(TreeEvent {
-            path: path.to_string(),
-            kind: EventType::NodeDeleted,
-        });
-        events.push(TreeEvent {
-            path: parent_path.to_string(),
-            kind: EventType::NodeChildrenChanged,
-        });
+        self.quota_after_delete(parent_path, name, path, node.data.as_ref().map_or(0, |d| d.len()));
+        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted });
+        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged });
     }
 
     fn close_session(&mut self, session_id: i64, zxid: i64, events: &mut Vec<TreeEvent>) {
@@ -241,10 +177,7 @@ impl DataTree {
         let owned = self.ephemerals.remove(&session_id).unwrap_or_default();
         for path in &owned {
             // Re-insert so delete_node's index bookkeeping sees a consistent state.
-            self.ephemerals
-                .entry(session_id)
-                .or_default()
-                .insert(path.clone());
+            self.ephemerals.entry(session_id).or_default().insert(path.clone());
             self.delete_node(path, zxid, events);
         }
         debug_assert!(!self.ephemerals.contains_key(&session_id));
@@ -257,22 +190,11 @@ mod tests {
     use crate::core::tree::open_acl;
 
     fn txn(zxid: i64, body: TxnBody) -> Txn {
-        Txn {
-            zxid,
-            time_ms: 1000 + zxid,
-            session_id: 7,
-            cxid: 1,
-            body,
-        }
+        Txn { zxid, time_ms: 1000 + zxid, session_id: 7, cxid: 1, body }
     }
 
     fn create(path: &str, kind: NodeKind) -> TxnBody {
-        TxnBody::Single(TxnOp::Create {
-            path: path.into(),
-            data: Some(bytes::Bytes::from_static(b"d")),
-            acl: open_acl(),
-            kind,
-        })
+        TxnBody::Single(TxnOp::Create { path: path.into(), data: Some(bytes::Bytes::from_static(b"d")), acl: open_acl(), kind })
     }
 
     #[test]
@@ -282,62 +204,25 @@ mod tests {
         tree.apply(&txn(1, create("/p", NodeKind::Persistent)), &mut ev);
         tree.apply(&txn(2, create("/p/a", NodeKind::Persistent)), &mut ev);
         tree.apply(&txn(3, create("/p/b", NodeKind::Persistent)), &mut ev);
-        tree.apply(
-            &txn(
-                4,
-                TxnBody::Single(TxnOp::Delete {
-                    path: "/p/a".into(),
-                }),
-            ),
-            &mut ev,
-        );
-        tree.apply(
-            &txn(
-                5,
-                TxnBody::Single(TxnOp::Delete {
-                    path: "/p/b".into(),
-                }),
-            ),
-            &mut ev,
-        );
+        tree.apply(&txn(4, TxnBody::Single(TxnOp::Delete { path: "/p/a".into() })), &mut ev);
+        tree.apply(&txn(5, TxnBody::Single(TxnOp::Delete { path: "/p/b".into() })), &mut ev);
         let p = tree.get("/p").unwrap();
         // Two creates and two deletes: cversion 4, but the next sequence number is 2.
         assert_eq!(p.stat().cversion, 4);
         assert_eq!(p.child_creates, 2);
         assert_eq!(p.stat().pzxid, 5);
         assert_eq!(p.stat().num_children, 0);
-        assert_eq!(
-            ev[0],
-            TreeEvent {
-                path: "/p".into(),
-                kind: EventType::NodeCreated
-            }
-        );
-        assert_eq!(
-            ev[1],
-            TreeEvent {
-                path: "/".into(),
-                kind: EventType::NodeChildrenChanged
-            }
-        );
+        assert_eq!(ev[0], TreeEvent { path: "/p".into(), kind: EventType::NodeCreated });
+        assert_eq!(ev[1], TreeEvent { path: "/".into(), kind: EventType::NodeChildrenChanged });
     }
 
     #[test]
     fn close_session_removes_its_ephemerals_only() {
         let mut tree = DataTree::new();
         let mut ev = Vec::new();
-        tree.apply(
-            &txn(1, TxnBody::CreateSession { timeout_ms: 4000 }),
-            &mut ev,
-        );
-        tree.apply(
-            &txn(2, create("/e1", NodeKind::Ephemeral { session_id: 7 })),
-            &mut ev,
-        );
-        tree.apply(
-            &txn(3, create("/e2", NodeKind::Ephemeral { session_id: 8 })),
-            &mut ev,
-        );
+        tree.apply(&txn(1, TxnBody::CreateSession { timeout_ms: 4000 }), &mut ev);
+        tree.apply(&txn(2, create("/e1", NodeKind::Ephemeral { session_id: 7 })), &mut ev);
+        tree.apply(&txn(3, create("/e2", NodeKind::Ephemeral { session_id: 8 })), &mut ev);
         assert_eq!(tree.get("/e1").unwrap().stat().ephemeral_owner, 7);
         tree.apply(&txn(4, TxnBody::CloseSession), &mut ev);
         assert!(tree.get("/e1").is_none());

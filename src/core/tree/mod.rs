@@ -23,18 +23,12 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// `world:anyone` with every permission: ZooKeeper's OPEN_ACL_UNSAFE.
 pub fn open_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::ALL,
-        id: Id::new("world", "anyone"),
-    }]
+    vec![Acl { perms: perms::ALL, id: Id::new("world", "anyone") }]
 }
 
 /// `world:anyone` with read only: ZooKeeper's READ_ACL_UNSAFE.
 pub fn read_acl() -> Vec<Acl> {
-    vec![Acl {
-        perms: perms::READ,
-        id: Id::new("world", "anyone"),
-    }]
+    vec![Acl { perms: perms::READ, id: Id::new("world", "anyone") }]
 }
 
 /// The nodes ZooKeeper creates in every tree.
@@ -84,32 +78,15 @@ impl DataTree {
         };
         let open = tree.acls.intern(&open_acl());
         let empty = || Some(bytes::Bytes::new());
-        tree.nodes.insert(
-            path::ROOT.into(),
-            Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0),
-        );
-        for (p, acl) in [
-            (ZOOKEEPER_NODE, open.clone()),
-            (QUOTA_NODE, open),
-            (CONFIG_NODE, tree.acls.intern(&read_acl())),
-        ] {
+        tree.nodes.insert(path::ROOT.into(), Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0));
+        for (p, acl) in [(ZOOKEEPER_NODE, open.clone()), (QUOTA_NODE, open), (CONFIG_NODE, tree.acls.intern(&read_acl()))] {
             let (parent, name) = path::split(p).expect("built-in paths have parents");
-            tree.nodes
-                .get_mut(parent)
-                .expect("built-in parents come first")
-                .children
-                .insert(name.into());
-            tree.nodes.insert(
-                p.into(),
-                Node::new(empty(), acl, NodeKind::Persistent, 0, 0),
-            );
+            tree.nodes.get_mut(parent).expect("built-in parents come first").children.insert(name.into());
+            tree.nodes.insert(p.into(), Node::new(empty(), acl, NodeKind::Persistent, 0, 0));
             tree.data_bytes += p.len() as u64;
         }
         // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
-        tree.nodes
-            .get_mut(CONFIG_NODE)
-            .expect("just inserted")
-            .aversion = -1;
+        tree.nodes.get_mut(CONFIG_NODE).expect("just inserted").aversion = -1;
         tree
     }
 
@@ -210,10 +187,7 @@ impl DataTree {
         };
         let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
         for (p, n) in nodes {
-            let acl = shared
-                .get(n.acl)
-                .cloned()
-                .ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
+            let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
             let node = Node {
                 data: n.data,
                 acl,
@@ -232,10 +206,7 @@ impl DataTree {
             match node.kind {
                 NodeKind::Persistent => {}
                 NodeKind::Ephemeral { session_id } => {
-                    tree.ephemerals
-                        .entry(session_id)
-                        .or_default()
-                        .insert(p.clone());
+                    tree.ephemerals.entry(session_id).or_default().insert(p.clone());
                 }
                 NodeKind::Container => {
                     tree.containers.insert(p.clone());
@@ -244,27 +215,14 @@ impl DataTree {
                     tree.ttls.insert(p.clone());
                 }
             }
-            if tree
-                .nodes
-                .insert(p.clone().into_boxed_str(), node)
-                .is_some()
-            {
+            if tree.nodes.insert(p.clone().into_boxed_str(), node).is_some() {
                 return Err(format!("node {p} appears twice"));
             }
         }
-        let paths: Vec<Box<str>> = tree
-            .nodes
-            .keys()
-            .filter(|p| p.as_ref() != path::ROOT)
-            .cloned()
-            .collect();
+        let paths: Vec<Box<str>> = tree.nodes.keys().filter(|p| p.as_ref() != path::ROOT).cloned().collect();
         for p in paths {
-            let (parent, name) =
-                path::split(&p).ok_or_else(|| format!("node {p} has no parent path"))?;
-            let parent_node = tree
-                .nodes
-                .get_mut(parent)
-                .ok_or_else(|| format!("node {p} has no parent node {parent}"))?;
+            let (parent, name) = path::split(&p).ok_or_else(|| format!("node {p} has no parent path"))?;
+            let parent_node = tree.nodes.get_mut(parent).ok_or_else(|| format!("node {p} has no parent node {parent}"))?;
             parent_node.children.insert(name.into());
         }
         if !tree.nodes.contains_key(path::ROOT) {

@@ -32,13 +32,7 @@ pub struct Node {
 
 impl Node {
     /// A node created by the transaction `zxid` at `time_ms`.
-    pub fn new(
-        data: Option<Bytes>,
-        acl: Arc<Vec<Acl>>,
-        kind: NodeKind,
-        zxid: i64,
-        time_ms: i64,
-    ) -> Node {
+    pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, kind: NodeKind, zxid: i64, time_ms: i64) -> Node {
         Node {
             data,
             acl,
@@ -64,10 +58,7 @@ impl Node {
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self
-                .child_creates
-                .wrapping_mul(2)
-                .wrapping_sub(num_children),
+            cversion: self.child_creates.wrapping_mul(2).wrapping_sub(num_children),
             aversion: self.aversion,
             ephemeral_owner: self.kind.ephemeral_owner(),
             data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),

@@ -27,9 +27,7 @@ pub struct QuotaRoots {
 
 /// The quota-tracked path a `/zookeeper/quota/...` parent stands for.
 fn tracked_path(quota_parent: &str) -> Option<&str> {
-    quota_parent
-        .strip_prefix(QUOTA_NODE)
-        .filter(|p| p.starts_with('/'))
+    quota_parent.strip_prefix(QUOTA_NODE).filter(|p| p.starts_with('/'))
 }
 
 fn stats_path(root: &str) -> String {
@@ -65,12 +63,7 @@ impl QuotaRoots {
     fn root_of(&self, path: &str) -> Option<&str> {
         self.roots
             .iter()
-            .filter(|r| {
-                path == r.as_str()
-                    || path
-                        .strip_prefix(r.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
+            .filter(|r| path == r.as_str() || path.strip_prefix(r.as_str()).is_some_and(|rest| rest.starts_with('/')))
             .max_by_key(|r| r.len())
             .map(String::as_str)
     }
@@ -78,13 +71,7 @@ impl QuotaRoots {
 
 impl DataTree {
     /// Called after a node is created: quota bookkeeping for it.
-    pub(super) fn quota_after_create(
-        &mut self,
-        parent: &str,
-        name: &str,
-        path: &str,
-        data_len: usize,
-    ) {
+    pub(super) fn quota_after_create(&mut self, parent: &str, name: &str, path: &str, data_len: usize) {
         if let Some(root) = tracked_path(parent) {
             match name {
                 LIMITS_NODE => {
@@ -98,13 +85,7 @@ impl DataTree {
     }
 
     /// Called after a node is deleted.
-    pub(super) fn quota_after_delete(
-        &mut self,
-        parent: &str,
-        name: &str,
-        path: &str,
-        data_len: usize,
-    ) {
+    pub(super) fn quota_after_delete(&mut self, parent: &str, name: &str, path: &str, data_len: usize) {
         if name == LIMITS_NODE
             && let Some(root) = tracked_path(parent)
         {
@@ -153,15 +134,8 @@ impl DataTree {
 
     /// Rebuilds the quota roots from the `zookeeper_limits` nodes (after loading a snapshot).
     pub fn rebuild_quota_roots(&mut self) {
-        let roots: Vec<String> = self
-            .nodes
-            .keys()
-            .filter_map(|p| {
-                p.strip_suffix(&format!("/{LIMITS_NODE}"))
-                    .and_then(tracked_path)
-                    .map(str::to_string)
-            })
-            .collect();
+        let roots: Vec<String> =
+            self.nodes.keys().filter_map(|p| p.strip_suffix(&format!("/{LIMITS_NODE}")).and_then(tracked_path).map(str::to_string)).collect();
         self.quota.roots = roots.into_iter().collect();
     }
 }
@@ -174,10 +148,7 @@ mod tests {
     fn stats_text_round_trips() {
         let (c, b, rest) = parse_stats(b"count=3,bytes=15,extra=1");
         assert_eq!((c, b), (3, 15));
-        assert_eq!(
-            format_stats(c + 1, b, &rest),
-            Bytes::from_static(b"count=4,bytes=15,extra=1")
-        );
+        assert_eq!(format_stats(c + 1, b, &rest), Bytes::from_static(b"count=4,bytes=15,extra=1"));
         let mut roots = QuotaRoots::default();
         roots.roots.insert("/a".into());
         roots.roots.insert("/a/b".into());

@@ -58,20 +58,12 @@ struct WatchTable {
 
 impl WatchTable {
     fn add(&mut self, path: &str, conn: ConnId, mode: Modes) {
-        let modes = self
-            .by_path
-            .entry(path.to_string())
-            .or_default()
-            .entry(conn)
-            .or_default();
+        let modes = self.by_path.entry(path.to_string()).or_default().entry(conn).or_default();
         if mode == Modes::RECURSIVE && !modes.has(Modes::RECURSIVE) {
             self.recursive_count += 1;
         }
         *modes = modes.with(mode);
-        self.by_conn
-            .entry(conn)
-            .or_default()
-            .insert(path.to_string());
+        self.by_conn.entry(conn).or_default().insert(path.to_string());
     }
 
     /// Removes `mode` (or every mode, when `None`) of `conn` on `path`; true if any was held.
@@ -119,11 +111,7 @@ impl WatchTable {
         let start = out.len();
         if let Some(watchers) = self.by_path.get(path) {
             out.extend(watchers.keys().copied());
-            let one_shot: Vec<ConnId> = watchers
-                .iter()
-                .filter(|(_, m)| m.has(Modes::STANDARD))
-                .map(|(c, _)| *c)
-                .collect();
+            let one_shot: Vec<ConnId> = watchers.iter().filter(|(_, m)| m.has(Modes::STANDARD)).map(|(c, _)| *c).collect();
             for conn in one_shot {
                 self.remove(path, conn, Some(Modes::STANDARD));
             }
@@ -132,12 +120,7 @@ impl WatchTable {
             let mut ancestor = path;
             while let Some((parent, _)) = crate::core::path::split(ancestor) {
                 if let Some(watchers) = self.by_path.get(parent) {
-                    out.extend(
-                        watchers
-                            .iter()
-                            .filter(|(_, m)| m.has(Modes::RECURSIVE))
-                            .map(|(c, _)| *c),
-                    );
+                    out.extend(watchers.iter().filter(|(_, m)| m.has(Modes::RECURSIVE)).map(|(c, _)| *c));
                 }
                 ancestor = parent;
             }
@@ -233,9 +216,7 @@ impl WatchRegistry {
         match kind {
             WatchKind::Children => self.child.contains(path, conn, Some(Modes::STANDARD)),
             WatchKind::Data => self.data.contains(path, conn, Some(Modes::STANDARD)),
-            WatchKind::Any => {
-                self.child.contains(path, conn, None) || self.data.contains(path, conn, None)
-            }
+            WatchKind::Any => self.child.contains(path, conn, None) || self.data.contains(path, conn, None),
         }
     }
 
@@ -249,9 +230,7 @@ impl WatchRegistry {
     pub fn trigger(&mut self, event: &TreeEvent, out: &mut Vec<Notification>) {
         let mut conns = Vec::new();
         match event.kind {
-            EventType::NodeCreated | EventType::NodeDataChanged => {
-                self.data.trigger(&event.path, &mut conns)
-            }
+            EventType::NodeCreated | EventType::NodeDataChanged => self.data.trigger(&event.path, &mut conns),
             EventType::NodeDeleted => {
                 self.data.trigger(&event.path, &mut conns);
                 self.child.trigger(&event.path, &mut conns);
@@ -260,11 +239,7 @@ impl WatchRegistry {
             EventType::NodeChildrenChanged => self.child.trigger(&event.path, &mut conns),
             _ => {}
         }
-        out.extend(conns.into_iter().map(|conn| Notification {
-            conn,
-            kind: event.kind,
-            path: event.path.clone(),
-        }));
+        out.extend(conns.into_iter().map(|conn| Notification { conn, kind: event.kind, path: event.path.clone() }));
     }
 
     /// Total watches, data and child tables together (mntr's zk_watch_count).
@@ -274,19 +249,12 @@ impl WatchRegistry {
 
     /// Paths with data or exists watches (wchs, wchp).
     pub fn data_paths(&self) -> impl Iterator<Item = (&String, Vec<ConnId>)> {
-        self.data
-            .by_path
-            .iter()
-            .map(|(p, w)| (p, w.keys().copied().collect()))
+        self.data.by_path.iter().map(|(p, w)| (p, w.keys().copied().collect()))
     }
 
     /// Data-table watch paths of one connection (wchc).
     pub fn data_paths_of(&self, conn: ConnId) -> Vec<&String> {
-        self.data
-            .by_conn
-            .get(&conn)
-            .map(|s| s.iter().collect())
-            .unwrap_or_default()
+        self.data.by_conn.get(&conn).map(|s| s.iter().collect()).unwrap_or_default()
     }
 
     /// Connections holding data-table watches (wchc).
@@ -310,10 +278,7 @@ mod tests {
     use super::*;
 
     fn ev(path: &str, kind: EventType) -> TreeEvent {
-        TreeEvent {
-            path: path.into(),
-            kind,
-        }
+        TreeEvent { path: path.into(), kind }
     }
 
     fn fire(reg: &mut WatchRegistry, path: &str, kind: EventType) -> Vec<ConnId> {
@@ -331,10 +296,7 @@ mod tests {
         reg.add_child("/a", 1);
         reg.add_child("/a", 2);
         assert_eq!(fire(&mut reg, "/a", EventType::NodeDeleted), vec![1, 2]);
-        assert_eq!(
-            fire(&mut reg, "/a", EventType::NodeDeleted),
-            Vec::<ConnId>::new()
-        );
+        assert_eq!(fire(&mut reg, "/a", EventType::NodeDeleted), Vec::<ConnId>::new());
         assert_eq!(reg.watch_count(), 0);
     }
 
@@ -344,21 +306,12 @@ mod tests {
         reg.add_persistent("/a", 1);
         reg.add_recursive("/a", 2);
         assert_eq!(fire(&mut reg, "/a", EventType::NodeDataChanged), vec![1, 2]);
-        assert_eq!(
-            fire(&mut reg, "/a", EventType::NodeChildrenChanged),
-            vec![1]
-        );
+        assert_eq!(fire(&mut reg, "/a", EventType::NodeChildrenChanged), vec![1]);
         assert_eq!(fire(&mut reg, "/a/b/c", EventType::NodeCreated), vec![2]);
-        assert_eq!(
-            fire(&mut reg, "/a/b", EventType::NodeChildrenChanged),
-            Vec::<ConnId>::new()
-        );
+        assert_eq!(fire(&mut reg, "/a/b", EventType::NodeChildrenChanged), Vec::<ConnId>::new());
         assert!(reg.remove("/a", 2, WatchKind::Any));
         assert!(!reg.remove("/a", 2, WatchKind::Any));
-        assert_eq!(
-            fire(&mut reg, "/a/b/c", EventType::NodeCreated),
-            Vec::<ConnId>::new()
-        );
+        assert_eq!(fire(&mut reg, "/a/b/c", EventType::NodeCreated), Vec::<ConnId>::new());
         reg.remove_conn(1);
         assert_eq!(reg.watch_count(), 0);
     }

@@ -44,24 +44,11 @@ pub enum Phase {
 #[derive(Debug)]
 pub enum Pending {
     /// A write (or sync) at the broadcast core; answered when its entry arrives.
-    Write {
-        xid: i32,
-        shape: ReplyShape,
-        start: Instant,
-    },
+    Write { xid: i32, shape: ReplyShape, start: Instant },
     /// A read queued behind a write of the same session.
-    Read {
-        xid: i32,
-        op: OpCode,
-        req: Request,
-        start: Instant,
-    },
+    Read { xid: i32, op: OpCode, req: Request, start: Instant },
     /// An answer already known (a decode error) that must keep its place.
-    Ready {
-        xid: i32,
-        result: Result<Response, ErrorCode>,
-        start: Instant,
-    },
+    Ready { xid: i32, result: Result<Response, ErrorCode>, start: Instant },
 }
 
 /// Per-connection statistics (cons).
@@ -140,13 +127,7 @@ impl Conn {
             pending: VecDeque::new(),
             stats: ConnStats::new(wall_ms()),
         };
-        Conn {
-            id,
-            peer,
-            inner: RefCell::new(inner),
-            writer_wake: Notify::default(),
-            reader_wake: Notify::default(),
-        }
+        Conn { id, peer, inner: RefCell::new(inner), writer_wake: Notify::default(), reader_wake: Notify::default() }
     }
 
     /// Starts closing: the writer flushes what is queued, then shuts the socket.
@@ -164,14 +145,7 @@ impl Conn {
 
 impl ConnInner {
     /// Appends a reply and records its statistics.
-    pub fn reply(
-        &mut self,
-        xid: i32,
-        zxid: i64,
-        result: &Result<Response, ErrorCode>,
-        op: OpCode,
-        start: Instant,
-    ) {
+    pub fn reply(&mut self, xid: i32, zxid: i64, result: &Result<Response, ErrorCode>, op: OpCode, start: Instant) {
         write_response(&mut self.out, xid, zxid, result);
         let latency = start.elapsed().as_millis() as u64;
         let s = &mut self.stats;

@@ -125,28 +125,16 @@ impl ShardState {
                         }
                     }
                 }
-                debug_assert!(
-                    !matches!(applied, Applied::Session)
-                        || matches!(
-                            txn.body,
-                            TxnBody::CreateSession { .. } | TxnBody::CloseSession
-                        )
-                );
+                debug_assert!(!matches!(applied, Applied::Session) || matches!(txn.body, TxnBody::CreateSession { .. } | TxnBody::CloseSession));
             }
             Entry::Synced { origin, cxid, path } if origin.shard == self.id => {
                 let path = path.clone();
                 self.complete(origin.conn, *cxid, |_| Ok(Response::Path(path)));
             }
-            Entry::Attached {
-                origin,
-                session_id,
-                timeout_ms,
-            } if origin.shard == self.id => self.bind_session(*origin, *session_id, *timeout_ms),
+            Entry::Attached { origin, session_id, timeout_ms } if origin.shard == self.id => self.bind_session(*origin, *session_id, *timeout_ms),
             Entry::Rejected { origin } if origin.shard == self.id => {
                 if let Some(c) = self.conns.get(&origin.conn).cloned() {
-                    c.inner
-                        .borrow_mut()
-                        .connect_response(&ConnectResponse::REJECTED);
+                    c.inner.borrow_mut().connect_response(&ConnectResponse::REJECTED);
                     c.close();
                 }
             }
@@ -167,9 +155,7 @@ impl ShardState {
         }
         for note in &notes {
             if let Some(c) = self.conns.get(&note.conn) {
-                c.inner
-                    .borrow_mut()
-                    .notify_event(note.kind as i32, &note.path);
+                c.inner.borrow_mut().notify_event(note.kind as i32, &note.path);
                 self.dirty.insert(note.conn);
             }
         }
@@ -188,11 +174,7 @@ impl ShardState {
             inner.phase = Phase::Active;
             inner.session_id = session_id;
             inner.timeout_ms = timeout_ms;
-            inner.connect_response(&ConnectResponse {
-                timeout_ms,
-                session_id,
-                passwd: session::password(session_id),
-            });
+            inner.connect_response(&ConnectResponse { timeout_ms, session_id, passwd: session::password(session_id) });
         }
         self.by_session.insert(session_id, c.id);
         self.touched.insert(session_id);
@@ -214,12 +196,7 @@ impl ShardState {
 
     /// Answers the write at the head of a connection's queue, then every read
     /// queued behind it.
-    fn complete(
-        &mut self,
-        conn_id: ConnId,
-        cxid: i32,
-        result: impl FnOnce(&crate::core::reply::ReplyShape) -> Result<Response, ErrorCode>,
-    ) {
+    fn complete(&mut self, conn_id: ConnId, cxid: i32, result: impl FnOnce(&crate::core::reply::ReplyShape) -> Result<Response, ErrorCode>) {
         let Some(c) = self.conns.get(&conn_id).cloned() else {
             return;
         };
@@ -235,10 +212,7 @@ impl ShardState {
                 }
                 other => {
                     // The queue no longer matches (the connection was reset): drop the reply.
-                    debug_assert!(
-                        other.is_none(),
-                        "a write reply found a read at the queue head"
-                    );
+                    debug_assert!(other.is_none(), "a write reply found a read at the queue head");
                     return;
                 }
             }
@@ -254,24 +228,15 @@ impl ShardState {
             let next = {
                 let mut inner = c.inner.borrow_mut();
                 match inner.pending.front() {
-                    Some(Pending::Read { .. }) | Some(Pending::Ready { .. }) => {
-                        inner.pending.pop_front()
-                    }
+                    Some(Pending::Read { .. }) | Some(Pending::Ready { .. }) => inner.pending.pop_front(),
                     _ => None,
                 }
             };
             match next {
-                Some(Pending::Read {
-                    xid,
-                    op,
-                    req,
-                    start,
-                }) => self.answer_read(c, xid, op, &req, start),
+                Some(Pending::Read { xid, op, req, start }) => self.answer_read(c, xid, op, &req, start),
                 Some(Pending::Ready { xid, result, start }) => {
                     let zxid = self.tree.last_zxid();
-                    c.inner
-                        .borrow_mut()
-                        .reply(xid, zxid, &result, OpCode::Error, start);
+                    c.inner.borrow_mut().reply(xid, zxid, &result, OpCode::Error, start);
                 }
                 _ => return,
             }
@@ -279,28 +244,14 @@ impl ShardState {
     }
 
     /// Answers a read now, from this shard's replica.
-    pub fn answer_read(
-        &mut self,
-        c: &Rc<Conn>,
-        xid: i32,
-        op: OpCode,
-        req: &crate::proto::request::Request,
-        start: std::time::Instant,
-    ) {
+    pub fn answer_read(&mut self, c: &Rc<Conn>, xid: i32, op: OpCode, req: &crate::proto::request::Request, start: std::time::Instant) {
         let mut notes = std::mem::take(&mut self.notes);
         notes.clear();
         let mut inner = c.inner.borrow_mut();
-        let ctx = ReadContext {
-            conn: c.id,
-            session_id: inner.session_id,
-            ids: &inner.ids,
-        };
+        let ctx = ReadContext { conn: c.id, session_id: inner.session_id, ids: &inner.ids };
         let result = read::read(&self.tree, &mut self.watches, op, req, &ctx, &mut notes);
         for note in &notes {
-            debug_assert_eq!(
-                note.conn, c.id,
-                "setWatches fires only for its own connection"
-            );
+            debug_assert_eq!(note.conn, c.id, "setWatches fires only for its own connection");
             inner.notify_event(note.kind as i32, &note.path);
         }
         let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
@@ -314,37 +265,18 @@ impl ShardState {
     /// This shard's part of a four-letter-word report.
     pub fn report(&mut self, query: AdminQuery) -> ShardReport {
         match query {
-            AdminQuery::ResetConnections => self
-                .conns
-                .values()
-                .for_each(|c| c.inner.borrow_mut().reset_stats()),
+            AdminQuery::ResetConnections => self.conns.values().for_each(|c| c.inner.borrow_mut().reset_stats()),
             AdminQuery::ResetServer => self.counters = ServerCounters::default(),
             AdminQuery::Report => {}
         }
         let mut counters = self.counters.clone();
-        counters.outstanding = self
-            .conns
-            .values()
-            .map(|c| c.inner.borrow().pending.len() as u64)
-            .sum();
-        let session_of = |conn: ConnId| {
-            self.conns
-                .get(&conn)
-                .map_or(0, |c| c.inner.borrow().session_id)
-        };
+        counters.outstanding = self.conns.values().map(|c| c.inner.borrow().pending.len() as u64).sum();
+        let session_of = |conn: ConnId| self.conns.get(&conn).map_or(0, |c| c.inner.borrow().session_id);
         ShardReport {
-            conns: self
-                .conns
-                .values()
-                .map(|c| c.inner.borrow().report(c.peer))
-                .collect(),
+            conns: self.conns.values().map(|c| c.inner.borrow().report(c.peer)).collect(),
             counters,
             watch_count: self.watches.watch_count(),
-            data_watches: self
-                .watches
-                .data_paths()
-                .map(|(p, conns)| (p.clone(), conns.into_iter().map(session_of).collect()))
-                .collect(),
+            data_watches: self.watches.data_paths().map(|(p, conns)| (p.clone(), conns.into_iter().map(session_of).collect())).collect(),
         }
     }
 }
@@ -353,11 +285,7 @@ impl ServerCounters {
     /// Records one answered request's latency.
     pub fn record_latency(&mut self, start: std::time::Instant) {
         let ms = start.elapsed().as_millis() as u64;
-        self.latency_min_ms = if self.latency_count == 0 {
-            ms
-        } else {
-            self.latency_min_ms.min(ms)
-        };
+        self.latency_min_ms = if self.latency_count == 0 { ms } else { self.latency_min_ms.min(ms) };
         self.latency_max_ms = self.latency_max_ms.max(ms);
         self.latency_sum_ms += ms;
         self.latency_count += 1;
@@ -373,13 +301,7 @@ mod tests {
     #[test]
     fn replica_applies_committed_stream_in_order() {
         let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new());
-        let txn = Txn {
-            zxid: 1,
-            time_ms: 0,
-            session_id: 5,
-            cxid: 0,
-            body: TxnBody::CreateSession { timeout_ms: 4000 },
-        };
+        let txn = Txn { zxid: 1, time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
         shard.on_entry(&Entry::Txn { txn, origin: None });
         assert_eq!(shard.tree.last_zxid(), 1);
         assert_eq!(shard.tree.sessions().get(&5), Some(&4000));

@@ -53,19 +53,8 @@ impl ShardState {
         let mut inner = c.inner.borrow_mut();
         inner.read_only_byte = req.sent_read_only;
         inner.phase = Phase::Connecting;
-        let info = ConnectInfo {
-            session_id: req.session_id,
-            passwd: req.passwd,
-            timeout_ms: req.timeout_ms,
-            last_zxid_seen: req.last_zxid_seen,
-        };
-        Action::Send(ToBroadcast::Connect {
-            origin: Origin {
-                shard: self.id,
-                conn: c.id,
-            },
-            info,
-        })
+        let info = ConnectInfo { session_id: req.session_id, passwd: req.passwd, timeout_ms: req.timeout_ms, last_zxid_seen: req.last_zxid_seen };
+        Action::Send(ToBroadcast::Connect { origin: Origin { shard: self.id, conn: c.id }, info })
     }
 
     fn on_request(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
@@ -84,80 +73,33 @@ impl ShardState {
                 return self.refuse(c, xid, start);
             }
             Err(err) => {
-                eprintln!(
-                    "keeper: {}: malformed request ({err:?}), answering MarshallingError",
-                    c.peer
-                );
-                return self.answer_in_order(
-                    c,
-                    Pending::Ready {
-                        xid,
-                        result: Err(ErrorCode::MarshallingError),
-                        start,
-                    },
-                );
+                eprintln!("keeper: {}: malformed request ({err:?}), answering MarshallingError", c.peer);
+                return self.answer_in_order(c, Pending::Ready { xid, result: Err(ErrorCode::MarshallingError), start });
             }
         };
         match op {
             OpCode::Auth => self.authenticate(c, xid, &req, start),
             OpCode::Sasl => {
-                c.inner
-                    .borrow_mut()
-                    .reply(xid, 0, &Ok(Response::NullToken), op, start);
+                c.inner.borrow_mut().reply(xid, 0, &Ok(Response::NullToken), op, start);
                 self.mark_dirty(c.id);
                 Action::None
             }
             // ZooKeeper 3.9 refuses a check outside a multi (ZOOKEEPER-2623).
             OpCode::Check => self.refuse(c, xid, start),
             OpCode::Sync => {
-                let Request::Sync { path } = req else {
-                    unreachable!("sync decodes to Request::Sync")
-                };
-                c.inner.borrow_mut().pending.push_back(Pending::Write {
-                    xid,
-                    shape: ReplyShape::of(op, &Request::Sync { path: path.clone() }),
-                    start,
-                });
-                Action::Send(ToBroadcast::Sync {
-                    origin: Origin {
-                        shard: self.id,
-                        conn: c.id,
-                    },
-                    cxid: xid,
-                    path,
-                })
+                let Request::Sync { path } = req else { unreachable!("sync decodes to Request::Sync") };
+                c.inner.borrow_mut().pending.push_back(Pending::Write { xid, shape: ReplyShape::of(op, &Request::Sync { path: path.clone() }), start });
+                Action::Send(ToBroadcast::Sync { origin: Origin { shard: self.id, conn: c.id }, cxid: xid, path })
             }
             _ if req.is_write() => {
                 let ids = {
                     let mut inner = c.inner.borrow_mut();
-                    inner.pending.push_back(Pending::Write {
-                        xid,
-                        shape: ReplyShape::of(op, &req),
-                        start,
-                    });
+                    inner.pending.push_back(Pending::Write { xid, shape: ReplyShape::of(op, &req), start });
                     inner.ids.clone()
                 };
-                Action::Send(ToBroadcast::Write {
-                    origin: Origin {
-                        shard: self.id,
-                        conn: c.id,
-                    },
-                    session_id,
-                    cxid: xid,
-                    op,
-                    req,
-                    ids,
-                })
+                Action::Send(ToBroadcast::Write { origin: Origin { shard: self.id, conn: c.id }, session_id, cxid: xid, op, req, ids })
             }
-            _ => self.answer_in_order(
-                c,
-                Pending::Read {
-                    xid,
-                    op,
-                    req,
-                    start,
-                },
-            ),
+            _ => self.answer_in_order(c, Pending::Read { xid, op, req, start }),
         }
     }
 
@@ -172,17 +114,10 @@ impl ShardState {
         match item {
             Pending::Ready { xid, result, start } => {
                 let zxid = self.tree.last_zxid();
-                c.inner
-                    .borrow_mut()
-                    .reply(xid, zxid, &result, OpCode::Error, start);
+                c.inner.borrow_mut().reply(xid, zxid, &result, OpCode::Error, start);
                 self.mark_dirty(c.id);
             }
-            Pending::Read {
-                xid,
-                op,
-                req,
-                start,
-            } => self.answer_read(c, xid, op, &req, start),
+            Pending::Read { xid, op, req, start } => self.answer_read(c, xid, op, &req, start),
             Pending::Write { .. } => unreachable!("writes are queued by on_request"),
         }
         Action::None
@@ -190,28 +125,15 @@ impl ShardState {
 
     /// Unimplemented with zxid -1, then close (unknown opcode, lone check).
     fn refuse(&mut self, c: &Rc<Conn>, xid: i32, start: Instant) -> Action {
-        c.inner.borrow_mut().reply(
-            xid,
-            -1,
-            &Err(ErrorCode::Unimplemented),
-            OpCode::Error,
-            start,
-        );
+        c.inner.borrow_mut().reply(xid, -1, &Err(ErrorCode::Unimplemented), OpCode::Error, start);
         self.mark_dirty(c.id);
         Action::Close
     }
 
     /// addAuth: answered at once (outside the request order), zxid 0.
     fn authenticate(&mut self, c: &Rc<Conn>, xid: i32, req: &Request, start: Instant) -> Action {
-        let Request::Auth { scheme, auth } = req else {
-            unreachable!("auth decodes to Request::Auth")
-        };
-        let outcome = acl::authenticate(
-            scheme,
-            auth,
-            &c.peer.ip().to_string(),
-            self.cfg.super_digest.as_deref(),
-        );
+        let Request::Auth { scheme, auth } = req else { unreachable!("auth decodes to Request::Auth") };
+        let outcome = acl::authenticate(scheme, auth, &c.peer.ip().to_string(), self.cfg.super_digest.as_deref());
         let mut inner = c.inner.borrow_mut();
         self.mark_dirty(c.id);
         match outcome {
@@ -227,10 +149,7 @@ impl ShardState {
                 Action::None
             }
             AuthOutcome::Failed => {
-                eprintln!(
-                    "keeper: {}: authentication failed for scheme {scheme:?}, closing",
-                    c.peer
-                );
+                eprintln!("keeper: {}: authentication failed for scheme {scheme:?}, closing", c.peer);
                 self.counters.auth_failed += 1;
                 inner.reply(xid, 0, &Err(ErrorCode::AuthFailed), OpCode::Auth, start);
                 Action::Close

@@ -56,11 +56,7 @@ pub async fn run_shard(
             continue;
         };
         if !conn_limits.acquire(peer.ip()) {
-            eprintln!(
-                "keeper: too many connections from {} (maxClientCnxns={}), refusing",
-                peer.ip(),
-                cfg.max_client_cnxns
-            );
+            eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -109,10 +105,7 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
             let action = match frame::check(&buf, max_frame) {
                 FrameCheck::Incomplete => break,
                 FrameCheck::TooLarge(len) => {
-                    eprintln!(
-                        "keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing",
-                        conn.peer
-                    );
+                    eprintln!("keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing", conn.peer);
                     return;
                 }
                 FrameCheck::Ready(len) => {
@@ -150,9 +143,7 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
         let s = state.borrow();
         let mut inner = conn.inner.borrow_mut();
         if !s.cfg.four_letter_words.allows(word) && word != "srvr" {
-            inner.out.extend_from_slice(
-                format!("{word} is not executed because it is not in the whitelist.\n").as_bytes(),
-            );
+            inner.out.extend_from_slice(format!("{word} is not executed because it is not in the whitelist.\n").as_bytes());
             None
         } else if let Some(text) = fourlw::immediate(word) {
             inner.out.extend_from_slice(text.as_bytes());
@@ -165,10 +156,7 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
     match query {
         None => conn.close(),
         Some(query) => {
-            let origin = Origin {
-                shard: state.borrow().id,
-                conn: conn.id,
-            };
+            let origin = Origin { shard: state.borrow().id, conn: conn.id };
             if tx.send(ToBroadcast::Admin { origin, query }).await.is_err() {
                 conn.close();
             }
@@ -182,11 +170,7 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
         let chunk = {
             let mut inner = conn.inner.borrow_mut();
             if inner.out.len() > limits::OUTPUT_PER_CONN_MAX_BYTES {
-                eprintln!(
-                    "keeper: {}: more than {} bytes of unread output, closing",
-                    conn.peer,
-                    limits::OUTPUT_PER_CONN_MAX_BYTES
-                );
+                eprintln!("keeper: {}: more than {} bytes of unread output, closing", conn.peer, limits::OUTPUT_PER_CONN_MAX_BYTES);
                 inner.out.clear();
                 inner.phase = Phase::Closing;
             }
@@ -208,11 +192,7 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
 
 /// Applies the committed stream and answers admin requests. Never waits on
 /// the broadcast core (sends go through spawned tasks).
-async fn consume(
-    state: Shared,
-    rx: glommio::channels::shared_channel::ConnectedReceiver<ToShard>,
-    tx: Sender,
-) {
+async fn consume(state: Shared, rx: glommio::channels::shared_channel::ConnectedReceiver<ToShard>, tx: Sender) {
     while let Some(msg) = rx.recv().await {
         match msg {
             ToShard::Batch(entries) => {
@@ -251,12 +231,7 @@ async fn report_touches(state: Shared, tx: Sender, tick_ms: u32) {
     let every = Duration::from_millis((tick_ms as u64 / 2).max(1));
     loop {
         glommio::timer::sleep(every).await;
-        let touched: Vec<i64> = state
-            .borrow_mut()
-            .touched
-            .drain()
-            .filter(|s| *s != 0)
-            .collect();
+        let touched: Vec<i64> = state.borrow_mut().touched.drain().filter(|s| *s != 0).collect();
         if !touched.is_empty() && tx.send(ToBroadcast::Touch(touched)).await.is_err() {
             return;
         }

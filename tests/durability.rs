@@ -1,0 +1,341 @@
+//! No acknowledged write is ever lost: real processes killed with SIGKILL at
+//! random moments, damaged log tails, damaged snapshots.
+//!
+//! Short mode (CI) runs a handful of crash cycles; `KEEPER_LONG_TESTS=1`
+//! runs 200 or more (`KEEPER_CRASH_CYCLES=N` sets the number).
+
+mod common;
+
+use common::Keeper;
+use common::raw::RawClient;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CREATE: i32 = 1;
+const GET_DATA: i32 = 4;
+const GET_CHILDREN: i32 = 8;
+const MULTI: i32 = 14;
+
+/// Small segments and frequent snapshots, so crashes land in every phase.
+const STORAGE: &str = "snapCount=40\npreAllocSize=16";
+
+fn crash_cycles() -> usize {
+    if let Ok(n) = std::env::var("KEEPER_CRASH_CYCLES") {
+        return n.parse().expect("KEEPER_CRASH_CYCLES is a number");
+    }
+    if std::env::var("KEEPER_LONG_TESTS").is_ok_and(|v| v == "1") { 200 } else { 12 }
+}
+
+fn create(c: &mut RawClient, path: &str, data: &[u8]) -> i32 {
+    c.call(CREATE, |w| {
+        w.ustring(path).buffer(Some(data)).count(1).int(31).ustring("world").ustring("anyone").int(0);
+    })
+    .0
+    .header
+    .err
+}
+
+fn get(c: &mut RawClient, path: &str) -> Option<Vec<u8>> {
+    let (reply, _) = c.call(GET_DATA, |w| {
+        w.ustring(path).boolean(false);
+    });
+    if reply.header.err != 0 {
+        return None;
+    }
+    let len = i32::from_be_bytes(reply.body[..4].try_into().unwrap());
+    Some(reply.body[4..4 + len.max(0) as usize].to_vec())
+}
+
+fn children(c: &mut RawClient, path: &str) -> Vec<String> {
+    let (reply, _) = c.call(GET_CHILDREN, |w| {
+        w.ustring(path).boolean(false);
+    });
+    assert_eq!(reply.header.err, 0, "getChildren {path}");
+    let mut r = keeper::proto::jute::JuteReader::new(reply.body);
+    r.strings().unwrap()
+}
+
+/// The data every test node carries: derived from its name, so a half-written
+/// or misplaced value is detectable.
+fn payload(name: &str) -> Vec<u8> {
+    format!("{name}:{}", "x".repeat(name.len() * 7 % 200)).into_bytes()
+}
+
+/// Writes single creates and two-node multis until told to stop; records
+/// what was acknowledged.
+fn writer(addr: std::net::SocketAddr, cycle: usize, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
+    let Some(mut c) = RawClient::attach(addr, 0, &[0; 16], 30_000) else { return };
+    let _ = c.stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut i = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let name = format!("c{cycle}-{i}");
+        let path = format!("/data/{name}");
+        let data = payload(&name);
+        let xid = c.send(CREATE, |w| {
+            w.ustring(&path).buffer(Some(&data)).count(1).int(31).ustring("world").ustring("anyone").int(0);
+        });
+        match c.read() {
+            Some(r) if r.header.xid == xid && r.header.err == 0 => acked.lock().unwrap().push(name.clone()),
+            _ => return,
+        }
+        // A multi creating a pair: both or neither must survive.
+        let (a, b) = (format!("/pairs/{name}-a"), format!("/pairs/{name}-b"));
+        let xid = c.send(MULTI, |w| {
+            for p in [&a, &b] {
+                w.int(CREATE).boolean(false).int(-1);
+                w.ustring(p).buffer(Some(b"p")).count(1).int(31).ustring("world").ustring("anyone").int(0);
+            }
+            w.int(-1).boolean(true).int(-1);
+        });
+        match c.read() {
+            Some(r) if r.header.xid == xid && r.header.err == 0 => acked.lock().unwrap().push(format!("pair:{name}")),
+            _ => return,
+        }
+        i += 1;
+    }
+}
+
+/// Checks that everything acknowledged is present and intact, and that every
+/// pair is whole.
+fn verify(k: &Keeper, acked: &[String]) {
+    let mut c = RawClient::connect(k.addr());
+    let present: std::collections::HashSet<String> = children(&mut c, "/data").into_iter().collect();
+    for name in acked.iter().filter(|n| !n.starts_with("pair:")) {
+        assert!(present.contains(name), "acknowledged create of /data/{name} was lost; log:\n{}", k.log());
+    }
+    for name in &present {
+        assert_eq!(get(&mut c, &format!("/data/{name}")).as_deref(), Some(payload(name).as_slice()), "/data/{name} holds its own data");
+    }
+    let pairs: std::collections::HashSet<String> = children(&mut c, "/pairs").into_iter().collect();
+    for p in &pairs {
+        let base = p.strip_suffix("-a").or_else(|| p.strip_suffix("-b")).unwrap();
+        assert!(pairs.contains(&format!("{base}-a")) && pairs.contains(&format!("{base}-b")), "half a multi survived: {p}");
+    }
+    for name in acked.iter().filter_map(|n| n.strip_prefix("pair:")) {
+        assert!(pairs.contains(&format!("{name}-a")), "acknowledged multi {name} was lost");
+    }
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_no_acknowledged_write() {
+    let mut k = Keeper::start_with("crash", STORAGE, 1);
+    {
+        let mut c = RawClient::connect(k.addr());
+        assert_eq!(create(&mut c, "/data", b""), 0);
+        assert_eq!(create(&mut c, "/pairs", b""), 0);
+    }
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
+    let cycles = crash_cycles();
+    for cycle in 0..cycles {
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (stop, acked, addr) = (stop.clone(), acked.clone(), k.addr());
+                std::thread::spawn(move || writer(addr, cycle * 2 + w, stop, acked))
+            })
+            .collect();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(30 + seed % 250));
+        k.kill();
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        k.restart();
+        verify(&k, &acked.lock().unwrap());
+    }
+    let total = acked.lock().unwrap().len();
+    assert!(total > cycles, "the writers made progress ({total} acknowledged writes in {cycles} cycles)");
+    eprintln!("{cycles} kill -9 cycles, {total} acknowledged writes, none lost");
+}
+
+/// Writes `n` nodes through a server, stops it with SIGKILL, and returns the
+/// data dir (a copy the test may damage) and the names written, in order.
+fn written_then_killed(name: &str, extra: &str, n: usize) -> (Keeper, Vec<String>) {
+    let mut k = Keeper::start_with(name, extra, 1);
+    let mut c = RawClient::connect(k.addr());
+    assert_eq!(create(&mut c, "/data", b""), 0);
+    let names: Vec<String> = (0..n).map(|i| format!("n{i:04}")).collect();
+    for name in &names {
+        assert_eq!(create(&mut c, &format!("/data/{name}"), &payload(name)), 0);
+    }
+    k.kill();
+    (k, names)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn keeper_dir(k: &Keeper) -> PathBuf {
+    k.data_dir().join("keeper-v1")
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("txnlog.")).collect();
+    segs.sort();
+    segs.pop().unwrap()
+}
+
+/// Starts a server on a damaged copy: either it serves a prefix of `names`
+/// (every present node intact, nothing after a missing one), or it refuses
+/// with a message naming the file and an offset.
+fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> Option<usize> {
+    let log_path = k.dir.join("recover.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
+        .args(["serve", "--config"])
+        .arg(k.dir.join("zoo.cfg"))
+        .stdin(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let serving = common::eventually(Duration::from_secs(10), || common::four_letter(k.port, "srvr").contains("Mode:") || child.try_wait().unwrap().is_some());
+    assert!(serving, "{case}: neither served nor exited");
+    if let Some(status) = child.try_wait().unwrap() {
+        let err = std::fs::read_to_string(&log_path).unwrap();
+        assert!(!status.success(), "{case}: exited successfully without serving");
+        assert!(err.contains("offset") && (err.contains("corrupt") || err.contains("invalid")), "{case}: refusal names file and offset:\n{err}");
+        return None;
+    }
+    let mut c = RawClient::connect(k.addr());
+    let (reply, _) = c.call(GET_CHILDREN, |w| {
+        w.ustring("/data").boolean(false);
+    });
+    assert_eq!(reply.header.err, 0, "{case}: /data exists after recovery; server said:\n{}", std::fs::read_to_string(&log_path).unwrap());
+    let present: std::collections::HashSet<String> = children(&mut c, "/data").into_iter().collect();
+    let prefix = names.iter().take_while(|n| present.contains(*n)).count();
+    assert_eq!(prefix, present.len(), "{case}: recovered nodes form a prefix of the writes");
+    for name in &present {
+        assert_eq!(get(&mut c, &format!("/data/{name}")).as_deref(), Some(payload(name).as_slice()), "{case}: {name} intact");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Some(prefix)
+}
+
+#[test]
+fn torn_and_damaged_log_tails() {
+    let (mut k, names) = written_then_killed("torn", "snapCount=100000", 30);
+    let dir = keeper_dir(&k);
+    let pristine = dir.with_extension("pristine");
+    copy_dir(&dir, &pristine);
+    let seg = last_segment(&dir);
+    let bytes = std::fs::read(&seg).unwrap();
+    // Find the record boundaries by walking the format: 32-byte header, then
+    // records of 16 + padded payload bytes.
+    let mut starts = Vec::new();
+    let mut off = 32;
+    while off + 4 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        starts.push(off);
+        off += 16 + len.div_ceil(8) * 8;
+    }
+    let end = off;
+    let last = *starts.last().unwrap();
+    let cases: Vec<(String, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        ("cut inside the last length".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 2))),
+        ("cut inside the last crc".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 6))),
+        ("cut inside the last payload".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 20))),
+        ("cut at the end of records".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(end))),
+        ("flipped byte in the last payload".into(), Box::new(move |b: &mut Vec<u8>| b[last + 18] ^= 0x55)),
+        ("garbage after the last record".into(), Box::new(move |b: &mut Vec<u8>| b[end + 5] = 0x77)),
+        ("flipped byte in the middle".into(), Box::new(move |b: &mut Vec<u8>| b[starts_mid(&starts) + 20] ^= 0x55)),
+    ];
+    fn starts_mid(starts: &[usize]) -> usize {
+        starts[starts.len() / 2]
+    }
+    let mut seed = 77u64;
+    let mut random_cases: Vec<(String, Box<dyn Fn(&mut Vec<u8>)>)> = Vec::new();
+    for _ in 0..6 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let at = 32 + (seed >> 33) as usize % (end - 32);
+        random_cases.push((format!("cut at random offset {at}"), Box::new(move |b: &mut Vec<u8>| b.truncate(at))));
+        random_cases.push((format!("flipped byte at random offset {at}"), Box::new(move |b: &mut Vec<u8>| b[at] ^= 0x01)));
+    }
+    for (case, damage) in cases.into_iter().chain(random_cases) {
+        std::fs::remove_dir_all(&dir).unwrap();
+        copy_dir(&pristine, &dir);
+        let mut b = bytes.clone();
+        damage(&mut b);
+        std::fs::write(&seg, &b).unwrap();
+        let outcome = recovers_prefix_or_refuses(&mut k, &names, &case);
+        match case.as_str() {
+            "cut at the end of records" | "garbage after the last record" => assert_eq!(outcome, Some(names.len()), "{case}: nothing lost"),
+            c if c.contains("last") => assert_eq!(outcome, Some(names.len() - 1), "{case}: only the torn record is dropped"),
+            "flipped byte in the middle" => assert_eq!(outcome, None, "{case}: refused"),
+            _ => {}
+        }
+    }
+    std::fs::remove_dir_all(&pristine).unwrap();
+}
+
+#[test]
+fn corrupt_newest_snapshot_falls_back_to_an_older_one_and_the_log() {
+    let (mut k, names) = written_then_killed("snapfall", "snapCount=10", 60);
+    let dir = keeper_dir(&k);
+    let mut snaps: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("snapshot.")).collect();
+    snaps.sort();
+    assert!(snaps.len() >= 2, "several snapshots were written: {snaps:?}");
+    let newest = snaps.last().unwrap();
+    let mut b = std::fs::read(newest).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0xff;
+    std::fs::write(newest, &b).unwrap();
+    assert_eq!(recovers_prefix_or_refuses(&mut k, &names, "corrupt newest snapshot"), Some(names.len()));
+    // Without the log that the older snapshots need, start-up must refuse.
+    for s in &snaps[..snaps.len() - 1] {
+        std::fs::remove_file(s).unwrap();
+    }
+    let first_segment = {
+        let mut segs: Vec<PathBuf> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("txnlog.")).collect();
+        segs.sort();
+        segs.remove(0)
+    };
+    std::fs::remove_file(first_segment).unwrap();
+    assert_eq!(recovers_prefix_or_refuses(&mut k, &names, "corrupt only snapshot, log purged"), None);
+}
+
+#[test]
+fn tree_after_restart_equals_tree_before() {
+    let mut k = Keeper::start_with("same-tree", "snapCount=25", 2);
+    let mut c = RawClient::connect(k.addr());
+    assert_eq!(create(&mut c, "/data", b""), 0);
+    for i in 0..200 {
+        assert_eq!(create(&mut c, &format!("/data/t{i}"), &payload(&format!("t{i}"))), 0);
+        if i % 3 == 0 {
+            c.call(5, |w| {
+                w.ustring(&format!("/data/t{i}")).buffer(Some(b"changed")).int(-1);
+            });
+        }
+    }
+    let snapshot = |c: &mut RawClient| -> BTreeMap<String, Option<Vec<u8>>> {
+        children(c, "/data").into_iter().map(|n| (n.clone(), get(c, &format!("/data/{n}")))).collect()
+    };
+    let before = snapshot(&mut c);
+    drop(c);
+    k.restart();
+    let mut c = RawClient::connect(k.addr());
+    assert_eq!(snapshot(&mut c), before);
+    assert!(k.log().contains("from snapshot"), "recovery used a snapshot:\n{}", k.log());
+}
