@@ -229,6 +229,9 @@ fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> O
     Some(prefix)
 }
 
+/// A named way to damage a segment's bytes.
+type DamageCase = (String, Box<dyn Fn(&mut Vec<u8>)>);
+
 #[test]
 fn torn_and_damaged_log_tails() {
     let (mut k, names) = written_then_killed("torn", "snapCount=100000", 30);
@@ -251,7 +254,7 @@ fn torn_and_damaged_log_tails() {
     }
     let end = off;
     let last = *starts.last().unwrap();
-    let cases: Vec<(String, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    let cases: Vec<DamageCase> = vec![
         ("cut inside the last length".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 2))),
         ("cut inside the last crc".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 6))),
         ("cut inside the last payload".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 20))),
@@ -264,7 +267,7 @@ fn torn_and_damaged_log_tails() {
         starts[starts.len() / 2]
     }
     let mut seed = 77u64;
-    let mut random_cases: Vec<(String, Box<dyn Fn(&mut Vec<u8>)>)> = Vec::new();
+    let mut random_cases: Vec<DamageCase> = Vec::new();
     for _ in 0..6 {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let at = 32 + (seed >> 33) as usize % (end - 32);
