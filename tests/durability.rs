@@ -342,3 +342,51 @@ fn tree_after_restart_equals_tree_before() {
     assert_eq!(snapshot(&mut c), before);
     assert!(k.log().contains("from snapshot"), "recovery used a snapshot:\n{}", k.log());
 }
+
+/// Unmounts a test filesystem when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_stops_the_server_without_losing_acknowledged_writes() {
+    // A 3 MiB tmpfs the test mounts itself (needs root, as CI has), holding
+    // dataDir: the log's 512 KiB segments fill it after a few rolls.
+    let mount_point = common::temp_dir("full-disk-mnt");
+    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(&mount_point).status().expect("mount runs");
+    assert!(status.success(), "mounting a tmpfs at {} failed: this test needs root", mount_point.display());
+    let _mounted = Mounted(mount_point.clone());
+    let data = mount_point.join("data");
+    let mut k = Keeper::start_with("full-disk", &format!("dataDir={}\npreAllocSize=512\nsnapCount=100000", data.display()), 1);
+    let mut c = RawClient::connect(k.addr());
+    let _ = c.stream.set_read_timeout(Some(Duration::from_secs(5)));
+    assert_eq!(create(&mut c, "/data", b""), 0);
+    let blob = vec![b'z'; 60_000];
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        let name = format!("big{i}");
+        let xid = c.send(CREATE, |w| {
+            w.ustring(&format!("/data/{name}")).buffer(Some(&blob)).count(1).int(31).ustring("world").ustring("anyone").int(0);
+        });
+        match c.read() {
+            Some(r) if r.header.xid == xid && r.header.err == 0 => acked.push(name),
+            _ => break,
+        }
+    }
+    assert!(!acked.is_empty() && acked.len() < 200, "the disk filled up part-way ({} writes acknowledged)", acked.len());
+    assert!(common::eventually(Duration::from_secs(10), || !k.is_running()), "the server stops when the log cannot grow");
+    assert!(k.log().contains("FATAL"), "the failure is logged loudly:\n{}", k.log());
+    // Move the data to a roomy filesystem and restart: everything acknowledged is there.
+    let roomy = k.dir.join("roomy");
+    copy_dir(&data, &roomy);
+    k.extra = format!("dataDir={}\npreAllocSize=512\nsnapCount=100000", roomy.display());
+    k.restart();
+    let mut c = RawClient::connect(k.addr());
+    for name in &acked {
+        assert_eq!(get(&mut c, &format!("/data/{name}")).map(|d| d.len()), Some(blob.len()), "acknowledged {name} survived the full disk");
+    }
+}

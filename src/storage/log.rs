@@ -152,7 +152,8 @@ impl TxnLog {
     pub fn open(dir: &Path, segment_bytes: usize, after_zxid: i64, mut replay: impl FnMut(Txn)) -> Result<(TxnLog, Recovery), LogError> {
         assert!(segment_bytes >= SEGMENT_HEADER_LEN + 64, "segments must hold at least a header and a record");
         std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
-        let segments = list_segments(dir)?;
+        let mut segments = list_segments(dir)?;
+        remove_unborn(&mut segments)?;
         let mut log =
             TxnLog { dir: dir.to_path_buf(), segment_bytes, active: None, last_zxid: 0, synced_zxid: 0, genesis_next: segments.is_empty() && after_zxid == 0 };
         let mut recovery = Recovery::default();
@@ -306,18 +307,49 @@ impl TxnLog {
         }
         let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
         let path = self.dir.join(format!("{SEGMENT_PREFIX}{first_zxid:016x}"));
-        let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(io_err(format!("creating {}", path.display())))?;
-        preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
-        let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
-        // SAFETY: fresh mapping of at least SEGMENT_HEADER_LEN bytes, owned here.
-        let header = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
-        let genesis = std::mem::take(&mut self.genesis_next);
-        record::write_segment_header(header, record::SegmentHeader { first_zxid, genesis });
-        map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
+        let header = record::SegmentHeader { first_zxid, genesis: self.genesis_next };
+        let map = match create_segment(&path, size, header) {
+            Ok(map) => map,
+            Err(e) => {
+                // Leave no half-made segment behind: recovery would take it for damage.
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
+        self.genesis_next = false;
         self.active = Some(ActiveSegment { path, map: Arc::new(map), write_off: SEGMENT_HEADER_LEN, synced_off: SEGMENT_HEADER_LEN });
         Ok(())
     }
+}
+
+/// Creates a preallocated segment file with a durable header.
+fn create_segment(path: &Path, size: usize, header: record::SegmentHeader) -> Result<MmapRaw, LogError> {
+    let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io_err(format!("creating {}", path.display())))?;
+    preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
+    let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
+    // SAFETY: fresh mapping of at least SEGMENT_HEADER_LEN bytes, owned here.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
+    record::write_segment_header(bytes, header);
+    map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
+    Ok(map)
+}
+
+/// A last segment whose creation a crash interrupted (shorter than a header,
+/// or a header of zeros) holds no record: it is removed, with a warning.
+fn remove_unborn(segments: &mut Vec<SegmentFile>) -> Result<(), LogError> {
+    let Some(last) = segments.last() else { return Ok(()) };
+    let mut head = Vec::with_capacity(SEGMENT_HEADER_LEN);
+    let file = File::open(&last.path).map_err(io_err(format!("opening {}", last.path.display())))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, SEGMENT_HEADER_LEN as u64), &mut head)
+        .map_err(io_err(format!("reading {}", last.path.display())))?;
+    if head.len() == SEGMENT_HEADER_LEN && head.iter().any(|b| *b != 0) {
+        return Ok(());
+    }
+    eprintln!("keeper: removing {}: its creation never completed (no header), so it holds no transaction", last.path.display());
+    std::fs::remove_file(&last.path).map_err(io_err(format!("removing {}", last.path.display())))?;
+    segments.pop();
+    Ok(())
 }
 
 /// Reserves `size` bytes of real disk for `file` (not a sparse hole).
