@@ -305,3 +305,35 @@ async fn session_resumes_on_a_new_connection_with_its_watches() {
     assert_eq!(within(watch.changed()).await.event_type, zk::EventType::NodeDataChanged);
     assert_eq!(c.session_id(), session.id(), "same session after reconnecting");
 }
+
+#[asyncs::test]
+async fn many_clients_on_many_shards_see_one_order() {
+    // Three shard cores: connections spread across them (SO_REUSEPORT), so
+    // watches, replies and reads cross cores.
+    let k = Keeper::start_with("shards", "", 3);
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        clients.push(client(&k).await);
+    }
+    clients[0].create("/s", b"", &OPEN).await.unwrap();
+    let mut watches = Vec::new();
+    for c in &clients {
+        let (_, _, w) = c.get_and_watch_data("/s").await.unwrap();
+        watches.push(w);
+    }
+    let stat = clients[5].set_data("/s", b"one", None).await.unwrap();
+    for w in watches {
+        let ev = within(w.changed()).await;
+        assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeDataChanged, "/s"));
+    }
+    // Every client reads its own writes, and sees every earlier committed write.
+    for (i, c) in clients.iter().enumerate() {
+        let path = format!("/s/c{i}");
+        c.create(&path, format!("{i}").as_bytes(), &OPEN).await.unwrap();
+        assert_eq!(c.get_data(&path).await.unwrap().0, format!("{i}").as_bytes());
+        let (data, seen) = c.get_data("/s").await.unwrap();
+        assert_eq!((data.as_slice(), seen.mzxid), (b"one".as_slice(), stat.mzxid));
+    }
+    clients[11].sync("/s").await.unwrap();
+    assert_eq!(clients[11].list_children("/s").await.unwrap().len(), clients.len());
+}
