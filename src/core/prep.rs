@@ -123,6 +123,7 @@ fn prep_single(view: &mut View<'_>, op: OpCode, req: &Request, ctx: &PrepContext
             Ok(TxnOp::Check { path: path.clone() })
         }
         Request::Reconfig => Err(ErrorCode::ReconfigDisabled),
+        Request::Malformed => Err(ErrorCode::MarshallingError),
         other => unreachable!("prep called with a read request: {other:?}"),
     }
 }

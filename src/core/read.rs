@@ -73,10 +73,20 @@ pub fn read(
             Ok(Response::Count(tree.descendant_count(path) as i32))
         }
         Request::GetEphemerals { prefix } => {
+            let prefix = prefix.as_deref().unwrap_or("");
             let all = prefix.trim().is_empty() || prefix.trim() == "/";
-            Ok(Response::GetEphemerals(tree.ephemerals_of(ctx.session_id).filter(|p| all || p.starts_with(prefix.as_str())).cloned().collect()))
+            Ok(Response::GetEphemerals(tree.ephemerals_of(ctx.session_id).filter(|p| all || p.starts_with(prefix)).cloned().collect()))
         }
-        Request::MultiRead(ops) => Ok(Response::Multi(ops.iter().map(|op| read_op(tree, op, ctx)).collect())),
+        Request::MultiRead(ops) => {
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                if matches!(op, ReadOp::NotARead { .. }) {
+                    return Ok(Response::MultiReadAborted(results));
+                }
+                results.push(read_op(tree, op, ctx));
+            }
+            Ok(Response::Multi(results))
+        }
         Request::AddWatch { path, mode } => {
             match *mode {
                 add_watch_mode::PERSISTENT => watches.add_persistent(path, ctx.conn),
@@ -91,12 +101,13 @@ pub fn read(
         }
         Request::CheckWatches { path, watcher_type } => {
             let kind = watch_kind(*watcher_type)?;
+            // ZooKeeper 3.8 walks the path's parents here and fails on a path without a slash.
+            if !path.is_empty() && !path.contains('/') {
+                return Err(ErrorCode::MarshallingError);
+            }
             if watches.contains(path, ctx.conn, kind) { Ok(Response::Empty) } else { Err(ErrorCode::NoWatcher) }
         }
-        Request::SetWatches(sw) => {
-            set_watches(tree, watches, sw, ctx.conn, notes);
-            Ok(Response::Empty)
-        }
+        Request::SetWatches(sw) => set_watches(tree, watches, sw, ctx.conn, notes).map(|()| Response::Empty),
         Request::WhoAmI => Ok(Response::WhoAmI(ctx.ids.iter().map(|id| (id.scheme.clone(), user_name(id))).collect())),
         other => unreachable!("read called with a write request: {other:?}"),
     }
@@ -139,6 +150,7 @@ fn read_op(tree: &DataTree, op: &ReadOp, ctx: &ReadContext<'_>) -> OpReply {
     let (path, is_data) = match op {
         ReadOp::GetChildren { path } => (path, false),
         ReadOp::GetData { path } => (path, true),
+        ReadOp::NotARead { .. } => unreachable!("multiRead stops before a non-read op"),
     };
     let Some(node) = tree.get(path) else {
         return OpReply::Error(ErrorCode::NoNode);
@@ -151,32 +163,34 @@ fn read_op(tree: &DataTree, op: &ReadOp, ctx: &ReadContext<'_>) -> OpReply {
 
 /// Re-registers a reconnecting client's watches (`DataTree.setWatches`):
 /// a watch whose node changed after `relative_zxid` fires at once instead.
-fn set_watches(tree: &DataTree, watches: &mut WatchRegistry, sw: &SetWatchesRequest, conn: ConnId, notes: &mut Vec<Notification>) {
+fn set_watches(tree: &DataTree, watches: &mut WatchRegistry, sw: &SetWatchesRequest, conn: ConnId, notes: &mut Vec<Notification>) -> Result<(), ErrorCode> {
     let mut fire = |kind: EventType, path: &str| notes.push(Notification { conn, kind, path: path.to_string() });
-    for p in &sw.data {
+    let list = |l: &Option<Vec<String>>| l.clone().ok_or(ErrorCode::MarshallingError);
+    for p in &list(&sw.data)? {
         match tree.get(p) {
             None => fire(EventType::NodeDeleted, p),
             Some(n) if n.mzxid > sw.relative_zxid => fire(EventType::NodeDataChanged, p),
             Some(_) => watches.add_data(p, conn),
         }
     }
-    for p in &sw.exist {
+    for p in &list(&sw.exist)? {
         match tree.get(p) {
             Some(_) => fire(EventType::NodeCreated, p),
             None => watches.add_data(p, conn),
         }
     }
-    for p in &sw.child {
+    for p in &list(&sw.child)? {
         match tree.get(p) {
             None => fire(EventType::NodeDeleted, p),
             Some(n) if n.pzxid > sw.relative_zxid => fire(EventType::NodeChildrenChanged, p),
             Some(_) => watches.add_child(p, conn),
         }
     }
-    for p in &sw.persistent {
+    for p in &list(&sw.persistent)? {
         watches.add_persistent(p, conn);
     }
-    for p in &sw.persistent_recursive {
+    for p in &list(&sw.persistent_recursive)? {
         watches.add_recursive(p, conn);
     }
+    Ok(())
 }

@@ -6,8 +6,8 @@
 //! long    = i64
 //! boolean = u8            ; 0 false, anything else true
 //! buffer  = i32 len, len bytes      ; len -1 means null
-//! ustring = buffer (UTF-8)          ; len -1 means null, read as ""
-//! vector  = i32 count, count items  ; count -1 means null
+//! ustring = buffer (UTF-8)          ; len -1 means null
+//! vector  = i32 count, count items  ; count -1 means null, below -1 empty
 //! ```
 //! Reading is zero-copy: `buffer` values are slices of the frame's `Bytes`.
 //! Every read checks its length first, so a truncated or hostile frame gives
@@ -22,8 +22,8 @@ pub enum DecodeError {
     Truncated,
     /// A length or count was negative (other than -1) or larger than the frame.
     BadLength(i32),
-    /// A ustring was not valid UTF-8.
-    BadUtf8,
+    /// A null string where a value is required (Java's NullPointerException).
+    Null,
 }
 
 impl std::fmt::Display for DecodeError {
@@ -31,7 +31,7 @@ impl std::fmt::Display for DecodeError {
         match self {
             DecodeError::Truncated => write!(f, "record truncated"),
             DecodeError::BadLength(n) => write!(f, "bad length {n}"),
-            DecodeError::BadUtf8 => write!(f, "string is not UTF-8"),
+            DecodeError::Null => write!(f, "null where a value is required"),
         }
     }
 }
@@ -100,29 +100,48 @@ impl JuteReader {
         Ok(self.length()?.map(|len| self.buf.split_to(len)))
     }
 
-    /// Reads a `ustring`; null reads as the empty string, as Java's
-    /// `readString` followed by the server's use of the value would.
-    pub fn ustring(&mut self) -> DecodeResult<String> {
-        match self.buffer()? {
-            None => Ok(String::new()),
-            Some(bytes) => String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::BadUtf8),
-        }
+    /// Reads a `ustring` that may be null. Invalid UTF-8 becomes U+FFFD, as
+    /// Java's decoder does (ZooKeeper then rejects such paths as invalid).
+    pub fn ustring_opt(&mut self) -> DecodeResult<Option<String>> {
+        Ok(self.buffer()?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
-    /// Reads a vector count; `None` is the null vector. Each element takes at
+    /// Reads a `ustring` that must not be null.
+    pub fn ustring(&mut self) -> DecodeResult<String> {
+        self.ustring_opt()?.ok_or(DecodeError::Null)
+    }
+
+    /// Reads a vector count; `None` is the null vector, and a count below -1
+    /// is an empty vector (Java's loop runs zero times). Each element takes at
     /// least one byte, so a count above the bytes left is rejected up front.
     pub fn count(&mut self) -> DecodeResult<Option<usize>> {
-        self.length()
+        let n = self.int()?;
+        if n == -1 {
+            return Ok(None);
+        }
+        if n < 0 {
+            return Ok(Some(0));
+        }
+        if n as usize > self.buf.remaining() {
+            return Err(DecodeError::BadLength(n));
+        }
+        Ok(Some(n as usize))
     }
 
-    /// Reads a `vector<ustring>`; null reads as empty.
-    pub fn strings(&mut self) -> DecodeResult<Vec<String>> {
-        let n = self.count()?.unwrap_or(0);
+    /// Reads a `vector<ustring>` that may be null.
+    pub fn strings_opt(&mut self) -> DecodeResult<Option<Vec<String>>> {
+        let Some(n) = self.count()? else { return Ok(None) };
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(self.ustring()?);
         }
-        Ok(out)
+        Ok(Some(out))
+    }
+
+    /// Reads a `vector<ustring>`; a null vector is an error, as where the
+    /// server iterates it.
+    pub fn strings(&mut self) -> DecodeResult<Vec<String>> {
+        self.strings_opt()?.ok_or(DecodeError::Null)
     }
 }
 
@@ -178,6 +197,12 @@ impl<'a> JuteWriter<'a> {
         self
     }
 
+    /// Writes the null vector.
+    pub fn count_null(&mut self) -> &mut Self {
+        self.buf.put_i32(-1);
+        self
+    }
+
     /// Writes a `vector<ustring>`.
     pub fn strings<S: AsRef<str>>(&mut self, items: &[S]) -> &mut Self {
         self.count(items.len());
@@ -218,7 +243,11 @@ mod tests {
         JuteWriter::new(&mut buf).int(i32::MAX);
         assert_eq!(JuteReader::new(buf.clone().freeze()).buffer(), Err(DecodeError::BadLength(i32::MAX)));
         let mut buf = BytesMut::new();
-        JuteWriter::new(&mut buf).int(-2);
-        assert_eq!(JuteReader::new(buf.freeze()).strings(), Err(DecodeError::BadLength(-2)));
+        JuteWriter::new(&mut buf).int(-2).int(-1).buffer(None).buffer(Some(&[0xff, b'a']));
+        let mut r = JuteReader::new(buf.freeze());
+        assert_eq!(r.strings(), Ok(vec![]), "a count below -1 is an empty vector");
+        assert_eq!(r.strings(), Err(DecodeError::Null));
+        assert_eq!(r.ustring(), Err(DecodeError::Null));
+        assert_eq!(r.ustring().unwrap(), "\u{fffd}a");
     }
 }

@@ -1,6 +1,7 @@
 //! The ZooKeeper client wire protocol: framing, jute records, codes.
 
 pub mod codes;
+pub mod encode;
 pub mod frame;
 pub mod jute;
 pub mod records;

@@ -1,7 +1,7 @@
 //! Jute records shared by requests, replies and our own storage: `Stat`, `Id`,
 //! `ACL`, and the headers that start every frame.
 
-use super::jute::{DecodeResult, JuteReader, JuteWriter};
+use super::jute::{DecodeError, DecodeResult, JuteReader, JuteWriter};
 use rkyv::{Archive, Deserialize, Serialize};
 
 /// A node's metadata as the client sees it (`org.apache.zookeeper.data.Stat`).
@@ -85,10 +85,18 @@ impl Acl {
     }
 
     /// Reads the record.
+    /// Null fields follow what ZooKeeper's `fixupACL` does with them: a null
+    /// scheme names no provider (InvalidACL, so it reads as ""); a null id is
+    /// ignored by the `auth` scheme and dereferenced by every other scheme
+    /// (a NullPointerException: MarshallingError).
     pub fn read(r: &mut JuteReader) -> DecodeResult<Acl> {
         let perms = r.int()?;
-        let scheme = r.ustring()?;
-        let id = r.ustring()?;
+        let scheme = r.ustring_opt()?.unwrap_or_default();
+        let id = match r.ustring_opt()? {
+            Some(id) => id,
+            None if scheme == "auth" || scheme.is_empty() => String::new(),
+            None => return Err(DecodeError::Null),
+        };
         Ok(Acl { perms, id: Id { scheme, id } })
     }
 

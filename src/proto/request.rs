@@ -90,19 +90,32 @@ pub enum MultiOp {
 /// One operation inside a multiRead.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReadOp {
-    GetChildren { path: String },
-    GetData { path: String },
+    GetChildren {
+        path: String,
+    },
+    GetData {
+        path: String,
+    },
+    /// A delete, setData or check inside a multiRead: it decodes, and
+    /// ZooKeeper then stops the multiRead at it with MarshallingError,
+    /// returning the results gathered so far.
+    NotARead {
+        op: OpCode,
+    },
 }
 
-/// The watches a client re-registers after reconnecting (setWatches / setWatches2).
+/// The watches a client re-registers after reconnecting (setWatches /
+/// setWatches2). A null list is kept as `None`: ZooKeeper processes the lists
+/// in order and fails (MarshallingError) at the first null one, after the
+/// earlier lists' events have gone out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SetWatchesRequest {
     pub relative_zxid: i64,
-    pub data: Vec<String>,
-    pub exist: Vec<String>,
-    pub child: Vec<String>,
-    pub persistent: Vec<String>,
-    pub persistent_recursive: Vec<String>,
+    pub data: Option<Vec<String>>,
+    pub exist: Option<Vec<String>>,
+    pub child: Option<Vec<String>>,
+    pub persistent: Option<Vec<String>>,
+    pub persistent_recursive: Option<Vec<String>>,
 }
 
 /// A decoded request body.
@@ -144,8 +157,9 @@ pub enum Request {
         path: String,
         watch: bool,
     },
+    /// sync; a null path is echoed back as null.
     Sync {
-        path: String,
+        path: Option<String>,
     },
     Ping,
     Check {
@@ -168,9 +182,14 @@ pub enum Request {
         auth: Bytes,
     },
     SetWatches(SetWatchesRequest),
+    /// SASL with its token (answered with a null token: no SASL is configured).
     Sasl,
+    /// A write whose body did not decode: like ZooKeeper, it still takes a
+    /// zxid, and fails with MarshallingError.
+    Malformed,
+    /// getEphemerals; a null prefix means all.
     GetEphemerals {
-        prefix: String,
+        prefix: Option<String>,
     },
     GetAllChildrenNumber {
         path: String,
@@ -197,6 +216,7 @@ impl Request {
                 | Request::Check { .. }
                 | Request::Multi(_)
                 | Request::Reconfig
+                | Request::Malformed
                 | Request::CloseSession
         )
     }
@@ -211,6 +231,9 @@ pub enum RequestError {
     Malformed(DecodeError),
     /// A multi named an op that cannot appear inside a multi.
     BadMultiOp(i32),
+    /// A malformed auth or SASL packet: ZooKeeper closes the connection
+    /// without replying.
+    Fatal,
 }
 
 impl From<DecodeError> for RequestError {
@@ -242,25 +265,35 @@ fn decode_body(op: OpCode, r: &mut JuteReader) -> Result<Request, RequestError> 
         O::DeleteContainer => Request::DeleteContainer { path: r.ustring()? },
         O::Exists => Request::Exists { path: r.ustring()?, watch: r.boolean()? },
         O::GetData => Request::GetData { path: r.ustring()?, watch: r.boolean()? },
-        O::SetData => Request::SetData { path: r.ustring()?, data: r.buffer()?, version: r.int()? },
+        // setData, setACL and check validate a null path (BadArguments) before using it.
+        O::SetData => Request::SetData { path: validated_path(r)?, data: r.buffer()?, version: r.int()? },
         O::GetAcl => Request::GetAcl { path: r.ustring()? },
-        O::SetAcl => Request::SetAcl { path: r.ustring()?, acl: Acl::read_list(r)?, version: r.int()? },
+        O::SetAcl => Request::SetAcl { path: validated_path(r)?, acl: Acl::read_list(r)?, version: r.int()? },
         O::GetChildren | O::GetChildren2 => Request::GetChildren { path: r.ustring()?, watch: r.boolean()? },
-        O::Sync => Request::Sync { path: r.ustring()? },
+        O::Sync => Request::Sync { path: r.ustring_opt()? },
         O::Ping => Request::Ping,
-        O::Check => Request::Check { path: r.ustring()?, version: r.int()? },
+        O::Check => Request::Check { path: validated_path(r)?, version: r.int()? },
         O::Multi => Request::Multi(multi_ops(r)?),
         O::MultiRead => Request::MultiRead(read_ops(r)?),
-        O::Reconfig => Request::Reconfig,
+        O::Reconfig => {
+            let (_joining, _leaving, _members, _config_id) = (r.ustring_opt()?, r.ustring_opt()?, r.ustring_opt()?, r.long()?);
+            Request::Reconfig
+        }
         O::CheckWatches => Request::CheckWatches { path: r.ustring()?, watcher_type: r.int()? },
         O::RemoveWatches => Request::RemoveWatches { path: r.ustring()?, watcher_type: r.int()? },
         O::Auth => {
-            let _auth_type = r.int()?;
-            Request::Auth { scheme: r.ustring()?, auth: r.buffer()?.unwrap_or_default() }
+            // A null scheme is an unknown scheme (AuthFailed); a truncated packet closes.
+            let auth = (|| Ok::<_, DecodeError>((r.int()?, r.ustring_opt()?.unwrap_or_default(), r.buffer()?.unwrap_or_default())))();
+            let (_auth_type, scheme, auth) = auth.map_err(|_| RequestError::Fatal)?;
+            Request::Auth { scheme, auth }
         }
         O::SetWatches | O::SetWatches2 => Request::SetWatches(set_watches(op, r)?),
-        O::Sasl => Request::Sasl,
-        O::GetEphemerals => Request::GetEphemerals { prefix: r.ustring()? },
+        O::Sasl => {
+            // A missing or null token makes ZooKeeper drop the connection.
+            r.buffer().ok().flatten().ok_or(RequestError::Fatal)?;
+            Request::Sasl
+        }
+        O::GetEphemerals => Request::GetEphemerals { prefix: r.ustring_opt()? },
         O::GetAllChildrenNumber => Request::GetAllChildrenNumber { path: r.ustring()? },
         O::AddWatch => Request::AddWatch { path: r.ustring()?, mode: r.int()? },
         O::WhoAmI => Request::WhoAmI,
@@ -287,13 +320,37 @@ fn multi_ops(r: &mut JuteReader) -> Result<Vec<MultiOp>, RequestError> {
         }
         let op = OpCode::from_i32(h.op).ok_or(RequestError::BadMultiOp(h.op))?;
         ops.push(match op {
-            OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => MultiOp::Create { op, req: create_request(op, r)? },
+            OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => {
+                let req = create_request(op, r)?;
+                MultiOp::Create { op: multi_create_op(op, req.flags)?, req }
+            }
             OpCode::Delete => MultiOp::Delete { path: r.ustring()?, version: r.int()? },
-            OpCode::SetData => MultiOp::SetData { path: r.ustring()?, data: r.buffer()?, version: r.int()? },
-            OpCode::Check => MultiOp::Check { path: r.ustring()?, version: r.int()? },
+            OpCode::SetData => MultiOp::SetData { path: validated_path(r)?, data: r.buffer()?, version: r.int()? },
+            OpCode::Check => MultiOp::Check { path: validated_path(r)?, version: r.int()? },
             _ => return Err(RequestError::BadMultiOp(h.op)),
         });
     }
+}
+
+/// A path the server validates before use: null reads as "", which fails
+/// validation (BadArguments) exactly as ZooKeeper's null check does.
+fn validated_path(r: &mut JuteReader) -> Result<String, DecodeError> {
+    Ok(r.ustring_opt()?.unwrap_or_default())
+}
+
+/// The create opcode a multi op really is. ZooKeeper 3.8 rebuilds each
+/// create inside a multi from its flags (`Op.create`): container flags make a
+/// createContainer, TTL flags a createTTL (allowed only in a createTTL op, or
+/// the whole multi fails to decode), anything else a plain create, whose
+/// result then carries the path only.
+fn multi_create_op(op: OpCode, flags: i32) -> Result<OpCode, RequestError> {
+    let Some(mode) = CreateMode::from_flags(flags) else { return Ok(op) };
+    Ok(match mode {
+        CreateMode::Container => OpCode::CreateContainer,
+        _ if mode.is_ttl() && op == OpCode::CreateTtl => OpCode::CreateTtl,
+        _ if mode.is_ttl() => return Err(RequestError::BadMultiOp(op as i32)),
+        _ => OpCode::Create,
+    })
 }
 
 fn read_ops(r: &mut JuteReader) -> Result<Vec<ReadOp>, RequestError> {
@@ -314,16 +371,31 @@ fn read_ops(r: &mut JuteReader) -> Result<Vec<ReadOp>, RequestError> {
                 let _watch = r.boolean()?;
                 ReadOp::GetData { path }
             }
+            Some(op @ (OpCode::Delete | OpCode::Check)) => {
+                let (_path, _version) = (r.ustring()?, r.int()?);
+                ReadOp::NotARead { op }
+            }
+            Some(op @ OpCode::SetData) => {
+                let (_path, _data, _version) = (r.ustring()?, r.buffer()?, r.int()?);
+                ReadOp::NotARead { op }
+            }
             _ => return Err(RequestError::BadMultiOp(h.op)),
         });
     }
 }
 
 fn set_watches(op: OpCode, r: &mut JuteReader) -> Result<SetWatchesRequest, DecodeError> {
-    let mut req = SetWatchesRequest { relative_zxid: r.long()?, data: r.strings()?, exist: r.strings()?, child: r.strings()?, ..Default::default() };
+    let mut req = SetWatchesRequest {
+        relative_zxid: r.long()?,
+        data: r.strings_opt()?,
+        exist: r.strings_opt()?,
+        child: r.strings_opt()?,
+        persistent: Some(Vec::new()),
+        persistent_recursive: Some(Vec::new()),
+    };
     if op == OpCode::SetWatches2 {
-        req.persistent = r.strings()?;
-        req.persistent_recursive = r.strings()?;
+        req.persistent = r.strings_opt()?;
+        req.persistent_recursive = r.strings_opt()?;
     }
     Ok(req)
 }

@@ -74,8 +74,8 @@ pub enum Response {
     GetAcl(Vec<Acl>, Stat),
     GetChildren(Vec<String>),
     GetChildren2(Vec<String>, Stat),
-    /// sync.
-    Path(String),
+    /// sync: the path, echoed (null stays null).
+    Path(Option<String>),
     /// multi and multiRead.
     Multi(Vec<OpReply>),
     GetEphemerals(Vec<String>),
@@ -87,6 +87,9 @@ pub enum Response {
     WhoAmI(Vec<(String, String)>),
     /// SASL without a configured SASL server: a null token.
     NullToken,
+    /// A multiRead stopped by an op that is not a read: the results so far,
+    /// under a MarshallingError header.
+    MultiReadAborted(Vec<OpReply>),
 }
 
 impl Response {
@@ -94,8 +97,11 @@ impl Response {
         match self {
             Response::Empty => {}
             Response::Stat(stat) => stat.write(w),
-            Response::Create(path) | Response::Path(path) => {
+            Response::Create(path) => {
                 w.ustring(path);
+            }
+            Response::Path(path) => {
+                w.buffer(path.as_deref().map(str::as_bytes));
             }
             Response::Create2(path, stat) => {
                 w.ustring(path);
@@ -116,7 +122,7 @@ impl Response {
                 w.strings(children);
                 stat.write(w);
             }
-            Response::Multi(results) => {
+            Response::Multi(results) | Response::MultiReadAborted(results) => {
                 for r in results {
                     r.write(w);
                 }
@@ -141,7 +147,10 @@ impl Response {
 /// Appends a reply frame: `Ok` with a body, or an error code with none.
 pub fn write_response(out: &mut BytesMut, xid: i32, zxid: i64, result: &Result<Response, ErrorCode>) {
     match result {
-        Ok(resp) => write_reply(out, ReplyHeader { xid, zxid, err: 0 }, |w| resp.write(w)),
+        Ok(resp) => {
+            let err = if matches!(resp, Response::MultiReadAborted(_)) { ErrorCode::MarshallingError.code() } else { 0 };
+            write_reply(out, ReplyHeader { xid, zxid, err }, |w| resp.write(w))
+        }
         Err(code) => write_reply(out, ReplyHeader { xid, zxid, err: code.code() }, |_| {}),
     }
 }

@@ -51,7 +51,7 @@ pub enum ToBroadcast {
     /// A write (or closeSession, reconfig), in the session's order.
     Write { origin: Origin, session_id: i64, cxid: i32, op: OpCode, req: Request, ids: Arc<[Id]> },
     /// sync: answered once everything prepared before it is committed.
-    Sync { origin: Origin, cxid: i32, path: String },
+    Sync { origin: Origin, cxid: i32, path: Option<String> },
     /// A ConnectRequest: new session or re-attach.
     Connect { origin: Origin, info: ConnectInfo },
     /// Sessions with activity since the last report.
@@ -68,7 +68,7 @@ pub enum Entry {
     /// A durable transaction; `origin` is where its reply goes (none for expiry and the reaper).
     Txn { txn: Txn, origin: Option<Origin> },
     /// A sync's reply point.
-    Synced { origin: Origin, cxid: i32, path: String },
+    Synced { origin: Origin, cxid: i32, path: Option<String> },
     /// A re-attach succeeded with this timeout.
     Attached { origin: Origin, session_id: i64, timeout_ms: i32 },
     /// A re-attach failed (wrong password, unknown or closing session): send the

@@ -10,7 +10,8 @@ use super::{DataTree, Node};
 use crate::core::path;
 use crate::core::txn::{NodeKind, Txn, TxnBody, TxnOp};
 use crate::proto::codes::EventType;
-use crate::proto::records::Stat;
+use crate::proto::records::{Acl, Stat};
+use std::sync::Arc;
 
 /// The result of one op, from which the owning shard builds the reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,11 +33,15 @@ pub enum Applied {
     Multi(Vec<OpResult>),
 }
 
-/// A change that may trigger watches.
+/// A change that may trigger watches, with the ACL a watcher needs READ on
+/// to be told (the node's; the parent's for NodeChildrenChanged): ZooKeeper
+/// drops events a watcher may not read (CVE-2024-23944), though the one-shot
+/// watch is still used up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeEvent {
     pub path: String,
     pub kind: EventType,
+    pub acl: Arc<Vec<Acl>>,
 }
 
 impl DataTree {
@@ -76,19 +81,18 @@ impl DataTree {
                 node.version = *version;
                 node.mzxid = txn.zxid;
                 node.mtime = txn.time_ms;
-                let (stat, new_len) = (node.stat(), node.data_len());
+                let (stat, new_len, acl) = (node.stat(), node.data_len(), node.acl.clone());
                 self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
                 self.quota_after_set_data(path, old_len, new_len);
-                events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged });
+                events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged, acl });
                 OpResult::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
                 let shared = self.acls.intern(acl);
                 let node = self.node_mut(path);
-                let old = std::mem::replace(&mut node.acl, shared);
+                node.acl = shared;
                 node.aversion = *version;
                 let stat = node.stat();
-                self.acls.release(old);
                 OpResult::AclSet { stat }
             }
             TxnOp::Check { .. } => OpResult::Checked,
@@ -115,8 +119,9 @@ impl DataTree {
         parent.child_creates = parent.child_creates.wrapping_add(1);
         parent.pzxid = txn.zxid;
         parent.children.insert(name.into());
+        let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
-        let node = Node::new(data, acl, kind, txn.zxid, txn.time_ms);
+        let node = Node::new(data, acl.clone(), kind, txn.zxid, txn.time_ms);
         let (stat, data_len) = (node.stat(), node.data_len());
         self.data_bytes += (path.len() + data_len) as u64;
         self.nodes.insert(path.into(), node);
@@ -133,8 +138,8 @@ impl DataTree {
                 self.ttls.insert(path.to_string());
             }
         }
-        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated });
-        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged });
+        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated, acl });
+        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
         stat
     }
 
@@ -143,6 +148,7 @@ impl DataTree {
         let node = self.nodes.remove(path).unwrap_or_else(|| panic!("replica diverged: delete of missing node {path}"));
         assert!(node.children.is_empty(), "replica diverged: delete of {path} which has children");
         let parent = self.node_mut(parent_path);
+        let parent_acl = parent.acl.clone();
         let removed = parent.children.remove(name);
         assert!(removed, "replica diverged: {path} missing from its parent's children");
         if zxid > parent.pzxid {
@@ -166,10 +172,9 @@ impl DataTree {
                 self.ttls.remove(path);
             }
         }
-        self.acls.release(node.acl);
-        self.quota_after_delete(parent_path, name, path, node.data.as_ref().map_or(0, |d| d.len()));
-        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted });
-        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged });
+        self.quota_after_delete(parent_path, name, path, node.data_len());
+        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl });
+        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
     }
 
     fn close_session(&mut self, session_id: i64, zxid: i64, events: &mut Vec<TreeEvent>) {
@@ -212,8 +217,8 @@ mod tests {
         assert_eq!(p.child_creates, 2);
         assert_eq!(p.stat().pzxid, 5);
         assert_eq!(p.stat().num_children, 0);
-        assert_eq!(ev[0], TreeEvent { path: "/p".into(), kind: EventType::NodeCreated });
-        assert_eq!(ev[1], TreeEvent { path: "/".into(), kind: EventType::NodeChildrenChanged });
+        assert_eq!((ev[0].path.as_str(), ev[0].kind), ("/p", EventType::NodeCreated));
+        assert_eq!((ev[1].path.as_str(), ev[1].kind), ("/", EventType::NodeChildrenChanged));
     }
 
     #[test]

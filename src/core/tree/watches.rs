@@ -6,14 +6,15 @@
 //! rules fall out of it:
 //! - the *data* manager holds getData and exists watches (standard, one-shot),
 //!   persistent watches and persistent-recursive watches;
-//! - the *child* manager holds getChildren watches and persistent watches
-//!   (not recursive ones: recursive watchers never hear NodeChildrenChanged).
+//! - the *child* manager holds getChildren watches, persistent watches and
+//!   (as in 3.8) persistent-recursive watches too.
 //!
 //! NodeCreated and NodeDataChanged fire the data manager at the path;
 //! NodeDeleted fires the data manager, then the child manager for connections
 //! not already told; NodeChildrenChanged fires the child manager at the parent.
-//! A recursive watch on any ancestor also fires for data-manager events. Each
-//! connection hears an event at most once.
+//! A recursive watch fires at its path and below for every event except
+//! NodeChildrenChanged, which recursive watchers never hear. Each connection
+//! hears an event at most once.
 
 use super::TreeEvent;
 use crate::proto::codes::EventType;
@@ -99,24 +100,22 @@ impl WatchTable {
         true
     }
 
-    fn contains(&self, path: &str, conn: ConnId, mode: Option<Modes>) -> bool {
-        match self.by_path.get(path).and_then(|w| w.get(&conn)) {
-            None => false,
-            Some(modes) => mode.is_none_or(|m| modes.has(m)),
-        }
+    fn contains(&self, path: &str, conn: ConnId) -> bool {
+        self.by_path.get(path).is_some_and(|w| w.contains_key(&conn))
     }
 
-    /// Fires watches for an event at `path`; returns the connections to notify.
-    fn trigger(&mut self, path: &str, out: &mut Vec<ConnId>) {
+    /// Fires watches for an event at `path`; returns the connections to
+    /// notify. `recursive_hears` is false for NodeChildrenChanged.
+    fn trigger(&mut self, path: &str, recursive_hears: bool, out: &mut Vec<ConnId>) {
         let start = out.len();
         if let Some(watchers) = self.by_path.get(path) {
-            out.extend(watchers.keys().copied());
+            out.extend(watchers.iter().filter(|(_, m)| recursive_hears || m.without(Modes::RECURSIVE) != Modes::default()).map(|(c, _)| *c));
             let one_shot: Vec<ConnId> = watchers.iter().filter(|(_, m)| m.has(Modes::STANDARD)).map(|(c, _)| *c).collect();
             for conn in one_shot {
                 self.remove(path, conn, Some(Modes::STANDARD));
             }
         }
-        if self.recursive_count > 0 {
+        if self.recursive_count > 0 && recursive_hears {
             let mut ancestor = path;
             while let Some((parent, _)) = crate::core::path::split(ancestor) {
                 if let Some(watchers) = self.by_path.get(parent) {
@@ -195,14 +194,17 @@ impl WatchRegistry {
     /// addWatch PERSISTENT_RECURSIVE.
     pub fn add_recursive(&mut self, path: &str, conn: ConnId) {
         self.data.add(path, conn, Modes::RECURSIVE);
+        self.child.add(path, conn, Modes::RECURSIVE);
     }
 
     /// removeWatches: true if the connection had a matching watch (else NoWatcher).
-    /// Children and Data remove one-shot watches; Any removes every mode.
+    /// As in ZooKeeper 3.8, Children and Data remove every mode the
+    /// connection holds on the path in that table (persistent ones included);
+    /// Any removes from both tables.
     pub fn remove(&mut self, path: &str, conn: ConnId, kind: WatchKind) -> bool {
         match kind {
-            WatchKind::Children => self.child.remove(path, conn, Some(Modes::STANDARD)),
-            WatchKind::Data => self.data.remove(path, conn, Some(Modes::STANDARD)),
+            WatchKind::Children => self.child.remove(path, conn, None),
+            WatchKind::Data => self.data.remove(path, conn, None),
             WatchKind::Any => {
                 let child = self.child.remove(path, conn, None);
                 let data = self.data.remove(path, conn, None);
@@ -211,12 +213,13 @@ impl WatchRegistry {
         }
     }
 
-    /// checkWatches: whether the connection holds a matching watch.
+    /// checkWatches: whether the connection holds a watch of any mode on
+    /// the path in the table(s) `kind` names.
     pub fn contains(&self, path: &str, conn: ConnId, kind: WatchKind) -> bool {
         match kind {
-            WatchKind::Children => self.child.contains(path, conn, Some(Modes::STANDARD)),
-            WatchKind::Data => self.data.contains(path, conn, Some(Modes::STANDARD)),
-            WatchKind::Any => self.child.contains(path, conn, None) || self.data.contains(path, conn, None),
+            WatchKind::Children => self.child.contains(path, conn),
+            WatchKind::Data => self.data.contains(path, conn),
+            WatchKind::Any => self.child.contains(path, conn) || self.data.contains(path, conn),
         }
     }
 
@@ -230,13 +233,13 @@ impl WatchRegistry {
     pub fn trigger(&mut self, event: &TreeEvent, out: &mut Vec<Notification>) {
         let mut conns = Vec::new();
         match event.kind {
-            EventType::NodeCreated | EventType::NodeDataChanged => self.data.trigger(&event.path, &mut conns),
+            EventType::NodeCreated | EventType::NodeDataChanged => self.data.trigger(&event.path, true, &mut conns),
             EventType::NodeDeleted => {
-                self.data.trigger(&event.path, &mut conns);
-                self.child.trigger(&event.path, &mut conns);
+                self.data.trigger(&event.path, true, &mut conns);
+                self.child.trigger(&event.path, true, &mut conns);
                 dedup_tail(&mut conns, 0);
             }
-            EventType::NodeChildrenChanged => self.child.trigger(&event.path, &mut conns),
+            EventType::NodeChildrenChanged => self.child.trigger(&event.path, false, &mut conns),
             _ => {}
         }
         out.extend(conns.into_iter().map(|conn| Notification { conn, kind: event.kind, path: event.path.clone() }));
@@ -278,7 +281,7 @@ mod tests {
     use super::*;
 
     fn ev(path: &str, kind: EventType) -> TreeEvent {
-        TreeEvent { path: path.into(), kind }
+        TreeEvent { path: path.into(), kind, acl: std::sync::Arc::new(crate::core::tree::open_acl()) }
     }
 
     fn fire(reg: &mut WatchRegistry, path: &str, kind: EventType) -> Vec<ConnId> {
@@ -317,13 +320,17 @@ mod tests {
     }
 
     #[test]
-    fn remove_standard_keeps_persistent() {
+    fn remove_by_table_takes_every_mode_as_in_3_8() {
         let mut reg = WatchRegistry::default();
         reg.add_persistent("/a", 1);
-        assert!(!reg.remove("/a", 1, WatchKind::Data));
-        reg.add_data("/a", 1);
-        assert!(reg.contains("/a", 1, WatchKind::Data));
+        reg.add_recursive("/b", 1);
+        assert!(reg.contains("/a", 1, WatchKind::Children) && reg.contains("/b", 1, WatchKind::Data));
+        assert!(reg.contains("/b", 1, WatchKind::Children), "3.8 keeps recursive watches in both tables");
         assert!(reg.remove("/a", 1, WatchKind::Data));
-        assert_eq!(fire(&mut reg, "/a", EventType::NodeDataChanged), vec![1]);
+        assert_eq!(fire(&mut reg, "/a", EventType::NodeDataChanged), Vec::<ConnId>::new());
+        assert_eq!(fire(&mut reg, "/a", EventType::NodeChildrenChanged), vec![1], "the child table keeps its persistent watch");
+        assert!(reg.remove("/b", 1, WatchKind::Data));
+        assert!(reg.remove("/b", 1, WatchKind::Any), "the child table's copy remains");
+        assert!(!reg.remove("/b", 1, WatchKind::Any));
     }
 }

@@ -48,7 +48,7 @@ pub enum Pending {
     /// A read queued behind a write of the same session.
     Read { xid: i32, op: OpCode, req: Request, start: Instant },
     /// An answer already known (a decode error) that must keep its place.
-    Ready { xid: i32, result: Result<Response, ErrorCode>, start: Instant },
+    Ready { xid: i32, op: OpCode, result: Result<Response, ErrorCode>, start: Instant },
 }
 
 /// Per-connection statistics (cons).

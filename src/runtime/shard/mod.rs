@@ -14,13 +14,14 @@ mod serve;
 
 pub use serve::run_shard;
 
+use crate::core::acl;
 use crate::core::read::{self, ReadContext};
 use crate::core::reply::write_reply;
 use crate::core::session;
 use crate::core::tree::watches::{Notification, WatchRegistry};
 use crate::core::tree::{Applied, DataTree, TreeEvent};
 use crate::core::txn::TxnBody;
-use crate::proto::codes::{ErrorCode, OpCode, xid};
+use crate::proto::codes::{ErrorCode, OpCode, perms, xid};
 use crate::proto::frame::ConnectResponse;
 use crate::proto::response::Response;
 use crate::runtime::messages::{AdminQuery, Entry, Origin, ServerCounters, ShardId, ShardReport};
@@ -151,12 +152,15 @@ impl ShardState {
         let mut notes = std::mem::take(&mut self.notes);
         notes.clear();
         for ev in events {
+            notes.clear();
             self.watches.trigger(ev, &mut notes);
-        }
-        for note in &notes {
-            if let Some(c) = self.conns.get(&note.conn) {
-                c.inner.borrow_mut().notify_event(note.kind as i32, &note.path);
-                self.dirty.insert(note.conn);
+            for note in &notes {
+                let Some(c) = self.conns.get(&note.conn) else { continue };
+                let mut inner = c.inner.borrow_mut();
+                if acl::allowed(&ev.acl, perms::READ, &inner.ids) {
+                    inner.notify_event(note.kind as i32, &note.path);
+                    self.dirty.insert(note.conn);
+                }
             }
         }
         self.notes = notes;
@@ -234,9 +238,9 @@ impl ShardState {
             };
             match next {
                 Some(Pending::Read { xid, op, req, start }) => self.answer_read(c, xid, op, &req, start),
-                Some(Pending::Ready { xid, result, start }) => {
+                Some(Pending::Ready { xid, op, result, start }) => {
                     let zxid = self.tree.last_zxid();
-                    c.inner.borrow_mut().reply(xid, zxid, &result, OpCode::Error, start);
+                    c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 }
                 _ => return,
             }

@@ -28,6 +28,23 @@ pub enum Action {
     Close,
 }
 
+/// Writes whose undecodable body still becomes a (failed) transaction in
+/// ZooKeeper 3.8; for other requests a decode failure costs no zxid.
+fn writes_take_a_zxid_when_malformed(op: OpCode) -> bool {
+    matches!(
+        op,
+        OpCode::Create
+            | OpCode::Create2
+            | OpCode::CreateTtl
+            | OpCode::CreateContainer
+            | OpCode::Delete
+            | OpCode::DeleteContainer
+            | OpCode::SetData
+            | OpCode::SetAcl
+            | OpCode::Multi
+    )
+}
+
 impl ShardState {
     /// Handles one complete frame from `c`.
     pub fn on_frame(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
@@ -72,9 +89,19 @@ impl ShardState {
                 eprintln!("keeper: {}: unknown opcode {code}, closing", c.peer);
                 return self.refuse(c, xid, start);
             }
+            Err(RequestError::Fatal) => {
+                eprintln!("keeper: {}: malformed auth or SASL packet, closing", c.peer);
+                return Action::Close;
+            }
             Err(err) => {
                 eprintln!("keeper: {}: malformed request ({err:?}), answering MarshallingError", c.peer);
-                return self.answer_in_order(c, Pending::Ready { xid, result: Err(ErrorCode::MarshallingError), start });
+                let op = OpCode::from_i32(header.op).expect("known opcodes decode or fail here");
+                if writes_take_a_zxid_when_malformed(op) {
+                    // ZooKeeper logs a failed write even when its body did not decode.
+                    (op, Request::Malformed)
+                } else {
+                    return self.answer_in_order(c, Pending::Ready { xid, op, result: Err(ErrorCode::MarshallingError), start });
+                }
             }
         };
         match op {
@@ -112,9 +139,9 @@ impl ShardState {
         }
         drop(inner);
         match item {
-            Pending::Ready { xid, result, start } => {
+            Pending::Ready { xid, op, result, start } => {
                 let zxid = self.tree.last_zxid();
-                c.inner.borrow_mut().reply(xid, zxid, &result, OpCode::Error, start);
+                c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 self.mark_dirty(c.id);
             }
             Pending::Read { xid, op, req, start } => self.answer_read(c, xid, op, &req, start),

@@ -1,0 +1,287 @@
+//! keeper-bench: a load generator and latency benchmark that speaks the
+//! ZooKeeper wire protocol, so it measures keeper and Apache ZooKeeper (or
+//! any compatible server) with the same code in the same run.
+//!
+//! ```text
+//! keeper-bench run      --target HOST:PORT --workload W [options]
+//! keeper-bench compare  --a HOST:PORT --b HOST:PORT [--a-pid P] [--b-pid P] --rounds R --workload W|all [options]
+//! keeper-bench calibrate [--dir DIR]
+//! keeper-bench cleanup  --target HOST:PORT --namespace PATH
+//! ```
+//! One glommio executor per core drives the sessions (`--executors`).
+
+mod calibrate;
+mod conn;
+mod plot;
+mod report;
+mod run;
+mod server;
+mod stats;
+mod verify;
+mod workload;
+
+use report::Row;
+use run::{Plan, run};
+use std::net::SocketAddr;
+use std::time::Duration;
+use workload::{Shape, Workload};
+
+const USAGE: &str = "usage:
+  keeper-bench run --target HOST:PORT --workload W [options]
+  keeper-bench compare --a HOST:PORT --b HOST:PORT [--a-name N] [--b-name N] [--a-pid PID] [--b-pid PID]
+                       [--rounds R] --workload W|all [options]
+  keeper-bench calibrate [--dir DIR]
+  keeper-bench cleanup --target HOST:PORT --namespace PATH
+
+workloads: get set create delete exists getchildren multi mixed churn watch storm populate
+options:
+  --clients N        sessions (default 16)          --pipeline K      outstanding per session (default 1)
+  --rate R           open loop: R ops/s in total    --size B          bytes per node (default 100)
+  --nodes N          node set / populate count (default 1000)
+  --width N          children of the wide node (getchildren, default 1000)
+  --read-pct P       reads in mixed (default 90)    --multi-ops N     ops per multi (default 4)
+  --watchers N       watch fan-out sessions (default 1000)
+  --warmup S         seconds not measured (default 2)   --duration S  seconds measured (default 10)
+  --executors N      client cores (default: all)    --verify          read back what was written
+  --server-pid PID   report server CPU per op and RSS  --json          JSON instead of a table
+  --hdr-log FILE     HdrHistogram interval log      --plot FILE.svg   latency percentile plot
+  --namespace PATH   populate: where (default /keeper-bench-populate)  --no-progress";
+
+/// Parsed command-line options.
+struct Args {
+    values: std::collections::HashMap<String, String>,
+    flags: std::collections::HashSet<String>,
+}
+
+impl Args {
+    fn parse(args: &[String]) -> Result<Args, String> {
+        const FLAGS: [&str; 3] = ["--verify", "--json", "--no-progress"];
+        let mut a = Args { values: Default::default(), flags: Default::default() };
+        let mut it = args.iter();
+        while let Some(k) = it.next() {
+            if FLAGS.contains(&k.as_str()) {
+                a.flags.insert(k.clone());
+            } else if k.starts_with("--") {
+                let v = it.next().ok_or(format!("{k} needs a value"))?;
+                a.values.insert(k.clone(), v.clone());
+            } else {
+                return Err(format!("unexpected argument {k:?}"));
+            }
+        }
+        Ok(a)
+    }
+
+    fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.values.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("{key}: cannot parse {v:?}")),
+        }
+    }
+
+    fn opt<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, String> {
+        self.values.get(key).map(|v| v.parse().map_err(|_| format!("{key}: cannot parse {v:?}"))).transpose()
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.flags.contains(key)
+    }
+}
+
+fn addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or(format!("{s}: no address"))
+}
+
+fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String> {
+    let namespace = match workload {
+        Workload::Populate => a.get("--namespace", "/keeper-bench-populate".to_string())?,
+        _ => format!("/keeper-bench-{}-{}", std::process::id(), keeper::runtime::wall_ms() % 1_000_000),
+    };
+    let shape = Shape {
+        namespace,
+        nodes: a.get("--nodes", 1000)?,
+        size: a.get("--size", 100)?,
+        width: a.get("--width", 1000)?,
+        multi_ops: a.get("--multi-ops", 4)?,
+        read_pct: a.get("--read-pct", 90)?,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut p = Plan {
+        target,
+        workload,
+        shape,
+        clients: a.get("--clients", 16)?,
+        pipeline: a.get("--pipeline", 1)?,
+        rate: a.opt("--rate")?,
+        watchers: a.get("--watchers", 1000)?,
+        warmup: Duration::from_secs_f64(a.get("--warmup", 2.0)?),
+        duration: Duration::from_secs_f64(a.get("--duration", 10.0)?),
+        executors: a.get("--executors", cores)?,
+        verify: a.flag("--verify"),
+        progress: !a.flag("--no-progress") && !a.flag("--json"),
+    };
+    match workload {
+        Workload::WatchFanout => p.clients = p.watchers + 1,
+        Workload::SessionStorm | Workload::Populate => {
+            // One pass, measured in full.
+            p.warmup = Duration::ZERO;
+            p.duration = Duration::from_secs(3600);
+            p.progress = false;
+        }
+        _ => {}
+    }
+    if p.clients == 0 || p.pipeline == 0 {
+        return Err("--clients and --pipeline must be at least 1".into());
+    }
+    Ok(p)
+}
+
+/// Runs one plan against one target, with server CPU and RSS if a pid is known.
+fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome) {
+    let cpu_before = pid.and_then(server::cpu_seconds);
+    let outcome = run(plan);
+    let cpu_after = pid.and_then(server::cpu_seconds);
+    let cpu = match (cpu_before, cpu_after) {
+        // Includes warmup and setup; divided by measured ops it is an upper bound.
+        (Some(b), Some(a)) if outcome.summary.ops > 0 => Some((a - b) * 1e6 / outcome.summary.ops as f64),
+        _ => None,
+    };
+    if let Some(t) = outcome.all_connected {
+        eprintln!("{name}: all {} sessions connected after {} ms", plan.clients, t.as_millis());
+    }
+    let row = Row {
+        target: name.to_string(),
+        workload: plan.workload.name().to_string(),
+        clients: plan.clients,
+        pipeline: plan.pipeline,
+        rate: plan.rate,
+        summary: outcome.summary,
+        server_cpu_us_per_op: cpu,
+        server_rss_bytes: pid.and_then(server::rss_bytes),
+    };
+    (row, outcome)
+}
+
+fn workloads(a: &Args) -> Result<Vec<Workload>, String> {
+    let w = a.values.get("--workload").ok_or("--workload is required")?;
+    if w == "all" {
+        return Ok(Workload::ALL.into_iter().filter(|w| *w != Workload::Populate).collect());
+    }
+    w.split(',').map(|name| Workload::parse(name).ok_or(format!("unknown workload {name:?}"))).collect()
+}
+
+fn print_rows(a: &Args, rows: &[Row]) {
+    if a.flag("--json") {
+        println!("{}", report::json(rows));
+    } else {
+        println!("{}", report::header());
+        for r in rows {
+            println!("{}", report::line(r));
+        }
+        println!("(latencies in microseconds; client and server share this machine unless stated otherwise)");
+    }
+}
+
+fn cmd_run(a: &Args) -> Result<(), String> {
+    let target = addr(a.values.get("--target").ok_or("--target is required")?)?;
+    let pid = a.opt::<u32>("--server-pid")?;
+    let mut rows = Vec::new();
+    let mut outcomes = Vec::new();
+    for w in workloads(a)? {
+        let p = plan(a, target, w)?;
+        let (row, outcome) = measured_run(&target.to_string(), &p, pid);
+        rows.push(row);
+        outcomes.push(outcome);
+    }
+    print_rows(a, &rows);
+    if let Some(path) = a.values.get("--hdr-log") {
+        report::write_hlog(std::path::Path::new(path), &outcomes[0].recorder, rows[0].workload.as_str()).map_err(|e| format!("{path}: {e}"))?;
+    }
+    if let Some(path) = a.values.get("--plot") {
+        let series: Vec<(String, &hdrhistogram::Histogram<u64>)> = rows.iter().zip(&outcomes).map(|(r, o)| (r.workload.clone(), &o.recorder.total)).collect();
+        std::fs::write(path, plot::svg(&format!("keeper-bench against {target}"), &series)).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn cmd_compare(a: &Args) -> Result<(), String> {
+    let ta = addr(a.values.get("--a").ok_or("--a is required")?)?;
+    let tb = addr(a.values.get("--b").ok_or("--b is required")?)?;
+    let (na, nb) = (a.get("--a-name", "A".to_string())?, a.get("--b-name", "B".to_string())?);
+    let (pa, pb) = (a.opt::<u32>("--a-pid")?, a.opt::<u32>("--b-pid")?);
+    let rounds: usize = a.get("--rounds", 3)?;
+    let mut all_rows = Vec::new();
+    let mut plots: Vec<(String, hdrhistogram::Histogram<u64>)> = Vec::new();
+    for w in workloads(a)? {
+        let (mut ra, mut rb) = (Vec::new(), Vec::new());
+        let (mut ha, mut hb) = (stats::histogram(), stats::histogram());
+        for round in 0..rounds {
+            eprintln!("{}: round {}/{rounds}: {na} then {nb}", w.name(), round + 1);
+            let (row, o) = measured_run(&na, &plan(a, ta, w)?, pa);
+            ha.add(&o.recorder.total).expect("same bounds");
+            ra.push(row);
+            let (row, o) = measured_run(&nb, &plan(a, tb, w)?, pb);
+            hb.add(&o.recorder.total).expect("same bounds");
+            rb.push(row);
+        }
+        if !a.flag("--json") {
+            println!("{}", report::compare_table(w.name(), &na, &nb, &ra, &rb));
+        }
+        plots.push((format!("{} {na}", w.name()), ha));
+        plots.push((format!("{} {nb}", w.name()), hb));
+        all_rows.extend(ra);
+        all_rows.extend(rb);
+    }
+    print_rows(a, &all_rows);
+    if let Some(path) = a.values.get("--plot") {
+        let series: Vec<(String, &hdrhistogram::Histogram<u64>)> = plots.iter().map(|(l, h)| (l.clone(), h)).collect();
+        std::fs::write(path, plot::svg(&format!("{na} vs {nb}"), &series)).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn cmd_calibrate(a: &Args) -> Result<(), String> {
+    let dir = std::path::PathBuf::from(a.get("--dir", ".".to_string())?);
+    let rtt = calibrate::loopback_rtt(20_000).map_err(|e| format!("loopback: {e}"))?;
+    let sync = calibrate::disk_sync(&dir, 300).map_err(|e| format!("disk sync in {}: {e}", dir.display()))?;
+    println!("floor                         min     p50     p99   p99.9     max  (us)");
+    for (name, s) in [("loopback TCP round trip", rtt), ("4 KiB write + fdatasync", sync)] {
+        println!("{name:<26} {:>7} {:>7} {:>7} {:>7} {:>7}", s.min_us, s.p50_us, s.p99_us, s.p999_us, s.max_us);
+    }
+    println!("(disk measured in {})", dir.display());
+    Ok(())
+}
+
+fn cmd_cleanup(a: &Args) -> Result<(), String> {
+    let target = addr(a.values.get("--target").ok_or("--target is required")?)?;
+    let ns = a.values.get("--namespace").ok_or("--namespace is required")?.clone();
+    run::on_one_executor(move || async move {
+        let mut s = conn::Session::connect(target, 30_000).await.map_err(|e| e.to_string())?;
+        workload::remove_tree(&mut s, &ns).await.map_err(|e| e.to_string())?;
+        s.close().await;
+        Ok(())
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((cmd, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        std::process::exit(2);
+    };
+    let result = Args::parse(rest).and_then(|a| match cmd.as_str() {
+        "run" => cmd_run(&a),
+        "compare" => cmd_compare(&a),
+        "calibrate" => cmd_calibrate(&a),
+        "cleanup" => cmd_cleanup(&a),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    });
+    if let Err(e) = result {
+        eprintln!("keeper-bench: {e}");
+        std::process::exit(1);
+    }
+}

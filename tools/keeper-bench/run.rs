@@ -1,0 +1,338 @@
+//! Running a workload: one glommio executor per core, each driving its share
+//! of the sessions, in closed loop (`--pipeline K` outstanding per session)
+//! or open loop (`--rate R`, latency measured from each operation's intended
+//! send time, so a stalled server cannot hide its stall: no coordinated
+//! omission).
+
+use crate::conn::Session;
+use crate::stats::{Recorder, Summary};
+use crate::workload::{self, OpSource, Shape, Workload};
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement, spawn_local};
+use keeper::proto::codes::{EventType, OpCode, add_watch_mode};
+use keeper::proto::request::Request;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Everything that defines one run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: SocketAddr,
+    pub workload: Workload,
+    pub shape: Shape,
+    pub clients: usize,
+    pub pipeline: usize,
+    /// Open loop: total operations per second.
+    pub rate: Option<f64>,
+    pub watchers: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub executors: usize,
+    pub verify: bool,
+    pub progress: bool,
+}
+
+/// A run's result.
+pub struct Outcome {
+    pub recorder: Recorder,
+    pub summary: Summary,
+    /// For the session storm: time until every session was connected.
+    pub all_connected: Option<Duration>,
+}
+
+/// Fails the whole run loudly: an unexpected error means the numbers are wrong.
+fn unexpected(what: String) -> ! {
+    eprintln!("keeper-bench: {what}");
+    std::process::exit(3);
+}
+
+/// Runs `plan` and returns what was measured.
+pub fn run(plan: &Plan) -> Outcome {
+    setup(plan);
+    let started = Instant::now();
+    let measure_from = started + plan.warmup;
+    let measure_until = measure_from + plan.duration;
+    let progress_ops = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new(Shared {
+        connected: AtomicUsize::new(0),
+        write_times: (0..WATCH_WRITES_MAX).map(|_| AtomicU64::new(0)).collect(),
+        base: started,
+        writes: AtomicUsize::new(0),
+        armed: AtomicUsize::new(0),
+    });
+    let progress = plan.progress.then(|| spawn_progress(progress_ops.clone(), measure_from, measure_until));
+    let plan_arc = Arc::new(plan.clone());
+    let executors = plan.executors.max(1);
+    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(executors, None))
+        .name("keeper-bench")
+        .on_all_shards({
+            let (plan, progress_ops, shared) = (plan_arc.clone(), progress_ops.clone(), shared.clone());
+            let next_index = Arc::new(AtomicUsize::new(0));
+            move || async move {
+                let me = next_index.fetch_add(1, Ordering::SeqCst);
+                drive(plan, me, executors, measure_from, measure_until, progress_ops, shared).await
+            }
+        })
+        .unwrap_or_else(|e| unexpected(format!("cannot start executors: {e}")));
+    let mut total = Recorder::new(measure_from, measure_until);
+    for r in handles.join_all() {
+        total.merge(&r.unwrap_or_else(|e| unexpected(format!("an executor failed: {e}"))));
+    }
+    if let Some(p) = progress {
+        let _ = p.join();
+    }
+    let all_connected = (plan.workload == Workload::SessionStorm).then(|| Duration::from_micros(total.total.max()));
+    let window = if plan.workload == Workload::SessionStorm || plan.workload == Workload::Populate {
+        Duration::from_micros(total.total.max().max(1))
+    } else {
+        total.window()
+    };
+    let summary = Summary::of(&total.total, window, total.errors);
+    finish(plan);
+    Outcome { recorder: total, summary, all_connected }
+}
+
+/// How many writes the watch fan-out workload makes at most.
+const WATCH_WRITES_MAX: usize = 100_000;
+
+/// State shared by every executor of a run.
+struct Shared {
+    connected: AtomicUsize,
+    /// Watch fan-out: when write k was sent, in ns since `base`.
+    write_times: Vec<AtomicU64>,
+    base: Instant,
+    writes: AtomicUsize,
+    /// Watch fan-out: watchers with their persistent watch in place.
+    armed: AtomicUsize,
+}
+
+fn setup(plan: &Plan) {
+    let (target, workload, shape) = (plan.target, plan.workload, plan.shape.clone());
+    on_one_executor(move || async move {
+        let mut s = Session::connect(target, 30_000).await.unwrap_or_else(|e| unexpected(format!("cannot connect to {target}: {e}")));
+        let result = workload::prepare(&mut s, workload, &shape).await;
+        s.close().await;
+        result.unwrap_or_else(|e| unexpected(format!("preparing {} failed: {e}", shape.namespace)));
+    });
+}
+
+fn finish(plan: &Plan) {
+    let (target, plan2) = (plan.target, plan.clone());
+    on_one_executor(move || async move {
+        let mut s = Session::connect(target, 30_000).await.unwrap_or_else(|e| unexpected(format!("cannot connect to {target}: {e}")));
+        if plan2.verify {
+            crate::verify::check(&mut s, &plan2).await.unwrap_or_else(|e| unexpected(format!("verify failed: {e}")));
+        }
+        if plan2.workload != Workload::Populate {
+            workload::remove_tree(&mut s, &plan2.shape.namespace)
+                .await
+                .unwrap_or_else(|e| unexpected(format!("removing {} failed: {e}", plan2.shape.namespace)));
+        }
+        s.close().await;
+    });
+}
+
+/// Runs a future (made on the executor's thread) on a fresh executor and waits for its result.
+pub fn on_one_executor<T, F, G>(make: G) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + 'static,
+    G: FnOnce() -> F + Send + 'static,
+{
+    glommio::LocalExecutorBuilder::default().spawn(make).and_then(|h| h.join()).unwrap_or_else(|e| unexpected(format!("executor failed: {e}")))
+}
+
+fn spawn_progress(ops: Arc<AtomicU64>, from: Instant, until: Instant) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut last = 0;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = Instant::now();
+            if now >= until {
+                eprintln!();
+                return;
+            }
+            let total = ops.load(Ordering::Relaxed);
+            let phase = if now < from { "warmup" } else { "measuring" };
+            eprint!("\r{phase}: {:>8} ops/s, {:>4.0} s left   ", total - last, (until - now).as_secs_f64());
+            last = total;
+        }
+    })
+}
+
+/// One executor's share of the run.
+async fn drive(plan: Arc<Plan>, me: usize, executors: usize, from: Instant, until: Instant, progress: Arc<AtomicU64>, shared: Arc<Shared>) -> Recorder {
+    let rec = Rc::new(RefCell::new(Recorder::new(from, until)));
+    let mine: Vec<usize> = (0..plan.clients).filter(|c| c % executors == me).collect();
+    let mut tasks = Vec::new();
+    for client in mine {
+        let (plan, rec, progress, shared) = (plan.clone(), rec.clone(), progress.clone(), shared.clone());
+        tasks.push(spawn_local(async move {
+            match plan.workload {
+                Workload::Churn => churn(&plan, client, &rec, until, &progress).await,
+                Workload::SessionStorm => storm(&plan, &rec, &shared).await,
+                Workload::WatchFanout => watch_fanout(&plan, client, &rec, until, &shared).await,
+                _ => requests(&plan, client, &rec, until, &progress).await,
+            }
+        }));
+    }
+    for t in tasks {
+        t.await;
+    }
+    Rc::try_unwrap(rec).ok().expect("all tasks finished").into_inner()
+}
+
+fn check_reply(workload: Workload, reply: &crate::conn::Reply) {
+    let ok = reply.header.err == 0 || (workload == Workload::Delete && reply.header.err == keeper::proto::codes::ErrorCode::NoNode.code());
+    if !ok {
+        unexpected(format!("{} got error {} (xid {})", workload.name(), reply.header.err, reply.header.xid));
+    }
+}
+
+/// The request loop: closed (pipeline) or open (rate), on one session.
+async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, progress: &AtomicU64) {
+    let mut s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("client {client} cannot connect: {e}")));
+    let mut source = OpSource::new(plan.workload, &plan.shape, client, plan.clients);
+    let mut inflight: VecDeque<(i32, Instant)> = VecDeque::new();
+    let interval = plan.rate.map(|r| Duration::from_secs_f64(plan.clients as f64 / r.max(1e-9)));
+    let mut next_intended = Instant::now();
+    let mut exhausted = false;
+    loop {
+        let now = Instant::now();
+        let window_open = now < until && !exhausted;
+        // Send: closed loop fills the pipeline; open loop sends what is due.
+        while window_open && inflight.len() < plan.pipeline.max(1) {
+            let start = match interval {
+                None => Instant::now(),
+                Some(iv) => {
+                    if next_intended > Instant::now() {
+                        break;
+                    }
+                    let at = next_intended;
+                    next_intended += iv;
+                    at
+                }
+            };
+            let Some((op, req)) = source.next() else {
+                exhausted = true;
+                break;
+            };
+            let xid = s.queue(op, &req);
+            inflight.push_back((xid, start));
+        }
+        s.flush().await.unwrap_or_else(|e| unexpected(format!("client {client}: send failed: {e}")));
+        if inflight.is_empty() {
+            if !window_open {
+                break;
+            }
+            // Open loop with nothing outstanding: wait for the next send time.
+            glommio::timer::sleep(next_intended.saturating_duration_since(Instant::now())).await;
+            continue;
+        }
+        let reply = s.recv().await.unwrap_or_else(|e| unexpected(format!("client {client}: receive failed: {e}")));
+        if reply.header.xid < 0 {
+            continue;
+        }
+        let (xid, start) = inflight.pop_front().expect("a reply matches a request");
+        if xid != reply.header.xid {
+            unexpected(format!("client {client}: reply for xid {} while waiting for {xid}", reply.header.xid));
+        }
+        check_reply(plan.workload, &reply);
+        rec.borrow_mut().record(start, Instant::now());
+        progress.fetch_add(1, Ordering::Relaxed);
+    }
+    s.close().await;
+}
+
+/// Ephemeral churn: connect, create an ephemeral node, close; one cycle is one op.
+async fn churn(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, progress: &AtomicU64) {
+    let data = plan.shape.data();
+    while Instant::now() < until {
+        let start = Instant::now();
+        let mut s = Session::connect(plan.target, 10_000).await.unwrap_or_else(|e| unexpected(format!("churn client {client} cannot connect: {e}")));
+        let (op, req) = workload::create(format!("{}/e-", plan.shape.ephemeral_dir()), data.clone(), 3);
+        let reply = s.call(op, &req).await.unwrap_or_else(|e| unexpected(format!("churn create failed: {e}")));
+        check_reply(plan.workload, &reply);
+        s.close().await;
+        rec.borrow_mut().record(start, Instant::now());
+        progress.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Session storm: every session connects at once; each connect is one op.
+async fn storm(plan: &Plan, rec: &RefCell<Recorder>, shared: &Shared) {
+    let start = shared.base;
+    let s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("storm session cannot connect: {e}")));
+    rec.borrow_mut().record(start, Instant::now());
+    shared.connected.fetch_add(1, Ordering::SeqCst);
+    while shared.connected.load(Ordering::SeqCst) < plan.clients {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    s.close().await;
+}
+
+/// Watch fan-out: client 0 writes one node at a steady pace; the other
+/// `watchers` sessions hold a persistent watch on it. Latency: from the
+/// write being sent to each notification (measuring from the write's reply
+/// would go negative for watchers told before the writer).
+async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, shared: &Shared) {
+    let mut s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("watch client {client} cannot connect: {e}")));
+    let path = plan.shape.watched();
+    if client == 0 {
+        while shared.armed.load(Ordering::SeqCst) < plan.clients - 1 {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        let data = plan.shape.data();
+        let mut k = 0;
+        while Instant::now() < until && k < WATCH_WRITES_MAX {
+            shared.write_times[k].store(shared.base.elapsed().as_nanos() as u64, Ordering::SeqCst);
+            shared.writes.store(k + 1, Ordering::SeqCst);
+            let reply = s
+                .call(OpCode::SetData, &Request::SetData { path: path.clone(), data: Some(data.clone()), version: -1 })
+                .await
+                .unwrap_or_else(|e| unexpected(format!("watch writer failed: {e}")));
+            check_reply(plan.workload, &reply);
+            k += 1;
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+        }
+        s.close().await;
+        return;
+    }
+    let reply = s
+        .call(OpCode::AddWatch, &Request::AddWatch { path: path.clone(), mode: add_watch_mode::PERSISTENT })
+        .await
+        .unwrap_or_else(|e| unexpected(format!("addWatch failed: {e}")));
+    check_reply(plan.workload, &reply);
+    shared.armed.fetch_add(1, Ordering::SeqCst);
+    let mut seen = 0usize;
+    loop {
+        let ping_deadline = glommio::timer::sleep(until.saturating_duration_since(Instant::now()) + Duration::from_millis(500));
+        let event = futures_lite::future::or(async { Some(s.recv().await) }, async {
+            ping_deadline.await;
+            None
+        })
+        .await;
+        let Some(reply) = event else { break };
+        let reply = reply.unwrap_or_else(|e| unexpected(format!("watcher {client} failed: {e}")));
+        if reply.header.xid != -1 {
+            continue;
+        }
+        let mut body = reply.body;
+        let kind = body.int().unwrap_or(0);
+        if kind != EventType::NodeDataChanged as i32 {
+            continue;
+        }
+        let sent = shared.write_times[seen.min(WATCH_WRITES_MAX - 1)].load(Ordering::SeqCst);
+        let sent_at = shared.base + Duration::from_nanos(sent);
+        rec.borrow_mut().record(sent_at, Instant::now());
+        seen += 1;
+        if Instant::now() >= until && seen >= shared.writes.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    s.close().await;
+}
