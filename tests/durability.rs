@@ -198,13 +198,16 @@ fn last_segment(dir: &Path) -> PathBuf {
 fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> Option<usize> {
     let log_path = k.dir.join("recover.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
-        .args(["serve", "--config"])
-        .arg(k.dir.join("zoo.cfg"))
-        .stdin(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut guard = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
+            .args(["serve", "--config"])
+            .arg(k.dir.join("zoo.cfg"))
+            .stdin(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let serving = common::eventually(Duration::from_secs(10), || common::four_letter(k.port, "srvr").contains("Mode:") || child.try_wait().unwrap().is_some());
     assert!(serving, "{case}: neither served nor exited");
     if let Some(status) = child.try_wait().unwrap() {
@@ -224,9 +227,17 @@ fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> O
     for name in &present {
         assert_eq!(get(&mut c, &format!("/data/{name}")).as_deref(), Some(payload(name).as_slice()), "{case}: {name} intact");
     }
-    let _ = child.kill();
-    let _ = child.wait();
     Some(prefix)
+}
+
+/// A server process that is killed when the test is done with it, pass or fail.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A named way to damage a segment's bytes.
