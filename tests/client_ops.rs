@@ -337,3 +337,16 @@ async fn many_clients_on_many_shards_see_one_order() {
     clients[11].sync("/s").await.unwrap();
     assert_eq!(clients[11].list_children("/s").await.unwrap().len(), clients.len());
 }
+
+#[asyncs::test]
+async fn one_cpu_shared_by_shard_and_broadcast_core() {
+    let k = Keeper::start_on_one_cpu("one-cpu");
+    assert!(k.log().contains("cpus [0]"), "the server saw one CPU:\n{}", k.log());
+    let a = client(&k).await;
+    let b = client(&k).await;
+    a.create("/one", b"1", &OPEN).await.unwrap();
+    let (_, _, watch) = b.get_and_watch_data("/one").await.unwrap();
+    a.set_data("/one", b"2", None).await.unwrap();
+    assert_eq!(within(watch.changed()).await.event_type, zk::EventType::NodeDataChanged);
+    assert_eq!(b.get_data("/one").await.unwrap().0, b"2");
+}

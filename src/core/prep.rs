@@ -102,7 +102,7 @@ fn prep_single(view: &mut View<'_>, op: OpCode, req: &Request, ctx: &PrepContext
             let version = check_and_inc_version(record.version, *version)?;
             record.version = version;
             view.set(path, Some(record));
-            Ok(TxnOp::SetData { path: path.clone(), data: data.clone(), version })
+            Ok(TxnOp::SetData { path: path.clone(), data: owned(data), version })
         }
         Request::SetAcl { path, acl: requested, version } => {
             validate(path)?;
@@ -150,6 +150,13 @@ fn prep_multi(view: &mut View<'_>, ops: &[MultiOp], ctx: &PrepContext<'_>) -> Ve
         }
     }
     out
+}
+
+/// Node data in an allocation of its own. Request data is a slice of the
+/// connection's read buffer; stored as is, a long-lived node would keep that
+/// whole buffer alive.
+fn owned(data: &Option<bytes::Bytes>) -> Option<bytes::Bytes> {
+    data.as_ref().map(|d| bytes::Bytes::copy_from_slice(d))
 }
 
 fn validate(path: &str) -> Result<(), ErrorCode> {
@@ -214,7 +221,7 @@ fn prep_create(view: &mut View<'_>, op: OpCode, req: &CreateRequest, ctx: &PrepC
     view.set(parent_path, Some(parent));
     let acl_shared = Arc::new(acl.clone());
     view.set(&path, Some(Record { acl: acl_shared, version: 0, aversion: 0, child_creates: 0, num_children: 0, kind }));
-    Ok(TxnOp::Create { path, data: req.data.clone(), acl, kind })
+    Ok(TxnOp::Create { path, data: owned(&req.data), acl, kind })
 }
 
 fn prep_delete(view: &mut View<'_>, path: &str, version: i32, ctx: &PrepContext<'_>) -> Result<TxnOp, ErrorCode> {

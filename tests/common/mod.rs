@@ -36,6 +36,8 @@ pub struct Keeper {
     /// Extra zoo.cfg lines the server was started with.
     pub extra: String,
     pub shards: usize,
+    /// Run under `taskset -c 0`: the shard and broadcast cores share one CPU.
+    pub one_cpu: bool,
 }
 
 impl Keeper {
@@ -47,7 +49,15 @@ impl Keeper {
     /// Starts a server with extra zoo.cfg lines and a shard count.
     pub fn start_with(name: &str, extra: &str, shards: usize) -> Keeper {
         let dir = temp_dir(name);
-        let mut k = Keeper { child: None, port: free_port(), dir, extra: extra.to_string(), shards };
+        let mut k = Keeper { child: None, port: free_port(), dir, extra: extra.to_string(), shards, one_cpu: false };
+        k.launch();
+        k
+    }
+
+    /// Starts a server confined to CPU 0 (shard and broadcast core share it).
+    pub fn start_on_one_cpu(name: &str) -> Keeper {
+        let dir = temp_dir(name);
+        let mut k = Keeper { child: None, port: free_port(), dir, extra: String::new(), shards: 1, one_cpu: true };
         k.launch();
         k
     }
@@ -75,7 +85,14 @@ impl Keeper {
         );
         std::fs::write(self.config_path(), cfg).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("keeper.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_keeper"))
+        let mut cmd = if self.one_cpu {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", env!("CARGO_BIN_EXE_keeper")]);
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_keeper"))
+        };
+        let child = cmd
             .args(["serve", "--config"])
             .arg(self.config_path())
             .args(["--shards", &self.shards.to_string()])

@@ -43,6 +43,7 @@ options:
   --watchers N       watch fan-out sessions (default 1000)
   --warmup S         seconds not measured (default 2)   --duration S  seconds measured (default 10)
   --executors N      client cores (default: all)    --verify          read back what was written
+  --cpus A-B[,C]     CPUs the client may use (keep it off the server's cores)
   --server-pid PID   report server CPU per op and RSS  --json          JSON instead of a table
   --hdr-log FILE     HdrHistogram interval log      --plot FILE.svg   latency percentile plot
   --namespace PATH   populate: where (default /keeper-bench-populate)  --no-progress";
@@ -117,11 +118,14 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
         warmup: Duration::from_secs_f64(a.get("--warmup", 2.0)?),
         duration: Duration::from_secs_f64(a.get("--duration", 10.0)?),
         executors: a.get("--executors", cores)?,
+        cpus: cpu_list(a.values.get("--cpus").map(String::as_str).unwrap_or(""))?,
         verify: a.flag("--verify"),
         progress: !a.flag("--no-progress") && !a.flag("--json"),
     };
     match workload {
         Workload::WatchFanout => p.clients = p.watchers + 1,
+        // Delete uses up its node set: no warmup, or the warmup would delete it.
+        Workload::Delete => p.warmup = Duration::ZERO,
         Workload::SessionStorm | Workload::Populate => {
             // One pass, measured in full.
             p.warmup = Duration::ZERO;
@@ -160,6 +164,19 @@ fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome
         server_rss_bytes: pid.and_then(server::rss_bytes),
     };
     (row, outcome)
+}
+
+/// Parses a CPU list such as `2-7,9`.
+fn cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let bad = || format!("--cpus: cannot parse {part:?}");
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.parse::<usize>().map_err(|_| bad())?..=b.parse::<usize>().map_err(|_| bad())?),
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(out)
 }
 
 fn workloads(a: &Args) -> Result<Vec<Workload>, String> {

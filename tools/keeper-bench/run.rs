@@ -32,6 +32,8 @@ pub struct Plan {
     pub warmup: Duration,
     pub duration: Duration,
     pub executors: usize,
+    /// CPUs the client executors may use (all online CPUs when empty).
+    pub cpus: Vec<usize>,
     pub verify: bool,
     pub progress: bool,
 }
@@ -67,7 +69,11 @@ pub fn run(plan: &Plan) -> Outcome {
     let progress = plan.progress.then(|| spawn_progress(progress_ops.clone(), measure_from, measure_until));
     let plan_arc = Arc::new(plan.clone());
     let executors = plan.executors.max(1);
-    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(executors, None))
+    let cpu_set = (!plan.cpus.is_empty()).then(|| {
+        let allowed = plan.cpus.clone();
+        glommio::CpuSet::online().unwrap_or_else(|e| unexpected(format!("cannot read the CPU topology: {e}"))).filter(move |l| allowed.contains(&l.cpu))
+    });
+    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(executors, cpu_set))
         .name("keeper-bench")
         .on_all_shards({
             let (plan, progress_ops, shared) = (plan_arc.clone(), progress_ops.clone(), shared.clone());
@@ -82,15 +88,13 @@ pub fn run(plan: &Plan) -> Outcome {
     for r in handles.join_all() {
         total.merge(&r.unwrap_or_else(|e| unexpected(format!("an executor failed: {e}"))));
     }
+    let elapsed = started.elapsed();
     if let Some(p) = progress {
         let _ = p.join();
     }
     let all_connected = (plan.workload == Workload::SessionStorm).then(|| Duration::from_micros(total.total.max()));
-    let window = if plan.workload == Workload::SessionStorm || plan.workload == Workload::Populate {
-        Duration::from_micros(total.total.max().max(1))
-    } else {
-        total.window()
-    };
+    // One-pass workloads are measured over the time they took.
+    let window = if plan.workload == Workload::SessionStorm || plan.workload == Workload::Populate { elapsed } else { total.window() };
     let summary = Summary::of(&total.total, window, total.errors);
     finish(plan);
     Outcome { recorder: total, summary, all_connected }

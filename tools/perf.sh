@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Measures keeper against Apache ZooKeeper 3.8 in the same run, with the
+# project's own load generator (keeper-bench). Results go to $OUT (default
+# perf-results/), one file per measurement; PERF.md quotes them.
+#
+#   tools/perf.sh [quick|full|memory]     memory: only the populate/memory/restart part
+#
+# Needs: tools/install-test-deps.sh (ZooKeeper 3.8 from Debian), and
+# ../shared/reference/zookeeper.sh or ZK_SCRIPT pointing at an equivalent.
+# Both servers run on this machine with the client: say so next to every number.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-quick}
+OUT=${OUT:-perf-results}
+ZK_SCRIPT=${ZK_SCRIPT:-../shared/reference/zookeeper.sh}
+KEEPER_PORT=24181
+ZK_PORT=22281
+WORK=$(mktemp -d /tmp/keeper-perf.XXXXXX)
+mkdir -p "$OUT"
+cargo build --release --bin keeper --bin keeper-bench >/dev/null
+BENCH=target/release/keeper-bench
+
+serving() { # PORT: until srvr answers with a mode (the server has recovered and serves)
+  for _ in $(seq 1 1200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf srvr >&3 && timeout 1 cat <&3) 2>/dev/null | grep -q '^Mode:'; then return 0; fi
+    sleep 0.05
+  done
+  echo "server on port $1 did not serve within 60 s" >&2; return 1
+}
+start_keeper() {
+  mkdir -p "$WORK/keeper"
+  printf 'tickTime=2000\ndataDir=%s/keeper/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n' "$WORK" "$KEEPER_PORT" >"$WORK/keeper/zoo.cfg"
+  target/release/keeper serve --config "$WORK/keeper/zoo.cfg" >"$WORK/keeper/log" 2>&1 &
+  echo $! >"$WORK/keeper/pid"
+  serving "$KEEPER_PORT" || { cat "$WORK/keeper/log" >&2; exit 1; }
+}
+stop_keeper() { if [ -f "$WORK/keeper/pid" ]; then kill -9 "$(cat "$WORK/keeper/pid")" 2>/dev/null || true; rm -f "$WORK/keeper/pid"; sleep 1; fi; }
+start_zk() { bash "$ZK_SCRIPT" start "$ZK_PORT" "$WORK/zk" >/dev/null; }
+stop_zk() { bash "$ZK_SCRIPT" stop "$ZK_PORT" "$WORK/zk" >/dev/null || true; }
+cleanup() { stop_keeper; stop_zk; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+machine() {
+  echo "cpu: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "disk: $(df -h "$WORK" | awk 'NR==2 {print $1, $2}') ($(findmnt -no FSTYPE -T "$WORK"))"
+  echo "keeper: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
+  echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
+}
+machine >"$OUT/machine.txt"
+[ "$MODE" = memory ] || $BENCH calibrate --dir "$WORK" >"$OUT/calibrate.txt"
+
+if [ "$MODE" != memory ]; then
+start_keeper
+start_zk
+KP=$(cat "$WORK/keeper/pid")
+ZP=$(cat "$WORK/zk/zk.pid")
+compare() { # NAME ARGS...: keeper (A) against zookeeper (B)
+  local name=$1; shift
+  $BENCH compare --a 127.0.0.1:$KEEPER_PORT --a-name keeper --a-pid "$KP" --b 127.0.0.1:$ZK_PORT --b-name zookeeper --b-pid "$ZP" --no-progress "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
+}
+if [ "$MODE" = full ]; then ROUNDS=3; DUR=5; else ROUNDS=1; DUR=3; fi
+for clients in 1 16 64; do
+  for pipe in 1 16; do
+    compare "closed-c${clients}-p${pipe}" --workload get,set,create,mixed --clients "$clients" --pipeline "$pipe" --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
+  done
+done
+compare open-loop-get --workload get --clients 16 --rate 10000 --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
+compare open-loop-set --workload set --clients 16 --rate 5000 --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
+compare headline --workload get,set,create,mixed --clients 16 --rounds 3 --warmup 2 --duration 5 --plot "$OUT/latency.svg"
+compare watch --workload watch --watchers 1000 --rounds 1 --warmup 1 --duration "$DUR"
+compare churn --workload churn --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
+compare misc --workload exists,getchildren,multi,delete,storm --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
+fi
+
+# Memory, disk and restart after populating N znodes of 100 bytes, each server alone.
+for n in 100000 1000000; do
+  stop_keeper; stop_zk; rm -rf "$WORK/keeper" "$WORK/zk"
+  start_keeper; KP=$(cat "$WORK/keeper/pid")
+  $BENCH run --target 127.0.0.1:$KEEPER_PORT --workload populate --nodes "$n" --size 100 --clients 16 --pipeline 32 --server-pid "$KP" --json >"$OUT/populate-keeper-$n.json"
+  sleep 5
+  keeper_rss=$(awk '/VmRSS/ {print $2}' /proc/"$KP"/status)
+  keeper_disk=$(du -sk "$WORK/keeper/data" | cut -f1)
+  stop_keeper
+  t0=$(date +%s%N); start_keeper; t1=$(date +%s%N)
+  keeper_restart_ms=$(( (t1 - t0) / 1000000 ))
+  start_zk; ZP=$(cat "$WORK/zk/zk.pid")
+  $BENCH run --target 127.0.0.1:$ZK_PORT --workload populate --nodes "$n" --size 100 --clients 16 --pipeline 32 --server-pid "$ZP" --json >"$OUT/populate-zookeeper-$n.json"
+  sleep 5
+  zk_rss=$(awk '/VmRSS/ {print $2}' /proc/"$ZP"/status)
+  zk_disk=$(du -sk "$WORK/zk/data" | cut -f1)
+  kill -9 "$ZP"; sleep 1; rm -f "$WORK/zk/zk.pid"
+  # Restart as zookeeper.sh does, timing until srvr answers (its own wait polls every 0.5 s).
+  t0=$(date +%s%N); bash "$ZK_SCRIPT" start "$ZK_PORT" "$WORK/zk" >/dev/null & starter=$!; serving "$ZK_PORT"; t1=$(date +%s%N); wait "$starter"
+  zk_restart_ms=$(( (t1 - t0) / 1000000 ))
+  printf 'znodes=%s keeper_rss_kb=%s zookeeper_rss_kb=%s keeper_disk_kb=%s zookeeper_disk_kb=%s keeper_restart_ms=%s zookeeper_restart_ms=%s\n' \
+    "$n" "$keeper_rss" "$zk_rss" "$keeper_disk" "$zk_disk" "$keeper_restart_ms" "$zk_restart_ms" >>"$OUT/memory-restart.txt"
+  grep -h "recovered" "$WORK/keeper/log" | tail -1 >>"$OUT/memory-restart.txt"
+done
+echo "results in $OUT"
