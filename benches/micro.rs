@@ -40,7 +40,8 @@ mod jute {
 
     #[divan::bench]
     fn decode_create_100_bytes(b: divan::Bencher) {
-        let req = Request::Create(CreateRequest { path: "/app/locks/lock-".into(), data: Some(Bytes::from(vec![7u8; 100])), acl: open_acl(), flags: 3, ttl: 0 });
+        let req =
+            Request::Create(CreateRequest { path: "/app/locks/lock-".into(), data: Some(Bytes::from(vec![7u8; 100])), acl: open_acl(), flags: 3, ttl: 0 });
         let frame = frame_of(OpCode::Create2, &req);
         b.bench(|| decode(divan::black_box(frame.clone())).unwrap());
     }
@@ -64,7 +65,10 @@ fn tree_of(n: usize) -> (DataTree, i64) {
     tree.apply(&txn(zxid, TxnOp::Create { path: "/b".into(), data: None, acl: open_acl(), kind: NodeKind::Persistent }), &mut ev);
     for i in 0..n {
         zxid += 1;
-        tree.apply(&txn(zxid, TxnOp::Create { path: format!("/b/n{i}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent }), &mut ev);
+        tree.apply(
+            &txn(zxid, TxnOp::Create { path: format!("/b/n{i}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent }),
+            &mut ev,
+        );
         ev.clear();
     }
     (tree, zxid)
@@ -101,7 +105,10 @@ mod tree {
         b.bench_local(|| {
             zxid += 1;
             ev.clear();
-            tree.apply(&txn(zxid, TxnOp::Create { path: "/b/extra".into(), data: Some(Bytes::from_static(b"x")), acl: open_acl(), kind: NodeKind::Persistent }), &mut ev);
+            tree.apply(
+                &txn(zxid, TxnOp::Create { path: "/b/extra".into(), data: Some(Bytes::from_static(b"x")), acl: open_acl(), kind: NodeKind::Persistent }),
+                &mut ev,
+            );
             zxid += 1;
             tree.apply(&txn(zxid, TxnOp::Delete { path: "/b/extra".into() }), &mut ev)
         });
@@ -123,7 +130,11 @@ mod log {
         b.counter(divan::counter::ItemsCount::new(batch)).bench_local(|| {
             for _ in 0..batch {
                 zxid += 1;
-                log.append(&txn(zxid, TxnOp::Create { path: format!("/b/n{zxid}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent })).unwrap();
+                log.append(&txn(
+                    zxid,
+                    TxnOp::Create { path: format!("/b/n{zxid}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent },
+                ))
+                .unwrap();
             }
             log.sync_blocking().unwrap();
         });

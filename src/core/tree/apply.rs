@@ -126,18 +126,7 @@ impl DataTree {
         self.data_bytes += (path.len() + data_len) as u64;
         self.nodes.insert(path.into(), node);
         self.quota_after_create(parent_path, name, path, data_len);
-        match kind {
-            NodeKind::Persistent => {}
-            NodeKind::Ephemeral { session_id } => {
-                self.ephemerals.entry(session_id).or_default().insert(path.to_string());
-            }
-            NodeKind::Container => {
-                self.containers.insert(path.to_string());
-            }
-            NodeKind::Ttl { .. } => {
-                self.ttls.insert(path.to_string());
-            }
-        }
+        self.index(path, kind);
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated, acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
         stat
@@ -155,23 +144,7 @@ impl DataTree {
             parent.pzxid = zxid;
         }
         self.data_bytes -= (path.len() + node.data_len()) as u64;
-        match node.kind {
-            NodeKind::Persistent => {}
-            NodeKind::Ephemeral { session_id } => {
-                if let Some(set) = self.ephemerals.get_mut(&session_id) {
-                    set.remove(path);
-                    if set.is_empty() {
-                        self.ephemerals.remove(&session_id);
-                    }
-                }
-            }
-            NodeKind::Container => {
-                self.containers.remove(path);
-            }
-            NodeKind::Ttl { .. } => {
-                self.ttls.remove(path);
-            }
-        }
+        self.unindex(path, node.kind);
         self.quota_after_delete(parent_path, name, path, node.data_len());
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });

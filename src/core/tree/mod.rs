@@ -63,19 +63,62 @@ impl Default for DataTree {
 }
 
 impl DataTree {
-    /// A tree holding only `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
-    pub fn new() -> DataTree {
-        let mut tree = DataTree {
+    /// A tree with no node at all, at `last_zxid`.
+    fn empty(last_zxid: i64, sessions: HashMap<i64, i32>) -> DataTree {
+        DataTree {
             nodes: HashMap::new(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
             ttls: HashSet::new(),
-            sessions: HashMap::new(),
-            last_zxid: 0,
-            data_bytes: 1,
+            sessions,
+            last_zxid,
+            data_bytes: 0,
             quota: quota::QuotaRoots::default(),
-        };
+        }
+    }
+
+    /// Adds `path` to the index of its kind (ephemerals by owner, containers, TTL nodes).
+    fn index(&mut self, path: &str, kind: NodeKind) {
+        match kind {
+            NodeKind::Persistent => {}
+            NodeKind::Ephemeral { session_id } => {
+                self.ephemerals.entry(session_id).or_default().insert(path.to_string());
+            }
+            NodeKind::Container => {
+                self.containers.insert(path.to_string());
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttls.insert(path.to_string());
+            }
+        }
+    }
+
+    /// Removes `path` from the index of its kind.
+    fn unindex(&mut self, path: &str, kind: NodeKind) {
+        match kind {
+            NodeKind::Persistent => {}
+            NodeKind::Ephemeral { session_id } => {
+                if let Some(set) = self.ephemerals.get_mut(&session_id) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session_id);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl { .. } => {
+                self.ttls.remove(path);
+            }
+        }
+    }
+
+    /// A tree holding only `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
+    pub fn new() -> DataTree {
+        let mut tree = DataTree::empty(0, HashMap::new());
+        tree.data_bytes = path::ROOT.len() as u64;
         let open = tree.acls.intern(&open_acl());
         let empty = || Some(bytes::Bytes::new());
         tree.nodes.insert(path::ROOT.into(), Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0));
@@ -174,17 +217,7 @@ impl DataTree {
         acl_lists: &[Vec<Acl>],
         nodes: impl IntoIterator<Item = (String, RestoredNode)>,
     ) -> Result<DataTree, String> {
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            acls: AclCache::default(),
-            ephemerals: HashMap::new(),
-            containers: HashSet::new(),
-            ttls: HashSet::new(),
-            sessions: sessions.into_iter().collect(),
-            last_zxid: zxid,
-            data_bytes: 0,
-            quota: quota::QuotaRoots::default(),
-        };
+        let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
         let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
         for (p, n) in nodes {
             let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
@@ -203,18 +236,7 @@ impl DataTree {
                 children: Default::default(),
             };
             tree.data_bytes += (p.len() + node.data_len()) as u64;
-            match node.kind {
-                NodeKind::Persistent => {}
-                NodeKind::Ephemeral { session_id } => {
-                    tree.ephemerals.entry(session_id).or_default().insert(p.clone());
-                }
-                NodeKind::Container => {
-                    tree.containers.insert(p.clone());
-                }
-                NodeKind::Ttl { .. } => {
-                    tree.ttls.insert(p.clone());
-                }
-            }
+            tree.index(&p, node.kind);
             if tree.nodes.insert(p.clone().into_boxed_str(), node).is_some() {
                 return Err(format!("node {p} appears twice"));
             }
