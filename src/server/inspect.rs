@@ -2,11 +2,10 @@
 //! on-disk files (like ZooKeeper's LogFormatter and SnapshotFormatter), with
 //! corruption reported by file and offset.
 
-use crate::core::tree::RestoredNode;
 use crate::core::txn::{Txn, TxnBody, TxnOp};
 use crate::proto::records::Acl;
 use crate::storage::log::{self, Scanned};
-use crate::storage::snapshot::{self, SnapshotFile, SnapshotVisitor};
+use crate::storage::snapshot::{self, SnapshotFile};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
@@ -81,23 +80,6 @@ pub fn dump_log(path: &Path, out: &mut impl Write) -> Result<bool, String> {
     Ok(clean)
 }
 
-/// Prints a snapshot's sessions and nodes, sorted by path.
-struct Printer {
-    acl_lists: Vec<Vec<Acl>>,
-    sessions: Vec<(i64, i32)>,
-    nodes: Vec<(String, RestoredNode)>,
-}
-
-impl SnapshotVisitor for Printer {
-    fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>) {
-        self.sessions = sessions.to_vec();
-        self.acl_lists = acl_lists;
-    }
-    fn node(&mut self, path: String, node: RestoredNode) {
-        self.nodes.push((path, node));
-    }
-}
-
 /// Prints a snapshot file.
 pub fn dump_snapshot(path: &Path, out: &mut impl Write) -> Result<(), String> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -105,7 +87,7 @@ pub fn dump_snapshot(path: &Path, out: &mut impl Write) -> Result<(), String> {
         .strip_prefix("snapshot.")
         .and_then(|h| i64::from_str_radix(h, 16).ok())
         .ok_or(format!("{}: not a snapshot file name (snapshot.<hex zxid>)", path.display()))?;
-    let mut p = Printer { acl_lists: Vec::new(), sessions: Vec::new(), nodes: Vec::new() };
+    let mut p = snapshot::Collected::default();
     let (zxid, count) = snapshot::read(&SnapshotFile { path: path.to_path_buf(), zxid }, &mut p).map_err(|e| e.to_string())?;
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
     w(out, format!("snapshot {} zxid 0x{zxid:x}: {count} nodes, {} sessions", path.display(), p.sessions.len()))?;

@@ -67,24 +67,8 @@ pub struct SegmentFile {
 
 /// The log's segment files in `dir`, oldest first.
 pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>, LogError> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
-        let name = entry.file_name();
-        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(SEGMENT_PREFIX)) else {
-            continue;
-        };
-        if let Ok(first_zxid) = i64::from_str_radix(hex, 16) {
-            out.push(SegmentFile { path: entry.path(), first_zxid });
-        }
-    }
-    out.sort_by_key(|s| s.first_zxid);
-    Ok(out)
+    let files = super::naming::list(dir, SEGMENT_PREFIX).map_err(io_err(format!("listing {}", dir.display())))?;
+    Ok(files.into_iter().map(|(path, first_zxid)| SegmentFile { path, first_zxid }).collect())
 }
 
 /// Whether a segment is the first of its server's history.
@@ -306,7 +290,7 @@ impl TxnLog {
             }
         }
         let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
-        let path = self.dir.join(format!("{SEGMENT_PREFIX}{first_zxid:016x}"));
+        let path = self.dir.join(super::naming::name(SEGMENT_PREFIX, first_zxid));
         let header = record::SegmentHeader { first_zxid, genesis: self.genesis_next };
         let map = match create_segment(&path, size, header) {
             Ok(map) => map,

@@ -2,6 +2,7 @@
 //! log, snapshots, recovery at start-up and retention.
 
 pub mod log;
+mod naming;
 pub mod purge;
 pub mod record;
 pub mod recovery;

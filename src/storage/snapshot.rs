@@ -76,31 +76,14 @@ pub struct SnapshotFile {
 
 /// Snapshot files in `dir`, oldest first (temporary files excluded).
 pub fn list(dir: &Path) -> io::Result<Vec<SnapshotFile>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
-            continue;
-        };
-        if let Ok(zxid) = i64::from_str_radix(hex, 16) {
-            out.push(SnapshotFile { path: entry.path(), zxid });
-        }
-    }
-    out.sort_by_key(|s| s.zxid);
-    Ok(out)
+    Ok(super::naming::list(dir, PREFIX)?.into_iter().map(|(path, zxid)| SnapshotFile { path, zxid }).collect())
 }
 
 /// Writes `tree` as `dir/snapshot.<zxid>`, durably. Returns the file.
 pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
     let zxid = tree.last_zxid();
-    let path = dir.join(format!("{PREFIX}{zxid:016x}"));
-    let tmp = dir.join(format!("{PREFIX}{zxid:016x}.tmp"));
+    let path = dir.join(super::naming::name(PREFIX, zxid));
+    let tmp = dir.join(format!("{}.tmp", super::naming::name(PREFIX, zxid)));
     let file = File::create(&tmp)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut header = [0u8; HEADER_LEN];
@@ -299,15 +282,15 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
     Ok((zxid, nodes))
 }
 
-/// Collects a snapshot into a tree.
+/// Everything a snapshot holds, collected (for `load` and `keeper snapshot dump`).
 #[derive(Default)]
-struct TreeLoader {
-    sessions: Vec<(i64, i32)>,
-    acl_lists: Vec<Vec<Acl>>,
-    nodes: Vec<(String, RestoredNode)>,
+pub struct Collected {
+    pub sessions: Vec<(i64, i32)>,
+    pub acl_lists: Vec<Vec<Acl>>,
+    pub nodes: Vec<(String, RestoredNode)>,
 }
 
-impl SnapshotVisitor for TreeLoader {
+impl SnapshotVisitor for Collected {
     fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>) {
         self.sessions = sessions.to_vec();
         self.acl_lists = acl_lists;
@@ -320,7 +303,7 @@ impl SnapshotVisitor for TreeLoader {
 
 /// Loads a snapshot into a tree.
 pub fn load(file: &SnapshotFile) -> Result<DataTree, SnapshotError> {
-    let mut loader = TreeLoader::default();
+    let mut loader = Collected::default();
     let (zxid, _) = read(file, &mut loader)?;
     DataTree::restore(zxid, loader.sessions, &loader.acl_lists, loader.nodes).map_err(|why| SnapshotError { file: file.path.clone(), offset: 0, why })
 }
