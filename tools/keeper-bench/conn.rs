@@ -26,6 +26,7 @@ pub struct Reply {
 pub struct Session {
     stream: TcpStream,
     input: BytesMut,
+    scratch: Vec<u8>,
     output: BytesMut,
     next_xid: i32,
     pub session_id: i64,
@@ -36,7 +37,14 @@ impl Session {
     pub async fn connect(addr: SocketAddr, timeout_ms: i32) -> std::io::Result<Session> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let mut s = Session { stream, input: BytesMut::with_capacity(64 << 10), output: BytesMut::with_capacity(16 << 10), next_xid: 1, session_id: 0 };
+        let mut s = Session {
+            stream,
+            input: BytesMut::with_capacity(64 << 10),
+            scratch: vec![0; 64 << 10],
+            output: BytesMut::with_capacity(16 << 10),
+            next_xid: 1,
+            session_id: 0,
+        };
         encode::connect(&mut s.output, 0, &[0; 16], timeout_ms);
         s.flush().await?;
         let resp = s.read_frame().await?;
@@ -71,10 +79,10 @@ impl Session {
                 FrameCheck::Ready(len) => return Ok(frame::take(&mut self.input, len)),
                 FrameCheck::TooLarge(len) => return Err(std::io::Error::other(format!("reply frame of {len} bytes"))),
                 FrameCheck::Incomplete => {
-                    let old = self.input.len();
-                    self.input.resize(old + (64 << 10), 0);
-                    let n = self.stream.read(&mut self.input[old..]).await?;
-                    self.input.truncate(old + n);
+                    // Read into a scratch buffer first: if this future is dropped
+                    // while waiting (a timeout), the input is left as it was.
+                    let n = self.stream.read(&mut self.scratch).await?;
+                    self.input.extend_from_slice(&self.scratch[..n]);
                     if n == 0 {
                         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "server closed the connection"));
                     }

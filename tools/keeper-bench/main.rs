@@ -123,7 +123,11 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
         progress: !a.flag("--no-progress") && !a.flag("--json"),
     };
     match workload {
-        Workload::WatchFanout => p.clients = p.watchers + 1,
+        Workload::WatchFanout => {
+            // Arming takes as long as it takes; the writer then writes for --duration.
+            p.clients = p.watchers + 1;
+            p.warmup = Duration::ZERO;
+        }
         // Delete uses up its node set: no warmup, or the warmup would delete it.
         Workload::Delete => p.warmup = Duration::ZERO,
         Workload::SessionStorm | Workload::Populate => {

@@ -57,7 +57,10 @@ pub fn run(plan: &Plan) -> Outcome {
     setup(plan);
     let started = Instant::now();
     let measure_from = started + plan.warmup;
-    let measure_until = measure_from + plan.duration;
+    // One-pass workloads, and the watch fan-out (which writes for `duration`
+    // once every watcher is armed), record everything they see.
+    let open_ended = matches!(plan.workload, Workload::SessionStorm | Workload::Populate | Workload::WatchFanout);
+    let measure_until = if open_ended { started + Duration::from_secs(3600) } else { measure_from + plan.duration };
     let progress_ops = Arc::new(AtomicU64::new(0));
     let shared = Arc::new(Shared {
         connected: AtomicUsize::new(0),
@@ -65,8 +68,9 @@ pub fn run(plan: &Plan) -> Outcome {
         base: started,
         writes: AtomicUsize::new(0),
         armed: AtomicUsize::new(0),
+        writing_ns: AtomicU64::new(0),
     });
-    let progress = plan.progress.then(|| spawn_progress(progress_ops.clone(), measure_from, measure_until));
+    let progress = (plan.progress && !open_ended).then(|| spawn_progress(progress_ops.clone(), measure_from, measure_until));
     let plan_arc = Arc::new(plan.clone());
     let executors = plan.executors.max(1);
     let cpu_set = (!plan.cpus.is_empty()).then(|| {
@@ -93,8 +97,13 @@ pub fn run(plan: &Plan) -> Outcome {
         let _ = p.join();
     }
     let all_connected = (plan.workload == Workload::SessionStorm).then(|| Duration::from_micros(total.total.max()));
-    // One-pass workloads are measured over the time they took.
-    let window = if plan.workload == Workload::SessionStorm || plan.workload == Workload::Populate { elapsed } else { total.window() };
+    // One-pass workloads are measured over the time they took; the fan-out
+    // over the time its writer wrote.
+    let window = match plan.workload {
+        Workload::SessionStorm | Workload::Populate => elapsed,
+        Workload::WatchFanout => Duration::from_nanos(shared.writing_ns.load(Ordering::SeqCst).max(1)),
+        _ => total.window(),
+    };
     let summary = Summary::of(&total.total, window, total.errors);
     finish(plan);
     Outcome { recorder: total, summary, all_connected }
@@ -112,6 +121,8 @@ struct Shared {
     writes: AtomicUsize,
     /// Watch fan-out: watchers with their persistent watch in place.
     armed: AtomicUsize,
+    /// Watch fan-out: how long the writer wrote, in ns; 0 while it writes.
+    writing_ns: AtomicU64,
 }
 
 fn setup(plan: &Plan) {
@@ -179,7 +190,7 @@ async fn drive(plan: Arc<Plan>, me: usize, executors: usize, from: Instant, unti
             match plan.workload {
                 Workload::Churn => churn(&plan, client, &rec, until, &progress).await,
                 Workload::SessionStorm => storm(&plan, &rec, &shared).await,
-                Workload::WatchFanout => watch_fanout(&plan, client, &rec, until, &shared).await,
+                Workload::WatchFanout => watch_fanout(&plan, client, &rec, &shared).await,
                 _ => requests(&plan, client, &rec, until, &progress).await,
             }
         }));
@@ -279,11 +290,11 @@ async fn storm(plan: &Plan, rec: &RefCell<Recorder>, shared: &Shared) {
     s.close().await;
 }
 
-/// Watch fan-out: client 0 writes one node at a steady pace; the other
-/// `watchers` sessions hold a persistent watch on it. Latency: from the
-/// write being sent to each notification (measuring from the write's reply
-/// would go negative for watchers told before the writer).
-async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, shared: &Shared) {
+/// Watch fan-out: once every watcher holds a persistent watch on one node,
+/// client 0 writes it every 10 ms for `duration`. Latency: from the write
+/// being sent to each notification (measuring from the write's reply would go
+/// negative for watchers told before the writer).
+async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, shared: &Shared) {
     let mut s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("watch client {client} cannot connect: {e}")));
     let path = plan.shape.watched();
     if client == 0 {
@@ -291,6 +302,8 @@ async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until
             glommio::timer::sleep(Duration::from_millis(5)).await;
         }
         let data = plan.shape.data();
+        let started = Instant::now();
+        let until = started + plan.duration;
         let mut k = 0;
         while Instant::now() < until && k < WATCH_WRITES_MAX {
             shared.write_times[k].store(shared.base.elapsed().as_nanos() as u64, Ordering::SeqCst);
@@ -303,6 +316,7 @@ async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until
             k += 1;
             glommio::timer::sleep(Duration::from_millis(10)).await;
         }
+        shared.writing_ns.store(started.elapsed().as_nanos().max(1) as u64, Ordering::SeqCst);
         s.close().await;
         return;
     }
@@ -314,13 +328,17 @@ async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until
     shared.armed.fetch_add(1, Ordering::SeqCst);
     let mut seen = 0usize;
     loop {
-        let ping_deadline = glommio::timer::sleep(until.saturating_duration_since(Instant::now()) + Duration::from_millis(500));
+        if shared.writing_ns.load(Ordering::SeqCst) > 0 && seen >= shared.writes.load(Ordering::SeqCst) {
+            break;
+        }
+        // Wake up now and then to notice the writer has finished.
+        let ping_deadline = glommio::timer::sleep(Duration::from_millis(200));
         let event = futures_lite::future::or(async { Some(s.recv().await) }, async {
             ping_deadline.await;
             None
         })
         .await;
-        let Some(reply) = event else { break };
+        let Some(reply) = event else { continue };
         let reply = reply.unwrap_or_else(|e| unexpected(format!("watcher {client} failed: {e}")));
         if reply.header.xid != -1 {
             continue;
@@ -334,9 +352,6 @@ async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until
         let sent_at = shared.base + Duration::from_nanos(sent);
         rec.borrow_mut().record(sent_at, Instant::now());
         seen += 1;
-        if Instant::now() >= until && seen >= shared.writes.load(Ordering::SeqCst) {
-            break;
-        }
     }
     s.close().await;
 }
