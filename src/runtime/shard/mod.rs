@@ -159,6 +159,7 @@ impl ShardState {
                 let mut inner = c.inner.borrow_mut();
                 if acl::allowed(&ev.acl, perms::READ, &inner.ids) {
                     inner.notify_event(note.kind as i32, &note.path);
+                    self.counters.packets_sent += 1;
                     self.dirty.insert(note.conn);
                 }
             }

@@ -1,0 +1,67 @@
+//! keeper-bench against a real `keeper serve`: every workload runs briefly,
+//! and what it counted must have happened on the server: the server received
+//! at least that many requests (sent that many notifications, for the watch
+//! fan-out), and write workloads moved the zxid at least that far.
+
+mod common;
+
+use common::{Keeper, four_letter};
+use std::process::Command;
+
+/// (received packets, sent packets, last zxid) from `srvr`.
+fn server_counters(port: u16) -> (u64, u64, i64) {
+    let srvr = four_letter(port, "srvr");
+    let field = |name: &str| srvr.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or_else(|| panic!("srvr has {name}: {srvr}")).to_string();
+    let received = field("Received:").parse().unwrap();
+    let sent = field("Sent:").parse().unwrap();
+    let zxid = i64::from_str_radix(field("Zxid:").trim_start_matches("0x"), 16).unwrap();
+    (received, sent, zxid)
+}
+
+fn ops_of(json: &str) -> u64 {
+    let at = json.find("\"ops\":").unwrap_or_else(|| panic!("no ops in {json}")) + 6;
+    json[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn every_workload_counts_only_what_the_server_did() {
+    let k = Keeper::start_with("bench-tool", "", 2);
+    for (workload, writes) in [
+        ("get", false),
+        ("set", true),
+        ("create", true),
+        ("delete", true),
+        ("exists", false),
+        ("getchildren", false),
+        ("multi", true),
+        ("mixed", false),
+        ("churn", true),
+        ("watch", false),
+        ("storm", false),
+        ("populate", true),
+    ] {
+        let (received_before, sent_before, zxid_before) = server_counters(k.port);
+        let out = Command::new(env!("CARGO_BIN_EXE_keeper-bench"))
+            .args(["run", "--target", &k.connect_string(), "--workload", workload, "--clients", "4", "--warmup", "0.2", "--duration", "0.8"])
+            .args(["--nodes", "300", "--width", "50", "--watchers", "20", "--executors", "1", "--json", "--verify"])
+            .output()
+            .expect("keeper-bench runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{workload}: keeper-bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let ops = ops_of(&stdout);
+        assert!(ops > 0, "{workload}: some operations were counted:\n{stdout}");
+        let (received_after, sent_after, zxid_after) = server_counters(k.port);
+        if workload == "watch" {
+            assert!(sent_after - sent_before >= ops, "{workload}: {ops} notifications counted but the server sent {} packets", sent_after - sent_before);
+        } else {
+            assert!(
+                received_after - received_before >= ops,
+                "{workload}: {ops} ops counted but the server received {} requests",
+                received_after - received_before
+            );
+        }
+        if writes {
+            assert!(zxid_after - zxid_before >= ops as i64, "{workload}: {ops} writes counted but the zxid moved {}", zxid_after - zxid_before);
+        }
+    }
+}
