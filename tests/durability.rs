@@ -401,3 +401,29 @@ fn full_disk_stops_the_server_without_losing_acknowledged_writes() {
         assert_eq!(get(&mut c, &format!("/data/{name}")).map(|d| d.len()), Some(blob.len()), "acknowledged {name} survived the full disk");
     }
 }
+
+#[test]
+fn sessions_survive_a_restart_and_expire_by_their_timeout_after_it() {
+    let mut k = Keeper::start("sessions-restart");
+    let mut c = RawClient::attach(k.addr(), 0, &[0; 16], 2_000).expect("session");
+    assert_eq!(
+        c.call(CREATE, |w| {
+            w.ustring("/eph").buffer(Some(b"e")).count(1).int(31).ustring("world").ustring("anyone").int(1);
+        })
+        .0
+        .header
+        .err,
+        0
+    );
+    let (session, passwd) = (c.session_id, c.passwd.clone());
+    drop(c);
+    k.restart();
+    // Right after the restart the session and its ephemeral are still there...
+    let mut probe = RawClient::connect(k.addr());
+    assert_eq!(get(&mut probe, "/eph").as_deref(), Some(b"e".as_slice()), "the ephemeral is restored with its session");
+    let resumed = RawClient::attach(k.addr(), session, &passwd, 2_000);
+    assert!(resumed.is_some(), "the session can be resumed after the restart");
+    drop(resumed);
+    // ...and once nobody keeps it alive, it expires by its timeout and takes the ephemeral.
+    assert!(common::eventually(Duration::from_secs(10), || get(&mut probe, "/eph").is_none()), "the ephemeral goes when its session expires after the restart");
+}
