@@ -66,10 +66,10 @@ for clients in 1 16 64; do
     compare "closed-c${clients}-p${pipe}" --workload get,set,create,mixed --clients "$clients" --pipeline "$pipe" --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
   done
 done
-compare open-loop-get --workload get --clients 16 --rate 10000 --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
-compare open-loop-set --workload set --clients 16 --rate 5000 --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
+compare open-loop-get --workload get --clients 16 --rate 10000 --rounds 3 --warmup 1 --duration 4
+compare open-loop-set --workload set --clients 16 --rate 5000 --rounds 3 --warmup 1 --duration 4
 compare headline --workload get,set,create,mixed --clients 16 --rounds 3 --warmup 2 --duration 5 --plot "$OUT/latency.svg"
-compare watch --workload watch --watchers 1000 --rounds 1 --warmup 1 --duration "$DUR"
+compare watch-storm --workload watch,storm --watchers 1000 --clients 2000 --rounds 1 --duration 3
 compare churn --workload churn --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
 compare misc --workload exists,getchildren,multi,delete,storm --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
 fi

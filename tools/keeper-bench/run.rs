@@ -208,29 +208,60 @@ fn check_reply(workload: Workload, reply: &crate::conn::Reply) {
     }
 }
 
+/// Requests one open-loop session may have outstanding.
+const OPEN_LOOP_OUTSTANDING_MAX: usize = 1024;
+
+/// The open-loop schedule of one session: operation k is intended at
+/// `start + k / rate`. An operation that goes out late keeps its intended
+/// time, so its latency includes the wait (no coordinated omission).
+pub struct Pacer {
+    next: Instant,
+    interval: Duration,
+}
+
+impl Pacer {
+    /// A schedule of `rate` operations per second from `start`.
+    pub fn new(start: Instant, rate: f64) -> Pacer {
+        assert!(rate > 0.0, "an open-loop rate is positive");
+        Pacer { next: start, interval: Duration::from_secs_f64(1.0 / rate) }
+    }
+
+    /// The intended time of the next operation if it is due at `now`.
+    pub fn due(&mut self, now: Instant) -> Option<Instant> {
+        if self.next > now {
+            return None;
+        }
+        let at = self.next;
+        self.next += self.interval;
+        Some(at)
+    }
+
+    /// When the next operation is due.
+    pub fn next(&self) -> Instant {
+        self.next
+    }
+}
+
 /// The request loop: closed (pipeline) or open (rate), on one session.
 async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, progress: &AtomicU64) {
     let mut s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("client {client} cannot connect: {e}")));
     let mut source = OpSource::new(plan.workload, &plan.shape, client, plan.clients);
     let mut inflight: VecDeque<(i32, Instant)> = VecDeque::new();
-    let interval = plan.rate.map(|r| Duration::from_secs_f64(plan.clients as f64 / r.max(1e-9)));
-    let mut next_intended = Instant::now();
+    let mut pacer = plan.rate.map(|r| Pacer::new(Instant::now(), r / plan.clients as f64));
+    // Open loop keeps sending what is due however many replies are pending.
+    let outstanding_max = if pacer.is_some() { OPEN_LOOP_OUTSTANDING_MAX } else { plan.pipeline.max(1) };
     let mut exhausted = false;
     loop {
         let now = Instant::now();
         let window_open = now < until && !exhausted;
         // Send: closed loop fills the pipeline; open loop sends what is due.
-        while window_open && inflight.len() < plan.pipeline.max(1) {
-            let start = match interval {
+        while window_open && inflight.len() < outstanding_max {
+            let start = match pacer.as_mut() {
                 None => Instant::now(),
-                Some(iv) => {
-                    if next_intended > Instant::now() {
-                        break;
-                    }
-                    let at = next_intended;
-                    next_intended += iv;
-                    at
-                }
+                Some(p) => match p.due(Instant::now()) {
+                    Some(intended) => intended,
+                    None => break,
+                },
             };
             let Some((op, req)) = source.next() else {
                 exhausted = true;
@@ -245,7 +276,8 @@ async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: In
                 break;
             }
             // Open loop with nothing outstanding: wait for the next send time.
-            glommio::timer::sleep(next_intended.saturating_duration_since(Instant::now())).await;
+            let next = pacer.as_ref().map_or_else(Instant::now, Pacer::next);
+            glommio::timer::sleep(next.saturating_duration_since(Instant::now())).await;
             continue;
         }
         let reply = s.recv().await.unwrap_or_else(|e| unexpected(format!("client {client}: receive failed: {e}")));
@@ -354,4 +386,24 @@ async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, share
         seen += 1;
     }
     s.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_keeps_intended_times_when_behind() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(t0, 1000.0);
+        // 10.5 ms late: eleven operations are due, each at its own intended time.
+        let now = t0 + Duration::from_micros(10_500);
+        let due: Vec<Instant> = std::iter::from_fn(|| p.due(now)).collect();
+        assert_eq!(due.len(), 11);
+        for (k, at) in due.iter().enumerate() {
+            assert_eq!(*at, t0 + Duration::from_millis(k as u64));
+        }
+        assert_eq!(p.next(), t0 + Duration::from_millis(11));
+        assert_eq!(p.due(now), None);
+    }
 }
