@@ -46,7 +46,7 @@ options:
   --cpus A-B[,C]     CPUs the client may use (keep it off the server's cores)
   --server-pid PID   report server CPU per op and RSS  --json          JSON instead of a table
   --hdr-log FILE     HdrHistogram interval log      --plot FILE.svg   latency percentile plot
-  --namespace PATH   populate: where (default /keeper-bench-populate)  --no-progress";
+  --namespace PATH   populate: where (default a fresh /keeper-bench-...)  --no-progress";
 
 /// Parsed command-line options.
 struct Args {
@@ -94,9 +94,12 @@ fn addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String> {
+    let unique = format!("/keeper-bench-{}-{}", std::process::id(), keeper::runtime::wall_ms() % 1_000_000);
+    // Populate leaves its nodes behind (for memory and restart measurements):
+    // by default in a fresh namespace, so repeated runs never collide.
     let namespace = match workload {
-        Workload::Populate => a.get("--namespace", "/keeper-bench-populate".to_string())?,
-        _ => format!("/keeper-bench-{}-{}", std::process::id(), keeper::runtime::wall_ms() % 1_000_000),
+        Workload::Populate => a.get("--namespace", format!("{unique}-populate"))?,
+        _ => unique,
     };
     let shape = Shape {
         namespace,
