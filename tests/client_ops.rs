@@ -336,6 +336,14 @@ async fn many_clients_on_many_shards_see_one_order() {
     }
     clients[11].sync("/s").await.unwrap();
     assert_eq!(clients[11].list_children("/s").await.unwrap().len(), clients.len());
+    // A read that starts after another client's write completed sees it, on
+    // whichever shard each client landed (as on a single ZooKeeper server).
+    for round in 0..300usize {
+        let (writer, reader) = (&clients[round % 12], &clients[(round * 5 + 1) % 12]);
+        let value = format!("r{round}");
+        writer.set_data("/s", value.as_bytes(), None).await.unwrap();
+        assert_eq!(reader.get_data("/s").await.unwrap().0, value.as_bytes(), "round {round}: a completed write is visible to every later read");
+    }
 }
 
 #[asyncs::test]

@@ -75,6 +75,7 @@ pub async fn run_broadcast(
     from_shards: Vec<SharedReceiver<ToBroadcast>>,
     to_shards: Vec<SharedSender<ToShard>>,
     snapshots: SnapshotFeed,
+    released: Arc<std::sync::atomic::AtomicI64>,
 ) {
     let mailbox: Rc<Mailbox<Event>> = Rc::new(Mailbox::new(limits::BROADCAST_MAILBOX_ITEMS));
     for rx in from_shards {
@@ -101,6 +102,11 @@ pub async fn run_broadcast(
         core.start_sync(&mailbox);
         let batch = core.release();
         if !batch.is_empty() {
+            // Raised before any shard can apply the batch: a read arriving at
+            // any shard from now on waits until that shard has applied it.
+            if let Some(last) = batch.iter().rev().find_map(|e| if let Entry::Txn { txn, .. } = e { Some(txn.zxid) } else { None }) {
+                released.store(last, std::sync::atomic::Ordering::Release);
+            }
             let batch = Arc::new(batch);
             if snapshots.send(batch.clone()).is_err() {
                 fatal("the snapshot thread stopped");

@@ -109,17 +109,29 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let mut to_shard_tx = Vec::new();
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
+    let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid()));
     for (shard, listener_fd) in listeners.into_iter().enumerate() {
         let (tx_b, rx_b) = shared_channel::new_bounded(limits::SHARD_TO_BROADCAST_MESSAGES);
         let (tx_s, rx_s) = shared_channel::new_bounded(limits::BROADCAST_TO_SHARD_BATCHES);
         to_broadcast_rx.push(rx_b);
         to_shard_tx.push(tx_s);
-        let (cfg, tree, conn_limits) = (cfg.clone(), tree.clone(), conn_limits.clone());
+        let (cfg, tree, conn_limits, released) = (cfg.clone(), tree.clone(), conn_limits.clone(), released.clone());
         let cpu = cpus[(1 + shard) % cpus.len()];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("keeper-shard-{shard}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-            .spawn(move || shard::run_shard(shard, cfg, tree, listener_fd, tx_b, rx_s, conn_limits))
+            .spawn(move || {
+                shard::run_shard(shard::ShardSetup {
+                    id: shard,
+                    cfg,
+                    tree,
+                    released,
+                    listener: listener_fd,
+                    to_broadcast: tx_b,
+                    from_broadcast: rx_s,
+                    conn_limits,
+                })
+            })
             .map_err(|e| format!("cannot start shard {shard} on cpu {cpu}: {e}"))?;
         handles.push(handle);
     }
@@ -127,7 +139,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let broadcast = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
         .name("keeper-broadcast")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots))
+        .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots, released))
         .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
     eprintln!("keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
     broadcast.join().map_err(|e| format!("broadcast core failed: {e}"))?;

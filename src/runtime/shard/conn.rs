@@ -45,8 +45,9 @@ pub enum Phase {
 pub enum Pending {
     /// A write (or sync) at the broadcast core; answered when its entry arrives.
     Write { xid: i32, shape: ReplyShape, start: Instant },
-    /// A read queued behind a write of the same session.
-    Read { xid: i32, op: OpCode, req: Request, start: Instant },
+    /// A read queued behind a write of the same session, or waiting for this
+    /// shard's replica to reach `min_zxid` (see `ShardState::released`).
+    Read { xid: i32, op: OpCode, req: Request, start: Instant, min_zxid: i64 },
     /// An answer already known (a decode error) that must keep its place.
     Ready { xid: i32, op: OpCode, result: Result<Response, ErrorCode>, start: Instant },
 }

@@ -7,12 +7,19 @@
 //! one [`ShardState`] through `Rc<RefCell<_>>`; no borrow is held across an
 //! await. The consumer never waits on the broadcast core, which is what keeps
 //! the two directions of the star from deadlocking.
+//!
+//! Reads across shards: a write's reply leaves its shard once that shard has
+//! applied it, and another shard may not have yet. So that a read which
+//! starts after a write completed anywhere sees it (as on a single ZooKeeper
+//! server), the broadcast core raises a shared `released` zxid before it
+//! hands a batch to the shards, and a read waits until its shard's replica
+//! has applied everything released when the read arrived.
 
 mod conn;
 mod requests;
 mod serve;
 
-pub use serve::run_shard;
+pub use serve::{ShardSetup, run_shard};
 
 use crate::core::acl;
 use crate::core::read::{self, ReadContext};
@@ -30,6 +37,7 @@ use conn::{Conn, ConnId, Pending, Phase};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Everything a shard core owns.
 pub struct ShardState {
@@ -48,12 +56,18 @@ pub struct ShardState {
     notes: Vec<Notification>,
     /// Connections with new output since the last flush.
     dirty: HashSet<ConnId>,
+    /// The highest zxid the broadcast core has handed (or is handing) to the shards.
+    released: Arc<AtomicI64>,
+    /// Connections whose queue starts with a read waiting for the replica.
+    waiting: HashSet<ConnId>,
 }
 
 impl ShardState {
     /// A shard starting from `tree` (the recovered state).
-    pub fn new(id: ShardId, cfg: Arc<Config>, tree: DataTree) -> ShardState {
+    pub fn new(id: ShardId, cfg: Arc<Config>, tree: DataTree, released: Arc<AtomicI64>) -> ShardState {
         ShardState {
+            released,
+            waiting: HashSet::new(),
             id,
             cfg,
             tree,
@@ -86,6 +100,17 @@ impl ShardState {
         let session = conn.inner.borrow().session_id;
         if self.by_session.get(&session) == Some(&conn.id) {
             self.by_session.remove(&session);
+        }
+    }
+
+    /// Answers the reads that were waiting for the replica to catch up.
+    pub fn run_waiting_reads(&mut self) {
+        for id in std::mem::take(&mut self.waiting) {
+            if let Some(c) = self.conns.get(&id).cloned() {
+                self.run_queued_reads(&c);
+                self.mark_dirty(id);
+                c.reader_wake.notify();
+            }
         }
     }
 
@@ -227,18 +252,29 @@ impl ShardState {
         c.reader_wake.notify();
     }
 
-    /// Answers queued reads until the next write (or the end of the queue).
+    /// The zxid a read arriving now must see: everything released so far.
+    pub fn read_barrier(&self) -> i64 {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// Answers queued reads until the next write, a read the replica is not
+    /// yet fresh enough for, or the end of the queue.
     fn run_queued_reads(&mut self, c: &Rc<Conn>) {
+        let applied = self.tree.last_zxid();
         loop {
             let next = {
                 let mut inner = c.inner.borrow_mut();
                 match inner.pending.front() {
+                    Some(Pending::Read { min_zxid, .. }) if *min_zxid > applied => {
+                        self.waiting.insert(c.id);
+                        None
+                    }
                     Some(Pending::Read { .. }) | Some(Pending::Ready { .. }) => inner.pending.pop_front(),
                     _ => None,
                 }
             };
             match next {
-                Some(Pending::Read { xid, op, req, start }) => self.answer_read(c, xid, op, &req, start),
+                Some(Pending::Read { xid, op, req, start, .. }) => self.answer_read(c, xid, op, &req, start),
                 Some(Pending::Ready { xid, op, result, start }) => {
                     let zxid = self.tree.last_zxid();
                     c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
@@ -305,7 +341,7 @@ mod tests {
 
     #[test]
     fn replica_applies_committed_stream_in_order() {
-        let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new());
+        let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new(), Arc::new(AtomicI64::new(0)));
         let txn = Txn { zxid: 1, time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
         shard.on_entry(&Entry::Txn { txn, origin: None });
         assert_eq!(shard.tree.last_zxid(), 1);

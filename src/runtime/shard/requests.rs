@@ -126,15 +126,23 @@ impl ShardState {
                 };
                 Action::Send(ToBroadcast::Write { origin: Origin { shard: self.id, conn: c.id }, session_id, cxid: xid, op, req, ids })
             }
-            _ => self.answer_in_order(c, Pending::Read { xid, op, req, start }),
+            _ => {
+                let min_zxid = self.read_barrier();
+                self.answer_in_order(c, Pending::Read { xid, op, req, start, min_zxid })
+            }
         }
     }
 
-    /// Queues an answer behind earlier requests, or sends it now if there are none.
+    /// Queues an answer behind earlier requests (or behind the replica
+    /// catching up), or sends it now.
     fn answer_in_order(&mut self, c: &Rc<Conn>, item: Pending) -> Action {
+        let stale = matches!(item, Pending::Read { min_zxid, .. } if min_zxid > self.tree.last_zxid());
         let mut inner = c.inner.borrow_mut();
-        if !inner.pending.is_empty() {
+        if !inner.pending.is_empty() || stale {
             inner.pending.push_back(item);
+            if stale && inner.pending.len() == 1 {
+                self.waiting.insert(c.id);
+            }
             return Action::None;
         }
         drop(inner);
@@ -144,7 +152,7 @@ impl ShardState {
                 c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 self.mark_dirty(c.id);
             }
-            Pending::Read { xid, op, req, start } => self.answer_read(c, xid, op, &req, start),
+            Pending::Read { xid, op, req, start, .. } => self.answer_read(c, xid, op, &req, start),
             Pending::Write { .. } => unreachable!("writes are queued by on_request"),
         }
         Action::None

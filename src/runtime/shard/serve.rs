@@ -20,25 +20,34 @@ use std::cell::RefCell;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 type Shared = Rc<RefCell<ShardState>>;
 type Sender = Rc<ConnectedSender<ToBroadcast>>;
 
-/// Runs shard `id` until its channels close, accepting on `listener` (a
+/// What a shard core starts with.
+pub struct ShardSetup {
+    pub id: ShardId,
+    pub cfg: Arc<Config>,
+    /// The recovered tree, this shard's replica from now on.
+    pub tree: DataTree,
+    /// The broadcast core's released zxid (the cross-shard read barrier).
+    pub released: Arc<AtomicI64>,
+    /// A listening socket on the client port (SO_REUSEPORT).
+    pub listener: OwnedFd,
+    pub to_broadcast: SharedSender<ToBroadcast>,
+    pub from_broadcast: SharedReceiver<ToShard>,
+    pub conn_limits: Arc<ConnLimits>,
+}
+
+/// Runs a shard until its channels close, accepting on `listener` (a
 /// socket sharing the client port with the other shards' through SO_REUSEPORT).
-pub async fn run_shard(
-    id: ShardId,
-    cfg: Arc<Config>,
-    tree: DataTree,
-    listener: OwnedFd,
-    to_broadcast: SharedSender<ToBroadcast>,
-    from_broadcast: SharedReceiver<ToShard>,
-    conn_limits: Arc<ConnLimits>,
-) {
+pub async fn run_shard(setup: ShardSetup) {
+    let ShardSetup { id, cfg, tree, released, listener, to_broadcast, from_broadcast, conn_limits } = setup;
     let tx: Sender = Rc::new(to_broadcast.connect().await);
     let rx = from_broadcast.connect().await;
-    let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree)));
+    let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree, released)));
     // SAFETY: the descriptor is a listening TCP socket handed over whole.
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     spawn_local(consume(state.clone(), rx, tx.clone())).detach();
@@ -200,6 +209,7 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
                 for entry in entries.iter() {
                     s.on_entry(entry);
                 }
+                s.run_waiting_reads();
                 s.flush();
             }
             ToShard::AdminCollect { token, query } => {
