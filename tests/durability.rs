@@ -306,20 +306,30 @@ fn torn_and_damaged_log_tails() {
 fn corrupt_newest_snapshot_falls_back_to_an_older_one_and_the_log() {
     let (mut k, names) = written_then_killed("snapfall", "snapCount=10", 60);
     let dir = keeper_dir(&k);
-    let mut snaps: Vec<PathBuf> =
-        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("snapshot.")).collect();
-    snaps.sort();
+    // A snapshot being written when a server was killed is a `.tmp` file: not a snapshot.
+    let snapshots = || -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str().is_some_and(|n| n.starts_with("snapshot.") && !n.ends_with(".tmp")))
+            .collect();
+        found.sort();
+        found
+    };
+    let snaps = snapshots();
     assert!(snaps.len() >= 2, "several snapshots were written: {snaps:?}");
-    let newest = snaps.last().unwrap();
-    let mut b = std::fs::read(newest).unwrap();
-    let mid = b.len() / 2;
-    b[mid] ^= 0xff;
-    std::fs::write(newest, &b).unwrap();
+    let newest = snaps.last().unwrap().clone();
+    let mut corrupt = std::fs::read(&newest).unwrap();
+    let mid = corrupt.len() / 2;
+    corrupt[mid] ^= 0xff;
+    std::fs::write(&newest, &corrupt).unwrap();
     assert_eq!(recovers_prefix_or_refuses(&mut k, &names, "corrupt newest snapshot"), Some(names.len()));
-    // Without the log that the older snapshots need, start-up must refuse.
-    for s in &snaps[..snaps.len() - 1] {
+    // Without the log that the older snapshots need, start-up must refuse. Keep
+    // only the corrupt snapshot (the server just run may have written others).
+    for s in snapshots().iter().filter(|s| **s != newest) {
         std::fs::remove_file(s).unwrap();
     }
+    std::fs::write(&newest, &corrupt).unwrap();
     let first_segment = {
         let mut segs: Vec<PathBuf> =
             std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("txnlog.")).collect();
