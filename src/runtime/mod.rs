@@ -13,6 +13,7 @@ pub mod shard;
 pub mod snapshotter;
 pub mod stream;
 
+use crate::core::tree::DataTree;
 use crate::server::config::Config;
 use crate::storage::log::DATA_SUBDIR;
 use crate::storage::recovery;
@@ -85,6 +86,19 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
         .map_err(fail)
 }
 
+/// The tree itself, once every other core has made its copy.
+fn take_when_copied(mut tree: Arc<DataTree>) -> DataTree {
+    loop {
+        match Arc::try_unwrap(tree) {
+            Ok(t) => return t,
+            Err(shared) => {
+                tree = shared;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 /// Recovers state from disk, starts every core, and serves until the process exits.
 pub fn serve(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
@@ -102,6 +116,10 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         recovered.log.replayed,
         started.elapsed().as_millis()
     );
+    let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid()));
+    // Each core copies the recovered tree in its own thread (in parallel),
+    // and the broadcast core takes the original once the others are done.
+    let tree = Arc::new(tree);
     let snapshots = snapshotter::start(cfg.clone(), tree.clone(), snap_dir, log_dir);
 
     let cpus = allowed_cpus();
@@ -109,7 +127,6 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let mut to_shard_tx = Vec::new();
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
-    let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid()));
     for (shard, listener_fd) in listeners.into_iter().enumerate() {
         let (tx_b, rx_b) = shared_channel::new_bounded(limits::SHARD_TO_BROADCAST_MESSAGES);
         let (tx_s, rx_s) = shared_channel::new_bounded(limits::BROADCAST_TO_SHARD_BATCHES);
@@ -121,6 +138,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
             .name(&format!("keeper-shard-{shard}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
             .spawn(move || {
+                let tree = DataTree::clone(&tree);
                 shard::run_shard(shard::ShardSetup {
                     id: shard,
                     cfg,
@@ -139,7 +157,10 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let broadcast = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
         .name("keeper-broadcast")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots, released))
+        .spawn(move || {
+            let tree = take_when_copied(tree);
+            broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots, released)
+        })
         .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
     eprintln!("keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
     broadcast.join().map_err(|e| format!("broadcast core failed: {e}"))?;

@@ -30,10 +30,17 @@ fn next_threshold(snap_count: u64, seed: &mut u64) -> u64 {
     half + *seed % half
 }
 
-/// Starts the snapshotter thread with `tree` (the recovered state).
-pub fn start(cfg: Arc<Config>, tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf) -> SnapshotFeed {
+/// Starts the snapshotter thread, which copies the recovered tree for itself.
+pub fn start(cfg: Arc<Config>, tree: Arc<DataTree>, snap_dir: PathBuf, log_dir: PathBuf) -> SnapshotFeed {
     let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new().name("keeper-snapshot".into()).spawn(move || run(cfg, tree, snap_dir, log_dir, rx)).expect("the snapshot thread starts");
+    std::thread::Builder::new()
+        .name("keeper-snapshot".into())
+        .spawn(move || {
+            let own = DataTree::clone(&tree);
+            drop(tree);
+            run(cfg, own, snap_dir, log_dir, rx)
+        })
+        .expect("the snapshot thread starts");
     tx
 }
 

@@ -41,7 +41,9 @@ pub const CONFIG_NODE: &str = "/zookeeper/config";
 /// The replicated state: znodes and sessions.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, Node>,
+    /// aHash: several times faster than SipHash on paths, and still seeded
+    /// per map, so clients cannot aim collisions at it.
+    nodes: HashMap<Box<str>, Node, ahash::RandomState>,
     acls: AclCache,
     /// Ephemeral paths by owning session.
     ephemerals: HashMap<i64, BTreeSet<String>>,
@@ -66,7 +68,7 @@ impl DataTree {
     /// A tree with no node at all, at `last_zxid`.
     fn empty(last_zxid: i64, sessions: HashMap<i64, i32>) -> DataTree {
         DataTree {
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
@@ -219,6 +221,8 @@ impl DataTree {
     ) -> Result<DataTree, String> {
         let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
         let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
+        let nodes = nodes.into_iter();
+        tree.nodes.reserve(nodes.size_hint().0);
         for (p, n) in nodes {
             let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
             let node = Node {
@@ -237,15 +241,26 @@ impl DataTree {
             };
             tree.data_bytes += (p.len() + node.data_len()) as u64;
             tree.index(&p, node.kind);
-            if tree.nodes.insert(p.clone().into_boxed_str(), node).is_some() {
-                return Err(format!("node {p} appears twice"));
+            match tree.nodes.entry(p.into_boxed_str()) {
+                std::collections::hash_map::Entry::Occupied(e) => return Err(format!("node {} appears twice", e.key())),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(node);
+                }
             }
         }
-        let paths: Vec<Box<str>> = tree.nodes.keys().filter(|p| p.as_ref() != path::ROOT).cloned().collect();
-        for p in paths {
-            let (parent, name) = path::split(&p).ok_or_else(|| format!("node {p} has no parent path"))?;
-            let parent_node = tree.nodes.get_mut(parent).ok_or_else(|| format!("node {p} has no parent node {parent}"))?;
-            parent_node.children.insert(name.into());
+        // Children are grouped by parent while the paths are borrowed from the
+        // map, then handed to their parents: one allocation per child name and
+        // one per distinct parent. Each set is built in bulk from its sorted
+        // names, which is much cheaper than a million single inserts.
+        let mut grouped: HashMap<&str, Vec<Box<str>>> = HashMap::new();
+        for p in tree.nodes.keys().filter(|p| p.as_ref() != path::ROOT) {
+            let (parent, name) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
+            grouped.entry(parent).or_default().push(name.into());
+        }
+        let grouped: Vec<(Box<str>, BTreeSet<Box<str>>)> = grouped.into_iter().map(|(p, names)| (p.into(), names.into_iter().collect())).collect();
+        for (parent, children) in grouped {
+            let node = tree.nodes.get_mut(&*parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", children.len()))?;
+            node.children = children;
         }
         if !tree.nodes.contains_key(path::ROOT) {
             return Err("the root node is missing".into());
