@@ -108,11 +108,6 @@ impl SessionTracker {
         true
     }
 
-    /// Whether `id` is live and not closing.
-    pub fn is_active(&self, id: i64) -> bool {
-        self.sessions.get(&id).is_some_and(|s| !s.closing)
-    }
-
     /// The negotiated timeout of a live session.
     pub fn timeout_of(&self, id: i64) -> Option<i32> {
         self.sessions.get(&id).map(|s| s.timeout_ms)
@@ -165,13 +160,9 @@ impl SessionTracker {
         out
     }
 
-    /// Number of tracked sessions.
-    pub fn len(&self) -> usize {
-        self.sessions.len()
-    }
-
     /// Whether no session is tracked.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }
 }

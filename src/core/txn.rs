@@ -82,15 +82,6 @@ pub struct Txn {
 }
 
 impl Txn {
-    /// Whether this transaction changed nothing (a failed write).
-    pub fn is_error(&self) -> bool {
-        match &self.body {
-            TxnBody::Single(TxnOp::Error { .. }) => true,
-            TxnBody::Multi(ops) => ops.iter().any(|op| matches!(op, TxnOp::Error { .. })),
-            _ => false,
-        }
-    }
-
     /// Serializes for the log.
     pub fn to_bytes(&self) -> Vec<u8> {
         rkyv::to_bytes::<rkyv::rancor::Error>(self).expect("serializing a Txn cannot fail").into_vec()

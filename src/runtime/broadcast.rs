@@ -357,26 +357,9 @@ impl Broadcast {
             sessions: self.sessions.expiries().into_iter().map(|(id, timeout, at)| (id, timeout, wall + (at - now))).collect(),
             shards: g.parts,
             uptime_ms: self.started.elapsed().as_millis() as u64,
-            data_dir_bytes: dir_bytes(&self.cfg.data_dir),
-            log_dir_bytes: dir_bytes(&self.cfg.data_log_dir),
         };
         self.outbox.push((g.origin.shard, ToShard::AdminReply { conn: g.origin.conn, report: Arc::new(report) }));
     }
-}
-
-/// Total size of the files under `dir` (dirs, conf).
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 /// Storage failed under an acknowledged-write guarantee: stop now. Every

@@ -164,6 +164,4 @@ pub struct AdminReport {
     pub sessions: Vec<(i64, i32, i64)>,
     pub shards: Vec<ShardReport>,
     pub uptime_ms: u64,
-    pub data_dir_bytes: u64,
-    pub log_dir_bytes: u64,
 }

@@ -2,7 +2,9 @@
 //! and rendering their answers in ZooKeeper's formats, so tools that parse
 //! them (zktop, Prometheus exporters reading mntr) keep working.
 //!
-//! Rendering is pure: it takes an [`AdminReport`] gathered from every core.
+//! Rendering takes an [`AdminReport`] gathered from every core; the few
+//! host facts a word prints (directory sizes, open descriptors, environment)
+//! are read here, on the shard answering the word, never on the broadcast core.
 
 use crate::runtime::messages::{AdminQuery, AdminReport, ConnReport, ServerCounters};
 use crate::server::config::Config;
@@ -114,6 +116,21 @@ fn watches_by_session(report: &AdminReport) -> BTreeMap<i64, Vec<&str>> {
     by_session
 }
 
+/// Total size of the files under `dir` (dirs, conf): walked only for the words that print it.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// Renders a word's answer.
 pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr) -> String {
     let mut out = String::new();
@@ -144,9 +161,9 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
             let _ = writeln!(out, "secureClientPort=-1");
             let _ = writeln!(out, "dataDir={}", cfg.data_dir.join(crate::storage::log::DATA_SUBDIR).display());
-            let _ = writeln!(out, "dataDirSize={}", report.data_dir_bytes);
+            let _ = writeln!(out, "dataDirSize={}", dir_bytes(&cfg.data_dir));
             let _ = writeln!(out, "dataLogDir={}", cfg.data_log_dir.join(crate::storage::log::DATA_SUBDIR).display());
-            let _ = writeln!(out, "dataLogSize={}", report.log_dir_bytes);
+            let _ = writeln!(out, "dataLogSize={}", dir_bytes(&cfg.data_log_dir));
             let _ = writeln!(out, "tickTime={}", cfg.tick_ms);
             let _ = writeln!(out, "maxClientCnxns={}", cfg.max_client_cnxns);
             let _ = writeln!(out, "minSessionTimeout={}", cfg.min_session_timeout_ms);
@@ -235,8 +252,8 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             }
         }
         "dirs" => {
-            let _ = writeln!(out, "datadir_size: {}", report.data_dir_bytes);
-            let _ = writeln!(out, "logdir_size: {}", report.log_dir_bytes);
+            let _ = writeln!(out, "datadir_size: {}", dir_bytes(&cfg.data_dir));
+            let _ = writeln!(out, "logdir_size: {}", dir_bytes(&cfg.data_log_dir));
         }
         _ => {}
     }

@@ -20,8 +20,6 @@ use std::path::Path;
 pub struct Recovered {
     pub snapshot: Option<SnapshotFile>,
     pub log: Recovery,
-    /// Invalid snapshots passed over, with why.
-    pub skipped_snapshots: Vec<String>,
 }
 
 /// Loads the newest usable snapshot and replays the log after it.
@@ -74,7 +72,7 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize) -> Result<
     if log.last_zxid() < tree.last_zxid() {
         eprintln!("keeper: warning: the log ends at zxid {:#x}, before the snapshot's {:#x}", log.last_zxid(), tree.last_zxid());
     }
-    Ok((tree, log, Recovered { snapshot, log: report, skipped_snapshots: skipped }))
+    Ok((tree, log, Recovered { snapshot, log: report }))
 }
 
 /// Deletes `*.tmp` files a crash left behind while writing a snapshot.

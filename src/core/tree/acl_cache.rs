@@ -33,7 +33,8 @@ impl AclCache {
     }
 
     /// Number of distinct lists in use.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lists.values().filter(|w| w.strong_count() > 0).count()
     }
 }

@@ -185,11 +185,6 @@ impl DataTree {
         &self.ttls
     }
 
-    /// Number of distinct ACL lists in use.
-    pub fn acl_list_count(&self) -> usize {
-        self.acls.len()
-    }
-
     /// Number of nodes below `path` (not counting `path`): getAllChildrenNumber.
     pub fn descendant_count(&self, path: &str) -> usize {
         let mut count = 0;

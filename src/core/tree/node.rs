@@ -67,11 +67,6 @@ impl Node {
         }
     }
 
-    /// The client-visible child version (creates plus deletes of children).
-    pub fn cversion(&self) -> i32 {
-        self.stat().cversion
-    }
-
     /// Bytes of data held (0 for null).
     pub fn data_len(&self) -> usize {
         self.data.as_ref().map_or(0, |d| d.len())

@@ -254,26 +254,6 @@ impl WatchRegistry {
     pub fn data_paths(&self) -> impl Iterator<Item = (&String, Vec<ConnId>)> {
         self.data.by_path.iter().map(|(p, w)| (p, w.keys().copied().collect()))
     }
-
-    /// Data-table watch paths of one connection (wchc).
-    pub fn data_paths_of(&self, conn: ConnId) -> Vec<&String> {
-        self.data.by_conn.get(&conn).map(|s| s.iter().collect()).unwrap_or_default()
-    }
-
-    /// Connections holding data-table watches (wchc).
-    pub fn data_conns(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.data.by_conn.keys().copied()
-    }
-
-    /// Number of data-table watches of one connection (cons, wchs).
-    pub fn data_count_of(&self, conn: ConnId) -> usize {
-        self.data.by_conn.get(&conn).map_or(0, HashSet::len)
-    }
-
-    /// Number of paths with data-table watches (wchs).
-    pub fn data_path_count(&self) -> usize {
-        self.data.by_path.len()
-    }
 }
 
 #[cfg(test)]
