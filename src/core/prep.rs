@@ -46,9 +46,9 @@ impl Record {
     fn of(node: &tree::Node) -> Record {
         Record {
             acl: node.acl.clone(),
-            version: node.version,
-            aversion: node.aversion,
-            child_creates: node.child_creates,
+            version: node.persisted.version,
+            aversion: node.persisted.aversion,
+            child_creates: node.persisted.child_creates,
             num_children: node.children.len(),
             kind: node.kind,
         }

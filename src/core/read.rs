@@ -169,7 +169,7 @@ fn set_watches(tree: &DataTree, watches: &mut WatchRegistry, sw: &SetWatchesRequ
     for p in &list(&sw.data)? {
         match tree.get(p) {
             None => fire(EventType::NodeDeleted, p),
-            Some(n) if n.mzxid > sw.relative_zxid => fire(EventType::NodeDataChanged, p),
+            Some(n) if n.persisted.mzxid > sw.relative_zxid => fire(EventType::NodeDataChanged, p),
             Some(_) => watches.add_data(p, conn),
         }
     }
@@ -182,7 +182,7 @@ fn set_watches(tree: &DataTree, watches: &mut WatchRegistry, sw: &SetWatchesRequ
     for p in &list(&sw.child)? {
         match tree.get(p) {
             None => fire(EventType::NodeDeleted, p),
-            Some(n) if n.pzxid > sw.relative_zxid => fire(EventType::NodeChildrenChanged, p),
+            Some(n) if n.persisted.pzxid > sw.relative_zxid => fire(EventType::NodeChildrenChanged, p),
             Some(_) => watches.add_child(p, conn),
         }
     }

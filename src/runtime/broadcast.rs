@@ -316,7 +316,7 @@ impl Broadcast {
         let mut candidates: Vec<String> = Vec::new();
         for path in self.tree.containers() {
             let node = self.tree.get(path).expect("indexed containers exist");
-            if node.children.is_empty() && node.child_creates > 0 {
+            if node.children.is_empty() && node.persisted.child_creates > 0 {
                 candidates.push(path.clone());
             }
         }
@@ -324,7 +324,7 @@ impl Broadcast {
             let node = self.tree.get(path).expect("indexed TTL nodes exist");
             if let NodeKind::Ttl { ttl_ms } = node.kind
                 && node.children.is_empty()
-                && now_wall - node.mtime > ttl_ms
+                && now_wall - node.persisted.mtime > ttl_ms
             {
                 candidates.push(path.clone());
             }

@@ -97,18 +97,19 @@ pub fn dump_snapshot(path: &Path, out: &mut impl Write) -> Result<(), String> {
     p.nodes.sort_by(|a, b| a.0.cmp(&b.0));
     for (path, n) in &p.nodes {
         let acl = p.acl_lists.get(n.acl).map(|l| acl_text(l)).unwrap_or_default();
+        let s = &n.persisted;
         w(
             out,
             format!(
                 "{path}\n  czxid 0x{:x} mzxid 0x{:x} pzxid 0x{:x} ctime {} mtime {} version {} child_creates {} aversion {} kind {:?}\n  acl [{acl}] data {}",
-                n.czxid,
-                n.mzxid,
-                n.pzxid,
-                n.ctime,
-                n.mtime,
-                n.version,
-                n.child_creates,
-                n.aversion,
+                s.czxid,
+                s.mzxid,
+                s.pzxid,
+                s.ctime,
+                s.mtime,
+                s.version,
+                s.child_creates,
+                s.aversion,
                 n.kind,
                 data_text(&n.data)
             ),

@@ -22,7 +22,7 @@
 //! the directory fsynced, so a crash never leaves a half snapshot under the
 //! final name.
 
-use crate::core::tree::{DataTree, RestoredNode};
+use crate::core::tree::{DataTree, PersistedStat, RestoredNode};
 use crate::core::txn::NodeKind;
 use crate::proto::records::Acl;
 use bytes::Bytes;
@@ -50,14 +50,7 @@ struct SnapNode {
     data: Option<Bytes>,
     acl: u32,
     kind: NodeKind,
-    czxid: i64,
-    mzxid: i64,
-    pzxid: i64,
-    ctime: i64,
-    mtime: i64,
-    version: i32,
-    child_creates: i32,
-    aversion: i32,
+    persisted: PersistedStat,
 }
 
 /// One chunk of a snapshot.
@@ -106,20 +99,7 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
     let mut batch = Vec::with_capacity(NODES_PER_CHUNK);
     let mut nodes = 0u64;
     for (p, n) in tree.paths() {
-        batch.push(SnapNode {
-            path: p.to_string(),
-            data: n.data.clone(),
-            acl: acl_index[&Arc::as_ptr(&n.acl)],
-            kind: n.kind,
-            czxid: n.czxid,
-            mzxid: n.mzxid,
-            pzxid: n.pzxid,
-            ctime: n.ctime,
-            mtime: n.mtime,
-            version: n.version,
-            child_creates: n.child_creates,
-            aversion: n.aversion,
-        });
+        batch.push(SnapNode { path: p.to_string(), data: n.data.clone(), acl: acl_index[&Arc::as_ptr(&n.acl)], kind: n.kind, persisted: n.persisted });
         nodes += 1;
         if batch.len() == NODES_PER_CHUNK {
             write_chunk(&mut out, &Chunk::Nodes(std::mem::take(&mut batch)))?;
@@ -251,20 +231,9 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
             (i, ArchivedChunk::Nodes(list)) if i > 0 => {
                 for n in list.iter() {
                     let kind = rkyv::deserialize::<NodeKind, rkyv::rancor::Error>(&n.kind).map_err(|e| err(start, format!("node kind: {e}")))?;
+                    let persisted = rkyv::deserialize::<PersistedStat, rkyv::rancor::Error>(&n.persisted).map_err(|e| err(start, format!("node stat: {e}")))?;
                     let data = n.data.as_ref().map(|d| shared.slice_ref(d.as_slice()));
-                    let node = RestoredNode {
-                        data,
-                        acl: n.acl.to_native() as usize,
-                        kind,
-                        czxid: n.czxid.to_native(),
-                        mzxid: n.mzxid.to_native(),
-                        pzxid: n.pzxid.to_native(),
-                        ctime: n.ctime.to_native(),
-                        mtime: n.mtime.to_native(),
-                        version: n.version.to_native(),
-                        child_creates: n.child_creates.to_native(),
-                        aversion: n.aversion.to_native(),
-                    };
+                    let node = RestoredNode { data, acl: n.acl.to_native() as usize, kind, persisted };
                     visitor.node(n.path.to_string(), node);
                     seen_nodes += 1;
                 }

@@ -78,9 +78,9 @@ impl DataTree {
                 let node = self.node_mut(path);
                 let old_len = node.data_len();
                 node.data = data.clone();
-                node.version = *version;
-                node.mzxid = txn.zxid;
-                node.mtime = txn.time_ms;
+                node.persisted.version = *version;
+                node.persisted.mzxid = txn.zxid;
+                node.persisted.mtime = txn.time_ms;
                 let (stat, new_len, acl) = (node.stat(), node.data_len(), node.acl.clone());
                 self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
                 self.quota_after_set_data(path, old_len, new_len);
@@ -91,7 +91,7 @@ impl DataTree {
                 let shared = self.acls.intern(acl);
                 let node = self.node_mut(path);
                 node.acl = shared;
-                node.aversion = *version;
+                node.persisted.aversion = *version;
                 let stat = node.stat();
                 OpResult::AclSet { stat }
             }
@@ -116,8 +116,8 @@ impl DataTree {
         let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("replica diverged: create of unsplittable path {path}"));
         assert!(!self.nodes.contains_key(path), "replica diverged: create of existing node {path}");
         let parent = self.node_mut(parent_path);
-        parent.child_creates = parent.child_creates.wrapping_add(1);
-        parent.pzxid = txn.zxid;
+        parent.persisted.child_creates = parent.persisted.child_creates.wrapping_add(1);
+        parent.persisted.pzxid = txn.zxid;
         parent.children.insert(name.into());
         let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
@@ -140,8 +140,8 @@ impl DataTree {
         let parent_acl = parent.acl.clone();
         let removed = parent.children.remove(name);
         assert!(removed, "replica diverged: {path} missing from its parent's children");
-        if zxid > parent.pzxid {
-            parent.pzxid = zxid;
+        if zxid > parent.persisted.pzxid {
+            parent.persisted.pzxid = zxid;
         }
         self.data_bytes -= (path.len() + node.data_len()) as u64;
         self.unindex(path, node.kind);
@@ -187,7 +187,7 @@ mod tests {
         let p = tree.get("/p").unwrap();
         // Two creates and two deletes: cversion 4, but the next sequence number is 2.
         assert_eq!(p.stat().cversion, 4);
-        assert_eq!(p.child_creates, 2);
+        assert_eq!(p.persisted.child_creates, 2);
         assert_eq!(p.stat().pzxid, 5);
         assert_eq!(p.stat().num_children, 0);
         assert_eq!((ev[0].path.as_str(), ev[0].kind), ("/p", EventType::NodeCreated));

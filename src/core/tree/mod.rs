@@ -12,7 +12,7 @@ mod quota;
 pub mod watches;
 
 pub use apply::{Applied, OpResult, TreeEvent};
-pub use node::Node;
+pub use node::{Node, PersistedStat};
 
 use crate::core::path;
 use crate::core::txn::NodeKind;
@@ -131,7 +131,7 @@ impl DataTree {
             tree.data_bytes += p.len() as u64;
         }
         // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
-        tree.nodes.get_mut(CONFIG_NODE).expect("just inserted").aversion = -1;
+        tree.nodes.get_mut(CONFIG_NODE).expect("just inserted").persisted.aversion = -1;
         tree
     }
 
@@ -220,20 +220,7 @@ impl DataTree {
         tree.nodes.reserve(nodes.size_hint().0);
         for (p, n) in nodes {
             let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
-            let node = Node {
-                data: n.data,
-                acl,
-                kind: n.kind,
-                czxid: n.czxid,
-                mzxid: n.mzxid,
-                pzxid: n.pzxid,
-                ctime: n.ctime,
-                mtime: n.mtime,
-                version: n.version,
-                child_creates: n.child_creates,
-                aversion: n.aversion,
-                children: Default::default(),
-            };
+            let node = Node { data: n.data, acl, kind: n.kind, persisted: n.persisted, children: Default::default() };
             tree.data_bytes += (p.len() + node.data_len()) as u64;
             tree.index(&p, node.kind);
             match tree.nodes.entry(p.into_boxed_str()) {
@@ -272,12 +259,5 @@ pub struct RestoredNode {
     /// Index into the snapshot's ACL lists.
     pub acl: usize,
     pub kind: NodeKind,
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub pzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    pub child_creates: i32,
-    pub aversion: i32,
+    pub persisted: PersistedStat,
 }

@@ -4,6 +4,7 @@
 use crate::core::txn::NodeKind;
 use crate::proto::records::{Acl, Stat};
 use bytes::Bytes;
+use rkyv::{Archive, Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -15,6 +16,16 @@ pub struct Node {
     /// Shared with every node holding an equal ACL (see `AclCache`).
     pub acl: Arc<Vec<Acl>>,
     pub kind: NodeKind,
+    pub persisted: PersistedStat,
+    /// Child names, sorted, so listings are deterministic.
+    pub children: BTreeSet<Box<str>>,
+}
+
+/// The parts of a node's Stat that are stored rather than derived
+/// (ZooKeeper's `StatPersisted`): the tree, snapshots and `snapshot dump`
+/// all carry this one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Archive, Serialize, Deserialize)]
+pub struct PersistedStat {
     pub czxid: i64,
     pub mzxid: i64,
     /// zxid of the last create or delete of a child.
@@ -26,8 +37,6 @@ pub struct Node {
     /// The client sees `2 * creates - live children` (creates plus deletes).
     pub child_creates: i32,
     pub aversion: i32,
-    /// Child names, sorted, so listings are deterministic.
-    pub children: BTreeSet<Box<str>>,
 }
 
 impl Node {
@@ -37,14 +46,7 @@ impl Node {
             data,
             acl,
             kind,
-            czxid: zxid,
-            mzxid: zxid,
-            pzxid: zxid,
-            ctime: time_ms,
-            mtime: time_ms,
-            version: 0,
-            child_creates: 0,
-            aversion: 0,
+            persisted: PersistedStat { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time_ms, mtime: time_ms, version: 0, child_creates: 0, aversion: 0 },
             children: BTreeSet::new(),
         }
     }
@@ -52,18 +54,19 @@ impl Node {
     /// The Stat a client sees (ZooKeeper's `DataNode.copyStat`).
     pub fn stat(&self) -> Stat {
         let num_children = self.children.len() as i32;
+        let p = &self.persisted;
         Stat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            cversion: self.child_creates.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: self.aversion,
+            czxid: p.czxid,
+            mzxid: p.mzxid,
+            ctime: p.ctime,
+            mtime: p.mtime,
+            version: p.version,
+            cversion: p.child_creates.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: p.aversion,
             ephemeral_owner: self.kind.ephemeral_owner(),
             data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
             num_children,
-            pzxid: self.pzxid,
+            pzxid: p.pzxid,
         }
     }
 
