@@ -4,7 +4,11 @@
 //! earlier prepared transaction), stamps zxid and time, appends it to the
 //! log, and keeps it pending. Syncs are group commits: one runs at a time,
 //! covering everything appended before it started, while new writes keep
-//! being prepared and appended (pipelining). When a sync completes, the
+//! being prepared and appended (pipelining). A sync is an fdatasync of the
+//! log segment submitted to this core's io_uring: the kernel runs it on its
+//! own worker and the completion lands in this core's ring, with no thread
+//! hand-off in user space (a blocking-pool round trip cost ~10 µs of CPU per
+//! batch). When a sync completes, the
 //! entries it covers are released to every shard as one shared batch.
 //!
 //! It also owns session expiry (tick buckets), handshakes, the container and
@@ -25,8 +29,10 @@ use crate::runtime::wall_ms;
 use crate::server::config::Config;
 use crate::storage::log::{SyncJob, TxnLog};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
+use glommio::io::BufferedFile;
 use glommio::spawn_local;
 use std::collections::{HashMap, VecDeque};
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,6 +64,8 @@ struct Broadcast {
     /// Entries waiting for the log to be durable up to their zxid.
     pending: VecDeque<(i64, Entry)>,
     syncing: bool,
+    /// The active log segment, opened for io_uring syncs (re-opened when the log rolls).
+    sync_file: Option<(Arc<std::fs::File>, Rc<BufferedFile>)>,
     started: Instant,
     gathers: HashMap<u64, Gather>,
     next_token: u64,
@@ -153,6 +161,7 @@ impl Broadcast {
             owners: HashMap::new(),
             pending: VecDeque::new(),
             syncing: false,
+            sync_file: None,
             started,
             gathers: HashMap::new(),
             next_token: 1,
@@ -281,18 +290,31 @@ impl Broadcast {
             self.log.synced(&job);
             return;
         }
+        let file = match self.sync_file_for(&job) {
+            Ok(file) => file,
+            Err(e) => fatal(&format!("opening the transaction log for syncing failed: {e}")),
+        };
         self.syncing = true;
         let mailbox = mailbox.clone();
         spawn_local(async move {
-            let (job, result) = glommio::executor()
-                .spawn_blocking(move || {
-                    let r = job.run();
-                    (job, r)
-                })
-                .await;
+            let result = file.fdatasync().await.map_err(std::io::Error::from);
             mailbox.push_now(Event::Synced(job, result));
         })
         .detach();
+    }
+
+    /// The io_uring handle of the segment `job` syncs (a duplicate descriptor).
+    fn sync_file_for(&mut self, job: &SyncJob) -> std::io::Result<Rc<BufferedFile>> {
+        if let Some((file, handle)) = &self.sync_file
+            && Arc::ptr_eq(file, job.file())
+        {
+            return Ok(handle.clone());
+        }
+        let fd = job.file().try_clone()?.into_raw_fd();
+        // SAFETY: `fd` is a fresh duplicate that nothing else owns; the handle closes it.
+        let handle = Rc::new(unsafe { BufferedFile::from_raw_fd(fd) });
+        self.sync_file = Some((job.file().clone(), handle.clone()));
+        Ok(handle)
     }
 
     /// Takes the entries the log has made durable.

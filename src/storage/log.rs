@@ -4,12 +4,22 @@
 //!
 //! Writing: `append` copies a record into the mapped active segment (no
 //! syscall); `sync_job` describes the bytes written since the last sync, and
-//! the caller runs it (an msync of that range, which is fdatasync for it) off
-//! the executor and then calls `synced`. One sync covers a whole batch:
+//! the caller makes them durable off the executor's critical path, then calls
+//! `synced`: either `SyncJob::run` (an msync of the range, on a blocking
+//! thread) or an fdatasync of `SyncJob::file` (the broadcast core submits it
+//! to io_uring). The two are the same kernel operation: msync(MS_SYNC) is
+//! fdatasync over the range, and the pages written through the map are the
+//! segment file's page cache. One sync covers a whole batch:
 //! group commit. A segment is preallocated with `fallocate`, so a full disk
 //! shows up as an error when a segment is created, never as a fault while
 //! writing through the map. Rolling to a new segment syncs the old one first
 //! and the directory after creating the new one.
+//!
+//! Resident memory: pages behind the synced offset are dropped from the
+//! mapping every [`RELEASE_CHUNK`] bytes (`MADV_DONTNEED`). They stay in the
+//! page cache, clean, for the kernel to keep or evict, but stop counting in
+//! keeper's resident set, as the page cache behind a `write()`-based log
+//! never does.
 //!
 //! Recovery (`open`): segments are read in order; every record must be valid
 //! and zxids strictly increasing. The first invalid record of the *last*
@@ -85,6 +95,7 @@ pub fn is_genesis(segment: &SegmentFile) -> Result<bool, LogError> {
 /// segment durable. Runs on any thread.
 pub struct SyncJob {
     map: Arc<MmapRaw>,
+    file: Arc<File>,
     offset: usize,
     len: usize,
     /// The last zxid this sync makes durable.
@@ -99,13 +110,51 @@ impl SyncJob {
         }
         self.map.flush_range(self.offset, self.len)
     }
+
+    /// The segment file: an fdatasync of it makes the range durable too.
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
+    }
 }
+
+/// How many synced bytes accumulate before their pages are dropped from the mapping.
+const RELEASE_CHUNK: usize = 1 << 20;
 
 struct ActiveSegment {
     path: PathBuf,
     map: Arc<MmapRaw>,
+    file: Arc<File>,
     write_off: usize,
     synced_off: usize,
+    /// Pages below this offset have been dropped from the mapping.
+    released_off: usize,
+}
+
+impl ActiveSegment {
+    fn new(path: PathBuf, map: MmapRaw, file: File, end: usize) -> ActiveSegment {
+        ActiveSegment { path, map: Arc::new(map), file: Arc::new(file), write_off: end, synced_off: end, released_off: 0 }
+    }
+
+    /// Drops the mapping's pages below `upto` (rounded down to a page), all synced.
+    fn release_pages(&mut self, upto: usize) {
+        debug_assert!(upto <= self.synced_off || self.synced_off == self.write_off, "only written-back pages are released");
+        let upto = upto - upto % page_size();
+        if upto <= self.released_off {
+            return;
+        }
+        // SAFETY: no reference into the mapping outlives a single append, and
+        // MADV_DONTNEED on a shared file mapping keeps the data in the page
+        // cache: a later read or write of the range faults the page back in.
+        let dropped = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.released_off, upto - self.released_off) };
+        debug_assert!(dropped.is_ok(), "madvise of a range inside the mapping: {dropped:?}");
+        self.released_off = upto;
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
 }
 
 /// The open log, positioned for appending.
@@ -217,7 +266,10 @@ impl TxnLog {
             tail.fill(0);
             map.flush_range(end, len - end).map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
         }
-        self.active = Some(ActiveSegment { path: seg.path.clone(), map: Arc::new(map), write_off: end, synced_off: end });
+        let mut active = ActiveSegment::new(seg.path.clone(), map, file, end);
+        // Checking the tail read every page of the segment in.
+        active.release_pages(len);
+        self.active = Some(active);
         Ok(())
     }
 
@@ -256,7 +308,7 @@ impl TxnLog {
         if self.synced_zxid == self.last_zxid {
             return None;
         }
-        Some(SyncJob { map: a.map.clone(), offset: a.synced_off, len: a.write_off - a.synced_off, up_to_zxid: self.last_zxid })
+        Some(SyncJob { map: a.map.clone(), file: a.file.clone(), offset: a.synced_off, len: a.write_off - a.synced_off, up_to_zxid: self.last_zxid })
     }
 
     /// Records that `job` completed.
@@ -267,6 +319,9 @@ impl TxnLog {
             && Arc::ptr_eq(&a.map, &job.map)
         {
             a.synced_off = a.synced_off.max(job.offset + job.len);
+            if a.synced_off >= a.released_off + RELEASE_CHUNK {
+                a.release_pages(a.synced_off);
+            }
         }
     }
 
@@ -292,8 +347,8 @@ impl TxnLog {
         let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
         let path = self.dir.join(super::naming::name(SEGMENT_PREFIX, first_zxid));
         let header = record::SegmentHeader { first_zxid, genesis: self.genesis_next };
-        let map = match create_segment(&path, size, header) {
-            Ok(map) => map,
+        let (map, file) = match create_segment(&path, size, header) {
+            Ok(created) => created,
             Err(e) => {
                 // Leave no half-made segment behind: recovery would take it for damage.
                 let _ = std::fs::remove_file(&path);
@@ -302,13 +357,13 @@ impl TxnLog {
         };
         sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
         self.genesis_next = false;
-        self.active = Some(ActiveSegment { path, map: Arc::new(map), write_off: SEGMENT_HEADER_LEN, synced_off: SEGMENT_HEADER_LEN });
+        self.active = Some(ActiveSegment::new(path, map, file, SEGMENT_HEADER_LEN));
         Ok(())
     }
 }
 
 /// Creates a preallocated segment file with a durable header.
-fn create_segment(path: &Path, size: usize, header: record::SegmentHeader) -> Result<MmapRaw, LogError> {
+fn create_segment(path: &Path, size: usize, header: record::SegmentHeader) -> Result<(MmapRaw, File), LogError> {
     let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io_err(format!("creating {}", path.display())))?;
     preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
     let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
@@ -316,7 +371,7 @@ fn create_segment(path: &Path, size: usize, header: record::SegmentHeader) -> Re
     let bytes = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
     record::write_segment_header(bytes, header);
     map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
-    Ok(map)
+    Ok((map, file))
 }
 
 /// A last segment whose creation a crash interrupted (shorter than a header,
@@ -458,6 +513,37 @@ mod tests {
         log.append(&txn(41)).unwrap();
         log.sync_blocking().unwrap();
         assert_eq!(reopen(&dir, 512).unwrap().0.last(), Some(&41));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn synced_pages_are_released_and_the_log_reads_back() {
+        let dir = tempdir("release");
+        let (mut log, _) = TxnLog::open(&dir, 4 * RELEASE_CHUNK, 0, |_| {}).unwrap();
+        let big = |zxid: i64| Txn {
+            zxid,
+            time_ms: zxid,
+            session_id: 1,
+            cxid: 1,
+            body: TxnBody::Single(TxnOp::SetData { path: "/big".into(), data: Some(bytes::Bytes::from(vec![zxid as u8; 4000])), version: 1 }),
+        };
+        let mut zxid = 0;
+        while log.active.as_ref().map_or(0, |a| a.write_off) < 3 * RELEASE_CHUNK {
+            for _ in 0..10 {
+                zxid += 1;
+                log.append(&big(zxid)).unwrap();
+            }
+            log.sync_blocking().unwrap();
+        }
+        let released = log.active.as_ref().unwrap().released_off;
+        assert!(released >= 2 * RELEASE_CHUNK && released % page_size() == 0, "released up to {released}");
+        // Appending after a release still works, and everything reads back.
+        zxid += 1;
+        log.append(&big(zxid)).unwrap();
+        log.sync_blocking().unwrap();
+        drop(log);
+        let (seen, _) = reopen(&dir, 4 * RELEASE_CHUNK).unwrap();
+        assert_eq!(seen, (1..=zxid).collect::<Vec<_>>());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -216,8 +216,9 @@ impl DataTree {
     ) -> Result<DataTree, String> {
         let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
         let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
-        let nodes = nodes.into_iter();
-        tree.nodes.reserve(nodes.size_hint().0);
+        let nodes: Vec<(String, RestoredNode)> = nodes.into_iter().collect();
+        let children = group_children(nodes.iter().map(|(p, _)| p.as_str()))?;
+        tree.nodes.reserve(nodes.len());
         for (p, n) in nodes {
             let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
             let node = Node { data: n.data, acl, kind: n.kind, persisted: n.persisted, children: Default::default() };
@@ -230,19 +231,9 @@ impl DataTree {
                 }
             }
         }
-        // Children are grouped by parent while the paths are borrowed from the
-        // map, then handed to their parents: one allocation per child name and
-        // one per distinct parent. Each set is built in bulk from its sorted
-        // names, which is much cheaper than a million single inserts.
-        let mut grouped: HashMap<&str, Vec<Box<str>>> = HashMap::new();
-        for p in tree.nodes.keys().filter(|p| p.as_ref() != path::ROOT) {
-            let (parent, name) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
-            grouped.entry(parent).or_default().push(name.into());
-        }
-        let grouped: Vec<(Box<str>, BTreeSet<Box<str>>)> = grouped.into_iter().map(|(p, names)| (p.into(), names.into_iter().collect())).collect();
-        for (parent, children) in grouped {
-            let node = tree.nodes.get_mut(&*parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", children.len()))?;
-            node.children = children;
+        for (parent, names) in children {
+            let node = tree.nodes.get_mut(&*parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", names.len()))?;
+            node.children = names;
         }
         if !tree.nodes.contains_key(path::ROOT) {
             return Err("the root node is missing".into());
@@ -250,6 +241,32 @@ impl DataTree {
         tree.rebuild_quota_roots();
         Ok(tree)
     }
+}
+
+/// A node's children's names, sorted.
+type ChildNames = BTreeSet<Box<str>>;
+
+/// Every parent's child set, from all paths. One allocation per child name
+/// and one per distinct parent; each set is built in bulk, which is linear
+/// when the paths come sorted (as snapshots store them) and a sort otherwise.
+fn group_children<'a>(paths: impl Iterator<Item = &'a str>) -> Result<Vec<(Box<str>, ChildNames)>, String> {
+    let mut slot_of: HashMap<&str, usize> = HashMap::new();
+    let mut groups: Vec<(&str, Vec<Box<str>>)> = Vec::new();
+    let mut last: Option<(&str, usize)> = None;
+    for p in paths.filter(|p| *p != path::ROOT) {
+        let (parent, name) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
+        // Siblings mostly come one after another: skip the lookup for them.
+        let slot = match last {
+            Some((last_parent, slot)) if last_parent == parent => slot,
+            _ => *slot_of.entry(parent).or_insert_with(|| {
+                groups.push((parent, Vec::new()));
+                groups.len() - 1
+            }),
+        };
+        last = Some((parent, slot));
+        groups[slot].1.push(name.into());
+    }
+    Ok(groups.into_iter().map(|(parent, names)| (parent.into(), names.into_iter().collect())).collect())
 }
 
 /// A node as a snapshot stores it: everything but its children.
