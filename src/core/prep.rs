@@ -278,7 +278,7 @@ mod tests {
 
     fn run(tree: &mut DataTree, zxid: i64, op: OpCode, req: &Request) -> TxnBody {
         let body = prep(tree, op, req, &ctx());
-        tree.apply(&Txn { zxid, time_ms: 0, session_id: 9, cxid: 0, body: body.clone() }, &mut Vec::new());
+        tree.apply(&Txn { zxid, time_ms: 0, session_id: 9, cxid: 0, body: body.clone() });
         body
     }
 

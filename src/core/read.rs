@@ -64,7 +64,7 @@ pub fn read(
             if *watch {
                 watches.add_child(path::normalize_read(path), ctx.conn);
             }
-            let children = node.children.iter().map(|c| c.to_string()).collect();
+            let children = node.children.names().map(str::to_string).collect();
             Ok(if op == OpCode::GetChildren2 { Response::GetChildren2(children, node.stat()) } else { Response::GetChildren(children) })
         }
         Request::GetAllChildrenNumber { path } => {
@@ -75,7 +75,7 @@ pub fn read(
         Request::GetEphemerals { prefix } => {
             let prefix = prefix.as_deref().unwrap_or("");
             let all = prefix.trim().is_empty() || prefix.trim() == "/";
-            Ok(Response::GetEphemerals(tree.ephemerals_of(ctx.session_id).filter(|p| all || p.starts_with(prefix)).cloned().collect()))
+            Ok(Response::GetEphemerals(tree.ephemerals_of(ctx.session_id).filter(|p| all || p.starts_with(prefix)).map(|p| p.to_string()).collect()))
         }
         Request::MultiRead(ops) => {
             let mut results = Vec::with_capacity(ops.len());
@@ -158,7 +158,7 @@ fn read_op(tree: &DataTree, op: &ReadOp, ctx: &ReadContext<'_>) -> OpReply {
     if let Err(code) = acl::check(&node.acl, perms::READ, ctx.ids) {
         return OpReply::Error(code);
     }
-    if is_data { OpReply::GetData(node.data.clone(), node.stat()) } else { OpReply::GetChildren(node.children.iter().map(|c| c.to_string()).collect()) }
+    if is_data { OpReply::GetData(node.data.clone(), node.stat()) } else { OpReply::GetChildren(node.children.names().map(str::to_string).collect()) }
 }
 
 /// Re-registers a reconnecting client's watches (`DataTree.setWatches`):

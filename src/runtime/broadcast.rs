@@ -17,7 +17,7 @@
 
 use crate::core::prep::{self, PrepContext};
 use crate::core::session::{self, SessionTracker};
-use crate::core::tree::{DataTree, TreeEvent};
+use crate::core::tree::DataTree;
 use crate::core::txn::{NodeKind, Txn, TxnBody};
 use crate::proto::codes::OpCode;
 use crate::proto::request::Request;
@@ -72,7 +72,6 @@ struct Broadcast {
     /// Messages for shards other than batches (admin), sent after each loop turn.
     outbox: Vec<(ShardId, ToShard)>,
     shard_count: usize,
-    scratch: Vec<TreeEvent>,
 }
 
 /// Runs the broadcast core until the process exits.
@@ -167,7 +166,6 @@ impl Broadcast {
             next_token: 1,
             outbox: Vec::new(),
             shard_count,
-            scratch: Vec::new(),
         }
     }
 
@@ -266,8 +264,7 @@ impl Broadcast {
     fn propose(&mut self, session_id: i64, cxid: i32, body: TxnBody, origin: Option<Origin>) {
         self.zxid += 1;
         let txn = Txn { zxid: self.zxid, time_ms: wall_ms(), session_id, cxid, body };
-        self.scratch.clear();
-        self.tree.apply(&txn, &mut self.scratch);
+        let effect = self.tree.apply(&txn);
         if matches!(txn.body, TxnBody::CloseSession) {
             self.sessions.remove(session_id);
             self.owners.remove(&session_id);
@@ -275,7 +272,7 @@ impl Broadcast {
         if let Err(e) = self.log.append(&txn) {
             fatal(&format!("appending to the transaction log failed: {e}"));
         }
-        self.pending.push_back((txn.zxid, Entry::Txn { txn, origin }));
+        self.pending.push_back((txn.zxid, Entry::Txn { txn, origin, effect }));
     }
 
     /// Starts a group-commit sync of everything appended, unless one is running.
@@ -339,7 +336,7 @@ impl Broadcast {
         for path in self.tree.containers() {
             let node = self.tree.get(path).expect("indexed containers exist");
             if node.children.is_empty() && node.persisted.child_creates > 0 {
-                candidates.push(path.clone());
+                candidates.push(path.to_string());
             }
         }
         for path in self.tree.ttls() {
@@ -348,7 +345,7 @@ impl Broadcast {
                 && node.children.is_empty()
                 && now_wall - node.persisted.mtime > ttl_ms
             {
-                candidates.push(path.clone());
+                candidates.push(path.to_string());
             }
         }
         candidates.sort();
@@ -375,7 +372,7 @@ impl Broadcast {
             last_zxid: self.log.synced_zxid(),
             node_count: self.tree.node_count() + 1,
             approximate_data_size: self.tree.approximate_data_size(),
-            ephemerals: self.tree.ephemerals().iter().map(|(s, paths)| (*s, paths.iter().cloned().collect())).collect(),
+            ephemerals: self.tree.ephemerals().iter().map(|(s, paths)| (*s, paths.iter().map(|p| p.to_string()).collect())).collect(),
             sessions: self.sessions.expiries().into_iter().map(|(id, timeout, at)| (id, timeout, wall + (at - now))).collect(),
             shards: g.parts,
             uptime_ms: self.started.elapsed().as_millis() as u64,

@@ -6,8 +6,9 @@
 //! (zxid order for transactions, with handshake and sync replies placed after
 //! every transaction prepared before them), and every shard sees every batch
 //! in that order. A shard acts only on entries addressed to it, except that it
-//! applies every transaction to its tree replica.
+//! installs every transaction's changes in its tree and fires its watches.
 
+use crate::core::tree::Effect;
 use crate::core::tree::watches::ConnId;
 use crate::core::txn::Txn;
 use crate::proto::codes::OpCode;
@@ -62,11 +63,15 @@ pub enum ToBroadcast {
     AdminPart { token: u64, part: ShardReport },
 }
 
-/// One element of the committed stream.
+/// One element of the committed stream. Nearly every entry is a
+/// transaction, so boxing that variant would only add an allocation each.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Entry {
-    /// A durable transaction; `origin` is where its reply goes (none for expiry and the reaper).
-    Txn { txn: Txn, origin: Option<Origin> },
+    /// A durable transaction and what applying it did (worked out once, on
+    /// the broadcast core); `origin` is where its reply goes (none for
+    /// expiry and the reaper).
+    Txn { txn: Txn, origin: Option<Origin>, effect: Effect },
     /// A sync's reply point.
     Synced { origin: Origin, cxid: i32, path: Option<String> },
     /// A re-attach succeeded with this timeout.

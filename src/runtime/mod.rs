@@ -117,7 +117,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         started.elapsed().as_millis()
     );
     let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid()));
-    // Each core copies the recovered tree in its own thread (in parallel),
+    // Each core copies the recovered tree's map (the nodes are shared) in its own thread,
     // and the broadcast core takes the original once the others are done.
     let tree = Arc::new(tree);
     let snapshots = snapshotter::start(cfg.clone(), tree.clone(), snap_dir, log_dir);

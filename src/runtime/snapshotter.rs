@@ -1,9 +1,11 @@
-//! The snapshotter: a plain thread with its own replica of the tree, fed the
-//! committed stream like a shard. Every `snapCount` transactions (randomised
-//! per start, as ZooKeeper does, so replicas do not snapshot together) it
-//! writes its replica to disk. Writing blocks only this thread: batches queue
-//! in its unbounded channel meanwhile and are applied afterwards, so writes
-//! never pause for a snapshot and each snapshot is exact at its zxid.
+//! The snapshotter: a plain thread with its own tree, installing the
+//! committed stream's changes like a shard. Every `snapCount` transactions
+//! (randomised per start, as ZooKeeper does, so servers do not snapshot
+//! together) it copies its tree, which is cheap (the nodes are shared; only
+//! the map is copied), and a writer thread writes that copy to disk while
+//! this thread keeps installing. So writes never pause for a snapshot, each
+//! snapshot is exact at its zxid, and batches do not pile up behind a long
+//! write (each one would pin the node versions it carries).
 //!
 //! Under load the thread polls its channel every [`FEED_POLL`] instead of
 //! blocking on it, so the broadcast core's send never has to wake it: a wake
@@ -58,8 +60,8 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
     let mut since = 0u64;
     let purge_every = (cfg.purge_interval_hours > 0).then(|| Duration::from_secs(cfg.purge_interval_hours as u64 * 3600));
     let mut last_purge = Instant::now();
-    let mut scratch = Vec::new();
     let mut busy = false;
+    let mut writer: Option<Writer> = None;
     loop {
         let first = if busy {
             std::thread::sleep(FEED_POLL);
@@ -78,23 +80,25 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
         busy = first.is_some();
         for batch in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
             for entry in batch.iter() {
-                if let Entry::Txn { txn, .. } = entry {
-                    scratch.clear();
-                    tree.apply(txn, &mut scratch);
+                if let Entry::Txn { txn, effect, .. } = entry {
+                    tree.install(txn.zxid, &effect.changes);
                     since += 1;
                 }
             }
         }
-        if since >= threshold {
-            let started = Instant::now();
-            match snapshot::write(&tree, &snap_dir) {
-                Ok(file) => eprintln!("keeper: wrote snapshot {} ({} nodes) in {} ms", file.path.display(), tree.node_count(), started.elapsed().as_millis()),
+        if writer.as_ref().is_some_and(|w| w.is_finished()) {
+            let (result, nodes, started) = writer.take().expect("checked above").join().expect("the snapshot writer does not panic");
+            match result {
+                Ok(file) => eprintln!("keeper: wrote snapshot {} ({nodes} nodes) in {} ms", file.path.display(), started.elapsed().as_millis()),
                 Err(e) => eprintln!(
                     "keeper: ERROR: writing a snapshot in {} failed: {e}; the log still holds everything, retrying after {} more transactions",
                     snap_dir.display(),
                     threshold
                 ),
             }
+        }
+        if since >= threshold && writer.is_none() {
+            writer = Some(start_writer(tree.clone(), snap_dir.clone()));
             since = 0;
             threshold = next_threshold(cfg.snap_count, &mut seed);
         }
@@ -108,6 +112,18 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
             }
         }
     }
+}
+
+/// A snapshot being written: the result, the node count and when it started.
+type Writer = std::thread::JoinHandle<(std::io::Result<snapshot::SnapshotFile>, usize, Instant)>;
+
+/// Writes `frozen` (a copy of the snapshotter's tree) on a thread of its own.
+fn start_writer(frozen: DataTree, snap_dir: PathBuf) -> Writer {
+    let started = Instant::now();
+    std::thread::Builder::new()
+        .name("keeper-snapwrite".into())
+        .spawn(move || (snapshot::write(&frozen, &snap_dir), frozen.node_count(), started))
+        .expect("the snapshot writer thread starts")
 }
 
 #[cfg(test)]

@@ -63,10 +63,8 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize) -> Result<
         None => (DataTree::new(), None),
     };
     let after = tree.last_zxid();
-    let mut scratch = Vec::new();
     let (log, report) = TxnLog::open(log_dir, segment_bytes, after, |txn| {
-        scratch.clear();
-        tree.apply(&txn, &mut scratch);
+        tree.apply(&txn);
     })
     .map_err(|e: LogError| e.to_string())?;
     if log.last_zxid() < tree.last_zxid() {

@@ -291,11 +291,10 @@ mod tests {
 
     fn tree_with(n: usize) -> DataTree {
         let mut tree = DataTree::new();
-        let mut ev = Vec::new();
         let mut zxid = 0;
         let mut apply = |tree: &mut DataTree, body| {
             zxid += 1;
-            tree.apply(&Txn { zxid, time_ms: 7, session_id: 9, cxid: 0, body }, &mut ev);
+            tree.apply(&Txn { zxid, time_ms: 7, session_id: 9, cxid: 0, body });
         };
         apply(&mut tree, TxnBody::CreateSession { timeout_ms: 5000 });
         apply(&mut tree, TxnBody::Single(TxnOp::Create { path: "/d".into(), data: None, acl: open_acl(), kind: NodeKind::Container }));
@@ -325,13 +324,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut tree = tree_with(300);
-        let mut ev = Vec::new();
         // Grandchildren interleave with their parents' siblings in path order.
         for (i, parent) in ["/d/n1", "/d/n12", "/d/n2", "/d/n299"].iter().enumerate() {
             for c in ["b", "a", "c"] {
                 let create = TxnOp::Create { path: format!("{parent}/{c}"), data: None, acl: open_acl(), kind: NodeKind::Persistent };
                 let zxid = tree.last_zxid() + 1;
-                tree.apply(&Txn { zxid, time_ms: i as i64, session_id: 9, cxid: 0, body: TxnBody::Single(create) }, &mut ev);
+                tree.apply(&Txn { zxid, time_ms: i as i64, session_id: 9, cxid: 0, body: TxnBody::Single(create) });
             }
         }
         let file = write(&tree, &dir).unwrap();

@@ -2,11 +2,12 @@
 //!
 //! `apply` is total for every transaction that `prep` produced against an
 //! equal tree: a transaction that does not fit (a create under a missing
-//! parent, say) means the replicas diverged, and that stops the process.
-//! Watch triggers are returned as [`TreeEvent`]s, in the order ZooKeeper
-//! fires them, for the caller's watch registry.
+//! parent, say) means the trees diverged, and that stops the process.
+//! It returns the transaction's [`Effect`]: the reply's result, the watch
+//! triggers in the order ZooKeeper fires them, and the [`Change`]s (new
+//! nodes, removed paths, sessions) that every other tree installs as they are.
 
-use super::{DataTree, Node};
+use super::{Change, DataTree, Node};
 use crate::core::path;
 use crate::core::txn::{NodeKind, Txn, TxnBody, TxnOp};
 use crate::proto::codes::EventType;
@@ -44,55 +45,75 @@ pub struct TreeEvent {
     pub acl: Arc<Vec<Acl>>,
 }
 
+/// Everything applying one transaction produced.
+#[derive(Debug, Clone)]
+pub struct Effect {
+    /// What the reply reports.
+    pub applied: Applied,
+    /// Watch triggers, in firing order.
+    pub events: Vec<TreeEvent>,
+    /// What other trees install to match this one.
+    pub changes: Vec<Change>,
+}
+
 impl DataTree {
-    /// Applies `txn`, appending the watch triggers it causes to `events`.
-    pub fn apply(&mut self, txn: &Txn, events: &mut Vec<TreeEvent>) -> Applied {
+    /// Applies `txn`: works out its effect and installs its changes here.
+    pub fn apply(&mut self, txn: &Txn) -> Effect {
         assert!(txn.zxid > self.last_zxid, "transactions apply in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
         self.last_zxid = txn.zxid;
-        match &txn.body {
+        let mut events = Vec::new();
+        let mut changes = Vec::new();
+        let applied = match &txn.body {
             TxnBody::CreateSession { timeout_ms } => {
-                let previous = self.sessions.insert(txn.session_id, *timeout_ms);
-                assert!(previous.is_none(), "session {:#x} created twice", txn.session_id);
+                self.record(Change::OpenSession { session_id: txn.session_id, timeout_ms: *timeout_ms }, &mut changes);
                 Applied::Session
             }
             TxnBody::CloseSession => {
-                self.close_session(txn.session_id, txn.zxid, events);
+                self.close_session(txn.session_id, txn.zxid, &mut events, &mut changes);
                 Applied::Session
             }
-            TxnBody::Single(op) => Applied::Single(self.apply_op(op, txn, events)),
-            TxnBody::Multi(ops) => Applied::Multi(ops.iter().map(|op| self.apply_op(op, txn, events)).collect()),
-        }
+            TxnBody::Single(op) => Applied::Single(self.apply_op(op, txn, &mut events, &mut changes)),
+            TxnBody::Multi(ops) => Applied::Multi(ops.iter().map(|op| self.apply_op(op, txn, &mut events, &mut changes)).collect()),
+        };
+        Effect { applied, events, changes }
     }
 
-    fn apply_op(&mut self, op: &TxnOp, txn: &Txn, events: &mut Vec<TreeEvent>) -> OpResult {
+    /// Installs a change here and keeps it for the other trees.
+    pub(super) fn record(&mut self, change: Change, changes: &mut Vec<Change>) {
+        self.install_change(&change);
+        changes.push(change);
+    }
+
+    fn apply_op(&mut self, op: &TxnOp, txn: &Txn, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) -> OpResult {
         match op {
             TxnOp::Create { path, data, acl, kind } => {
-                let stat = self.create_node(path, data.clone(), acl, *kind, txn, events);
+                let stat = self.create_node(path, data.clone(), acl, *kind, txn, events, changes);
                 OpResult::Created { path: path.clone(), stat }
             }
             TxnOp::Delete { path } => {
-                self.delete_node(path, txn.zxid, events);
+                self.delete_node(path, txn.zxid, events, changes);
                 OpResult::Deleted
             }
             TxnOp::SetData { path, data, version } => {
-                let node = self.node_mut(path);
+                let (key, mut node) = self.node_to_change(path);
                 let old_len = node.data_len();
                 node.data = data.clone();
                 node.persisted.version = *version;
                 node.persisted.mzxid = txn.zxid;
                 node.persisted.mtime = txn.time_ms;
                 let (stat, new_len, acl) = (node.stat(), node.data_len(), node.acl.clone());
-                self.data_bytes = self.data_bytes - old_len as u64 + new_len as u64;
-                self.quota_after_set_data(path, old_len, new_len);
+                self.record(Change::Put(key, Arc::new(node)), changes);
+                self.quota_after_set_data(path, old_len, new_len, changes);
                 events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged, acl });
                 OpResult::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
                 let shared = self.acls.intern(acl);
-                let node = self.node_mut(path);
+                let (key, mut node) = self.node_to_change(path);
                 node.acl = shared;
                 node.persisted.aversion = *version;
                 let stat = node.stat();
+                self.record(Change::Put(key, Arc::new(node)), changes);
                 OpResult::AclSet { stat }
             }
             TxnOp::Check { .. } => OpResult::Checked,
@@ -100,65 +121,66 @@ impl DataTree {
         }
     }
 
-    fn node_mut(&mut self, path: &str) -> &mut Node {
-        self.nodes.get_mut(path).unwrap_or_else(|| panic!("replica diverged: transaction names missing node {path}"))
+    /// The node at `path`'s key, and a copy of the node to change and put back.
+    fn node_to_change(&self, path: &str) -> (Arc<str>, Node) {
+        let (key, node) = self.nodes.get_key_value(path).unwrap_or_else(|| panic!("trees diverged: transaction names missing node {path}"));
+        (key.clone(), Node::clone(node))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn create_node(
         &mut self,
         path: &str,
         data: Option<bytes::Bytes>,
-        acl: &[crate::proto::records::Acl],
+        acl: &[Acl],
         kind: NodeKind,
         txn: &Txn,
         events: &mut Vec<TreeEvent>,
+        changes: &mut Vec<Change>,
     ) -> Stat {
-        let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("replica diverged: create of unsplittable path {path}"));
-        assert!(!self.nodes.contains_key(path), "replica diverged: create of existing node {path}");
-        let parent = self.node_mut(parent_path);
+        let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("trees diverged: create of unsplittable path {path}"));
+        assert!(!self.nodes.contains_key(path), "trees diverged: create of existing node {path}");
+        let key: Arc<str> = Arc::from(path);
+        let (parent_key, mut parent) = self.node_to_change(parent_path);
         parent.persisted.child_creates = parent.persisted.child_creates.wrapping_add(1);
         parent.persisted.pzxid = txn.zxid;
-        parent.children.insert(name.into());
+        parent.children.insert(key.clone());
         let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
         let node = Node::new(data, acl.clone(), kind, txn.zxid, txn.time_ms);
         let (stat, data_len) = (node.stat(), node.data_len());
-        self.data_bytes += (path.len() + data_len) as u64;
-        self.nodes.insert(path.into(), node);
-        self.quota_after_create(parent_path, name, path, data_len);
-        self.index(path, kind);
+        self.record(Change::Put(parent_key, Arc::new(parent)), changes);
+        self.record(Change::Put(key, Arc::new(node)), changes);
+        self.quota_after_create(parent_path, name, path, data_len, changes);
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated, acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
         stat
     }
 
-    fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>) {
-        let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("replica diverged: delete of unsplittable path {path}"));
-        let node = self.nodes.remove(path).unwrap_or_else(|| panic!("replica diverged: delete of missing node {path}"));
-        assert!(node.children.is_empty(), "replica diverged: delete of {path} which has children");
-        let parent = self.node_mut(parent_path);
+    fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
+        let (parent_path, _) = path::split(path).unwrap_or_else(|| panic!("trees diverged: delete of unsplittable path {path}"));
+        let (key, node) = self.node_to_change(path);
+        assert!(node.children.is_empty(), "trees diverged: delete of {path} which has children");
+        let (parent_key, mut parent) = self.node_to_change(parent_path);
         let parent_acl = parent.acl.clone();
-        let removed = parent.children.remove(name);
-        assert!(removed, "replica diverged: {path} missing from its parent's children");
+        let removed = parent.children.remove(path);
+        assert!(removed, "trees diverged: {path} missing from its parent's children");
         if zxid > parent.persisted.pzxid {
             parent.persisted.pzxid = zxid;
         }
-        self.data_bytes -= (path.len() + node.data_len()) as u64;
-        self.unindex(path, node.kind);
-        self.quota_after_delete(parent_path, name, path, node.data_len());
+        self.record(Change::Remove(key), changes);
+        self.record(Change::Put(parent_key, Arc::new(parent)), changes);
+        self.quota_after_delete(path, node.data_len(), changes);
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
     }
 
-    fn close_session(&mut self, session_id: i64, zxid: i64, events: &mut Vec<TreeEvent>) {
-        self.sessions.remove(&session_id);
-        let owned = self.ephemerals.remove(&session_id).unwrap_or_default();
+    fn close_session(&mut self, session_id: i64, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
+        let owned: Vec<Arc<str>> = self.ephemerals.get(&session_id).map(|set| set.iter().cloned().collect()).unwrap_or_default();
         for path in &owned {
-            // Re-insert so delete_node's index bookkeeping sees a consistent state.
-            self.ephemerals.entry(session_id).or_default().insert(path.clone());
-            self.delete_node(path, zxid, events);
+            self.delete_node(path, zxid, events, changes);
         }
-        debug_assert!(!self.ephemerals.contains_key(&session_id));
+        self.record(Change::CloseSession { session_id }, changes);
     }
 }
 
@@ -178,18 +200,18 @@ mod tests {
     #[test]
     fn create_and_delete_update_parent_stat_like_zookeeper() {
         let mut tree = DataTree::new();
-        let mut ev = Vec::new();
-        tree.apply(&txn(1, create("/p", NodeKind::Persistent)), &mut ev);
-        tree.apply(&txn(2, create("/p/a", NodeKind::Persistent)), &mut ev);
-        tree.apply(&txn(3, create("/p/b", NodeKind::Persistent)), &mut ev);
-        tree.apply(&txn(4, TxnBody::Single(TxnOp::Delete { path: "/p/a".into() })), &mut ev);
-        tree.apply(&txn(5, TxnBody::Single(TxnOp::Delete { path: "/p/b".into() })), &mut ev);
+        let first = tree.apply(&txn(1, create("/p", NodeKind::Persistent)));
+        tree.apply(&txn(2, create("/p/a", NodeKind::Persistent)));
+        tree.apply(&txn(3, create("/p/b", NodeKind::Persistent)));
+        tree.apply(&txn(4, TxnBody::Single(TxnOp::Delete { path: "/p/a".into() })));
+        tree.apply(&txn(5, TxnBody::Single(TxnOp::Delete { path: "/p/b".into() })));
         let p = tree.get("/p").unwrap();
         // Two creates and two deletes: cversion 4, but the next sequence number is 2.
         assert_eq!(p.stat().cversion, 4);
         assert_eq!(p.persisted.child_creates, 2);
         assert_eq!(p.stat().pzxid, 5);
         assert_eq!(p.stat().num_children, 0);
+        let ev = &first.events;
         assert_eq!((ev[0].path.as_str(), ev[0].kind), ("/p", EventType::NodeCreated));
         assert_eq!((ev[1].path.as_str(), ev[1].kind), ("/", EventType::NodeChildrenChanged));
     }
@@ -197,12 +219,11 @@ mod tests {
     #[test]
     fn close_session_removes_its_ephemerals_only() {
         let mut tree = DataTree::new();
-        let mut ev = Vec::new();
-        tree.apply(&txn(1, TxnBody::CreateSession { timeout_ms: 4000 }), &mut ev);
-        tree.apply(&txn(2, create("/e1", NodeKind::Ephemeral { session_id: 7 })), &mut ev);
-        tree.apply(&txn(3, create("/e2", NodeKind::Ephemeral { session_id: 8 })), &mut ev);
+        tree.apply(&txn(1, TxnBody::CreateSession { timeout_ms: 4000 }));
+        tree.apply(&txn(2, create("/e1", NodeKind::Ephemeral { session_id: 7 })));
+        tree.apply(&txn(3, create("/e2", NodeKind::Ephemeral { session_id: 8 })));
         assert_eq!(tree.get("/e1").unwrap().stat().ephemeral_owner, 7);
-        tree.apply(&txn(4, TxnBody::CloseSession), &mut ev);
+        tree.apply(&txn(4, TxnBody::CloseSession));
         assert!(tree.get("/e1").is_none());
         assert!(tree.get("/e2").is_some());
         assert!(tree.sessions().is_empty());
@@ -210,10 +231,53 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_installing_the_changes_equals_the_tree_that_applied_them() {
+        let mut primary = DataTree::new();
+        let mut replica = primary.clone();
+        let set = |path: &str, data: &'static [u8], version| TxnOp::SetData { path: path.into(), data: Some(bytes::Bytes::from_static(data)), version };
+        let bodies = vec![
+            TxnBody::CreateSession { timeout_ms: 4000 },
+            create("/q", NodeKind::Persistent),
+            create("/zookeeper/quota/q", NodeKind::Persistent),
+            create("/zookeeper/quota/q/zookeeper_limits", NodeKind::Persistent),
+            create("/zookeeper/quota/q/zookeeper_stats", NodeKind::Persistent),
+            TxnBody::Multi(vec![
+                TxnOp::Create { path: "/q/a".into(), data: Some(bytes::Bytes::from_static(b"abc")), acl: open_acl(), kind: NodeKind::Persistent },
+                set("/q/a", b"abcdef", 1),
+            ]),
+            create("/q/e", NodeKind::Ephemeral { session_id: 7 }),
+            create("/c", NodeKind::Container),
+            TxnBody::Single(TxnOp::SetAcl { path: "/q".into(), acl: crate::core::tree::read_acl(), version: 1 }),
+            TxnBody::CloseSession,
+            TxnBody::Single(TxnOp::Delete { path: "/q/a".into() }),
+        ];
+        for (i, body) in bodies.into_iter().enumerate() {
+            let t = txn(i as i64 + 1, body);
+            let effect = primary.apply(&t);
+            replica.install(t.zxid, &effect.changes);
+        }
+        let stats = primary.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.clone().unwrap();
+        assert_eq!(&stats[..], b"count=1,bytes=1", "the quota stats followed the subtree: /q and its data");
+        assert!(primary.get("/q/e").is_none(), "the ephemeral went with its session");
+        for tree in [&primary, &replica] {
+            assert_eq!(tree.containers().len(), 1);
+            assert_eq!(tree.ephemeral_count(), 0);
+            assert!(tree.sessions().is_empty());
+        }
+        assert_eq!(primary.node_count(), replica.node_count());
+        assert_eq!(primary.approximate_data_size(), replica.approximate_data_size());
+        assert_eq!(primary.last_zxid(), replica.last_zxid());
+        for (path, node) in primary.paths() {
+            let copy = replica.get(path).unwrap_or_else(|| panic!("{path} missing from the replica"));
+            assert_eq!((node.stat(), &node.data, &node.acl, &node.children), (copy.stat(), &copy.data, &copy.acl, &copy.children), "{path}");
+        }
+    }
+
+    #[test]
     #[should_panic(expected = "zxid order")]
     fn out_of_order_zxid_stops() {
         let mut tree = DataTree::new();
-        tree.apply(&txn(2, create("/a", NodeKind::Persistent)), &mut Vec::new());
-        tree.apply(&txn(1, create("/b", NodeKind::Persistent)), &mut Vec::new());
+        tree.apply(&txn(2, create("/a", NodeKind::Persistent)));
+        tree.apply(&txn(1, create("/b", NodeKind::Persistent)));
     }
 }

@@ -1,9 +1,18 @@
 //! The data tree: every znode by path, plus the indexes ZooKeeper keeps beside
 //! it (ephemerals by session, containers, TTL nodes) and the live sessions.
 //!
-//! A tree changes only through [`DataTree::apply`], which is total and
-//! deterministic: every replica that applies the same transactions in zxid
-//! order holds the same tree. Reads are plain lookups.
+//! A tree changes in one of two ways, and both end in the same primitive,
+//! [`DataTree::install`] of [`Change`]s:
+//! - [`DataTree::apply`] (the broadcast core, and recovery) works out what a
+//!   transaction does, installs it, and returns the [`Effect`]: the reply,
+//!   the watch triggers and the changes;
+//! - every other core's tree installs those changes as they are, without
+//!   working anything out again. The changes carry the new nodes themselves
+//!   (`Arc<Node>`, keyed by shared `Arc<str>` paths), so all trees hold the
+//!   same nodes and each core pays only for its map.
+//!
+//! Both are deterministic: trees that install the same changes in zxid order
+//! are equal. Reads are plain lookups.
 
 mod acl_cache;
 mod apply;
@@ -11,8 +20,8 @@ mod node;
 mod quota;
 pub mod watches;
 
-pub use apply::{Applied, OpResult, TreeEvent};
-pub use node::{Node, PersistedStat};
+pub use apply::{Applied, Effect, OpResult, TreeEvent};
+pub use node::{Children, Node, PersistedStat};
 
 use crate::core::path;
 use crate::core::txn::NodeKind;
@@ -20,6 +29,7 @@ use crate::proto::codes::perms;
 use crate::proto::records::{Acl, Id};
 use acl_cache::AclCache;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// `world:anyone` with every permission: ZooKeeper's OPEN_ACL_UNSAFE.
 pub fn open_acl() -> Vec<Acl> {
@@ -38,17 +48,30 @@ pub const QUOTA_NODE: &str = "/zookeeper/quota";
 /// Dynamic configuration (empty unless reconfig is enabled).
 pub const CONFIG_NODE: &str = "/zookeeper/config";
 
+/// One step of a transaction's effect: what every tree installs.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// `path` now holds this node (created, or replacing the old one).
+    Put(Arc<str>, Arc<Node>),
+    /// `path` was deleted.
+    Remove(Arc<str>),
+    /// A session opened with its negotiated timeout.
+    OpenSession { session_id: i64, timeout_ms: i32 },
+    /// A session ended (its ephemerals are removed by their own changes).
+    CloseSession { session_id: i64 },
+}
+
 /// The replicated state: znodes and sessions.
 #[derive(Debug, Clone)]
 pub struct DataTree {
     /// aHash: several times faster than SipHash on paths, and still seeded
     /// per map, so clients cannot aim collisions at it.
-    nodes: HashMap<Box<str>, Node, ahash::RandomState>,
+    nodes: HashMap<Arc<str>, Arc<Node>, ahash::RandomState>,
     acls: AclCache,
     /// Ephemeral paths by owning session.
-    ephemerals: HashMap<i64, BTreeSet<String>>,
-    containers: HashSet<String>,
-    ttls: HashSet<String>,
+    ephemerals: HashMap<i64, BTreeSet<Arc<str>>>,
+    containers: HashSet<Arc<str>>,
+    ttls: HashSet<Arc<str>>,
     /// Live sessions and their negotiated timeouts.
     sessions: HashMap<i64, i32>,
     /// The zxid of the last transaction applied.
@@ -81,17 +104,17 @@ impl DataTree {
     }
 
     /// Adds `path` to the index of its kind (ephemerals by owner, containers, TTL nodes).
-    fn index(&mut self, path: &str, kind: NodeKind) {
+    fn index(&mut self, path: &Arc<str>, kind: NodeKind) {
         match kind {
             NodeKind::Persistent => {}
             NodeKind::Ephemeral { session_id } => {
-                self.ephemerals.entry(session_id).or_default().insert(path.to_string());
+                self.ephemerals.entry(session_id).or_default().insert(path.clone());
             }
             NodeKind::Container => {
-                self.containers.insert(path.to_string());
+                self.containers.insert(path.clone());
             }
             NodeKind::Ttl { .. } => {
-                self.ttls.insert(path.to_string());
+                self.ttls.insert(path.clone());
             }
         }
     }
@@ -117,27 +140,74 @@ impl DataTree {
         }
     }
 
+    /// Installs a committed transaction's changes (what [`DataTree::apply`]
+    /// returned on the broadcast core).
+    pub fn install(&mut self, zxid: i64, changes: &[Change]) {
+        assert!(zxid > self.last_zxid, "transactions install in zxid order: {zxid:#x} after {:#x}", self.last_zxid);
+        self.last_zxid = zxid;
+        for change in changes {
+            self.install_change(change);
+        }
+    }
+
+    /// The one place nodes and sessions change, keeping every index in step.
+    fn install_change(&mut self, change: &Change) {
+        match change {
+            Change::Put(path, node) => {
+                let new_bytes = (path.len() + node.data_len()) as u64;
+                match self.nodes.insert(path.clone(), node.clone()) {
+                    Some(old) => {
+                        assert_eq!(old.kind, node.kind, "a node's kind never changes: {path}");
+                        self.data_bytes = self.data_bytes - (path.len() + old.data_len()) as u64 + new_bytes;
+                    }
+                    None => {
+                        self.data_bytes += new_bytes;
+                        self.index(path, node.kind);
+                        self.quota.node_added(path);
+                    }
+                }
+            }
+            Change::Remove(path) => {
+                let old = self.nodes.remove(path).unwrap_or_else(|| panic!("trees diverged: removing missing node {path}"));
+                self.data_bytes -= (path.len() + old.data_len()) as u64;
+                self.unindex(path, old.kind);
+                self.quota.node_removed(path);
+            }
+            Change::OpenSession { session_id, timeout_ms } => {
+                let previous = self.sessions.insert(*session_id, *timeout_ms);
+                assert!(previous.is_none(), "session {session_id:#x} created twice");
+            }
+            Change::CloseSession { session_id } => {
+                self.sessions.remove(session_id);
+                debug_assert!(!self.ephemerals.contains_key(session_id), "a closed session's ephemerals are removed first");
+            }
+        }
+    }
+
     /// A tree holding only `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> DataTree {
         let mut tree = DataTree::empty(0, HashMap::new());
-        tree.data_bytes = path::ROOT.len() as u64;
         let open = tree.acls.intern(&open_acl());
-        let empty = || Some(bytes::Bytes::new());
-        tree.nodes.insert(path::ROOT.into(), Node::new(empty(), open.clone(), NodeKind::Persistent, 0, 0));
-        for (p, acl) in [(ZOOKEEPER_NODE, open.clone()), (QUOTA_NODE, open), (CONFIG_NODE, tree.acls.intern(&read_acl()))] {
-            let (parent, name) = path::split(p).expect("built-in paths have parents");
-            tree.nodes.get_mut(parent).expect("built-in parents come first").children.insert(name.into());
-            tree.nodes.insert(p.into(), Node::new(empty(), acl, NodeKind::Persistent, 0, 0));
-            tree.data_bytes += p.len() as u64;
-        }
+        let config_acl = tree.acls.intern(&read_acl());
+        let mut root = Node::new(Some(bytes::Bytes::new()), open.clone(), NodeKind::Persistent, 0, 0);
+        let mut zookeeper = Node::new(Some(bytes::Bytes::new()), open.clone(), NodeKind::Persistent, 0, 0);
+        let quota = Node::new(Some(bytes::Bytes::new()), open, NodeKind::Persistent, 0, 0);
+        let mut config = Node::new(Some(bytes::Bytes::new()), config_acl, NodeKind::Persistent, 0, 0);
         // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
-        tree.nodes.get_mut(CONFIG_NODE).expect("just inserted").persisted.aversion = -1;
+        config.persisted.aversion = -1;
+        let [zookeeper_path, quota_path, config_path]: [Arc<str>; 3] = [ZOOKEEPER_NODE.into(), QUOTA_NODE.into(), CONFIG_NODE.into()];
+        root.children.insert(zookeeper_path.clone());
+        zookeeper.children.insert(quota_path.clone());
+        zookeeper.children.insert(config_path.clone());
+        for (p, node) in [(path::ROOT.into(), root), (zookeeper_path, zookeeper), (quota_path, quota), (config_path, config)] {
+            tree.install_change(&Change::Put(p, Arc::new(node)));
+        }
         tree
     }
 
     /// The node at `path` (`""` reads as the root).
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::normalize_read(path))
+        self.nodes.get(path::normalize_read(path)).map(|n| &**n)
     }
 
     /// Number of znodes, the root included.
@@ -161,12 +231,12 @@ impl DataTree {
     }
 
     /// The ephemeral paths owned by `session_id`.
-    pub fn ephemerals_of(&self, session_id: i64) -> impl Iterator<Item = &String> {
+    pub fn ephemerals_of(&self, session_id: i64) -> impl Iterator<Item = &Arc<str>> {
         self.ephemerals.get(&session_id).into_iter().flatten()
     }
 
     /// Every ephemeral path of every session.
-    pub fn ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
+    pub fn ephemerals(&self) -> &HashMap<i64, BTreeSet<Arc<str>>> {
         &self.ephemerals
     }
 
@@ -176,32 +246,30 @@ impl DataTree {
     }
 
     /// Container node paths.
-    pub fn containers(&self) -> &HashSet<String> {
+    pub fn containers(&self) -> &HashSet<Arc<str>> {
         &self.containers
     }
 
     /// TTL node paths.
-    pub fn ttls(&self) -> &HashSet<String> {
+    pub fn ttls(&self) -> &HashSet<Arc<str>> {
         &self.ttls
     }
 
     /// Number of nodes below `path` (not counting `path`): getAllChildrenNumber.
     pub fn descendant_count(&self, path: &str) -> usize {
         let mut count = 0;
-        let mut stack = vec![path::normalize_read(path).to_string()];
-        while let Some(p) = stack.pop() {
-            let Some(node) = self.nodes.get(p.as_str()) else {
-                continue;
-            };
+        let mut stack = vec![self.get(path)];
+        while let Some(node) = stack.pop() {
+            let Some(node) = node else { continue };
             count += node.children.len();
-            stack.extend(node.children.iter().map(|c| path::join(&p, c)));
+            stack.extend(node.children.paths().map(|c| self.get(c)));
         }
         count
     }
 
     /// Every path in the tree, in no particular order (for dumps and snapshots).
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (p.as_ref(), n))
+        self.nodes.iter().map(|(p, n)| (p.as_ref(), &**n))
     }
 
     /// Rebuilds a tree from a snapshot: its zxid, sessions, distinct ACL
@@ -216,45 +284,37 @@ impl DataTree {
     ) -> Result<DataTree, String> {
         let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
         let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
-        let nodes: Vec<(String, RestoredNode)> = nodes.into_iter().collect();
-        let children = group_children(nodes.iter().map(|(p, _)| p.as_str()))?;
+        let nodes: Vec<(Arc<str>, RestoredNode)> = nodes.into_iter().map(|(p, n)| (Arc::from(p), n)).collect();
+        let mut children = group_children(nodes.iter().map(|(p, _)| p))?;
         tree.nodes.reserve(nodes.len());
         for (p, n) in nodes {
             let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
-            let node = Node { data: n.data, acl, kind: n.kind, persisted: n.persisted, children: Default::default() };
-            tree.data_bytes += (p.len() + node.data_len()) as u64;
-            tree.index(&p, node.kind);
-            match tree.nodes.entry(p.into_boxed_str()) {
-                std::collections::hash_map::Entry::Occupied(e) => return Err(format!("node {} appears twice", e.key())),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(node);
-                }
+            let kids = children.remove(&*p).unwrap_or_default();
+            let node = Node { data: n.data, acl, kind: n.kind, persisted: n.persisted, children: kids };
+            if tree.nodes.contains_key(&p) {
+                return Err(format!("node {p} appears twice"));
             }
+            tree.install_change(&Change::Put(p, Arc::new(node)));
         }
-        for (parent, names) in children {
-            let node = tree.nodes.get_mut(&*parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", names.len()))?;
-            node.children = names;
+        if let Some((parent, kids)) = children.into_iter().next() {
+            return Err(format!("{} nodes have no parent node {parent}", kids.len()));
         }
         if !tree.nodes.contains_key(path::ROOT) {
             return Err("the root node is missing".into());
         }
-        tree.rebuild_quota_roots();
         Ok(tree)
     }
 }
 
-/// A node's children's names, sorted.
-type ChildNames = BTreeSet<Box<str>>;
-
-/// Every parent's child set, from all paths. One allocation per child name
-/// and one per distinct parent; each set is built in bulk, which is linear
-/// when the paths come sorted (as snapshots store them) and a sort otherwise.
-fn group_children<'a>(paths: impl Iterator<Item = &'a str>) -> Result<Vec<(Box<str>, ChildNames)>, String> {
+/// Every parent's children, from all paths (by parent path). Each set is
+/// built in bulk, which is fastest when the paths come sorted (as snapshots
+/// store them).
+fn group_children<'a>(paths: impl Iterator<Item = &'a Arc<str>>) -> Result<HashMap<Box<str>, Children>, String> {
     let mut slot_of: HashMap<&str, usize> = HashMap::new();
-    let mut groups: Vec<(&str, Vec<Box<str>>)> = Vec::new();
+    let mut groups: Vec<(&str, Vec<Arc<str>>)> = Vec::new();
     let mut last: Option<(&str, usize)> = None;
-    for p in paths.filter(|p| *p != path::ROOT) {
-        let (parent, name) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
+    for p in paths.filter(|p| &***p != path::ROOT) {
+        let (parent, _) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
         // Siblings mostly come one after another: skip the lookup for them.
         let slot = match last {
             Some((last_parent, slot)) if last_parent == parent => slot,
@@ -264,9 +324,9 @@ fn group_children<'a>(paths: impl Iterator<Item = &'a str>) -> Result<Vec<(Box<s
             }),
         };
         last = Some((parent, slot));
-        groups[slot].1.push(name.into());
+        groups[slot].1.push(p.clone());
     }
-    Ok(groups.into_iter().map(|(parent, names)| (parent.into(), names.into_iter().collect())).collect())
+    Ok(groups.into_iter().map(|(parent, kids)| (parent.into(), kids.into_iter().collect())).collect())
 }
 
 /// A node as a snapshot stores it: everything but its children.

@@ -1,11 +1,15 @@
 //! One znode: its data, ACL, kind, the persisted parts of its Stat, and its
-//! children's names.
+//! children.
+//!
+//! A node is immutable once it is in a tree: a change makes a new node (a
+//! cheap copy: data, ACL and child set are shared) and puts it in place of
+//! the old one. So every core's tree can hold the same `Arc<Node>`s, and the
+//! only per-core cost of a node is its map slot.
 
 use crate::core::txn::NodeKind;
 use crate::proto::records::{Acl, Stat};
 use bytes::Bytes;
 use rkyv::{Archive, Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A znode as the tree stores it.
@@ -17,8 +21,53 @@ pub struct Node {
     pub acl: Arc<Vec<Acl>>,
     pub kind: NodeKind,
     pub persisted: PersistedStat,
-    /// Child names, sorted, so listings are deterministic.
-    pub children: BTreeSet<Box<str>>,
+    pub children: Children,
+}
+
+/// A node's children, held as their full paths (the same allocations as the
+/// tree's keys) in path order, which for siblings is name order, so listings
+/// are deterministic. A persistent set: a copy of a node shares it, and
+/// changing the copy copies only O(log n) of it, so a node with a million
+/// children costs no more to change than one with ten.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(imbl::OrdSet<Arc<str>>);
+
+impl Children {
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The children's names (the last path component), in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|p| p.rsplit_once('/').map_or(&**p, |(_, name)| name))
+    }
+
+    /// The children's full paths, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter()
+    }
+
+    /// Adds a child by its full path; false if it was already there.
+    pub(super) fn insert(&mut self, child: Arc<str>) -> bool {
+        self.0.insert(child).is_none()
+    }
+
+    /// Removes a child by its full path; false if it was not there.
+    pub(super) fn remove(&mut self, child: &str) -> bool {
+        self.0.remove(child).is_some()
+    }
+}
+
+impl FromIterator<Arc<str>> for Children {
+    fn from_iter<I: IntoIterator<Item = Arc<str>>>(paths: I) -> Children {
+        Children(paths.into_iter().collect())
+    }
 }
 
 /// The parts of a node's Stat that are stored rather than derived
@@ -47,7 +96,7 @@ impl Node {
             acl,
             kind,
             persisted: PersistedStat { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time_ms, mtime: time_ms, version: 0, child_creates: 0, aversion: 0 },
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
     }
 

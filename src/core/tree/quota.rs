@@ -6,13 +6,14 @@
 //! subtree at `<path>`: computed when the stats node is created, then
 //! adjusted by every create, delete and setData under the nearest quota root.
 //! Updates change only the stats node's data (no version, no watch), and are
-//! part of applying a transaction, so every replica agrees.
+//! part of applying a transaction: a `Put` of the stats node among its
+//! changes, so every tree agrees.
 //! Enforcement (`zookeeper.enforceQuota`) is not implemented: limits are advisory.
 
-use super::DataTree;
-use super::QUOTA_NODE;
+use super::{Change, DataTree, Node, QUOTA_NODE};
 use bytes::Bytes;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Name of the node holding a quota's limits.
 pub const LIMITS_NODE: &str = "zookeeper_limits";
@@ -67,76 +68,81 @@ impl QuotaRoots {
             .max_by_key(|r| r.len())
             .map(String::as_str)
     }
+
+    /// The root a limits node at `path` declares, if `path` is one.
+    fn declared_by(path: &str) -> Option<&str> {
+        path.strip_suffix(LIMITS_NODE).and_then(|p| p.strip_suffix('/')).and_then(tracked_path)
+    }
+
+    /// A node was added to the tree: a limits node makes its path a quota root.
+    pub(super) fn node_added(&mut self, path: &str) {
+        if let Some(root) = Self::declared_by(path) {
+            self.roots.insert(root.to_string());
+        }
+    }
+
+    /// A node was removed from the tree.
+    pub(super) fn node_removed(&mut self, path: &str) {
+        if let Some(root) = Self::declared_by(path) {
+            self.roots.remove(root);
+        }
+    }
 }
 
 impl DataTree {
     /// Called after a node is created: quota bookkeeping for it.
-    pub(super) fn quota_after_create(&mut self, parent: &str, name: &str, path: &str, data_len: usize) {
-        if let Some(root) = tracked_path(parent) {
-            match name {
-                LIMITS_NODE => {
-                    self.quota.roots.insert(root.to_string());
-                }
-                STATS_NODE => self.recount_quota(root),
-                _ => {}
-            }
+    pub(super) fn quota_after_create(&mut self, parent: &str, name: &str, path: &str, data_len: usize, changes: &mut Vec<Change>) {
+        if name == STATS_NODE
+            && let Some(root) = tracked_path(parent)
+        {
+            self.recount_quota(root, changes);
         }
-        self.adjust_quota(path, data_len as i64, 1);
+        self.adjust_quota(path, data_len as i64, 1, changes);
     }
 
     /// Called after a node is deleted.
-    pub(super) fn quota_after_delete(&mut self, parent: &str, name: &str, path: &str, data_len: usize) {
-        if name == LIMITS_NODE
-            && let Some(root) = tracked_path(parent)
-        {
-            self.quota.roots.remove(root);
-        }
-        self.adjust_quota(path, -(data_len as i64), -1);
+    pub(super) fn quota_after_delete(&mut self, path: &str, data_len: usize, changes: &mut Vec<Change>) {
+        self.adjust_quota(path, -(data_len as i64), -1, changes);
     }
 
     /// Called after a node's data changed size.
-    pub(super) fn quota_after_set_data(&mut self, path: &str, old_len: usize, new_len: usize) {
-        self.adjust_quota(path, new_len as i64 - old_len as i64, 0);
+    pub(super) fn quota_after_set_data(&mut self, path: &str, old_len: usize, new_len: usize, changes: &mut Vec<Change>) {
+        self.adjust_quota(path, new_len as i64 - old_len as i64, 0, changes);
     }
 
-    fn adjust_quota(&mut self, path: &str, bytes_diff: i64, count_diff: i64) {
+    fn adjust_quota(&mut self, path: &str, bytes_diff: i64, count_diff: i64, changes: &mut Vec<Change>) {
         let Some(root) = self.quota.root_of(path).map(str::to_string) else {
             return;
         };
-        let Some(node) = self.nodes.get_mut(stats_path(&root).as_str()) else {
+        let Some(node) = self.get(&stats_path(&root)) else {
             return;
         };
         let (count, bytes, rest) = parse_stats(node.data.as_deref().unwrap_or_default());
-        let new = format_stats(count + count_diff, bytes + bytes_diff, &rest);
-        self.data_bytes = self.data_bytes - node.data_len() as u64 + new.len() as u64;
-        node.data = Some(new);
+        self.set_stats(&root, format_stats(count + count_diff, bytes + bytes_diff, &rest), changes);
     }
 
     /// Sets a quota root's stats node to the subtree's real usage.
-    fn recount_quota(&mut self, root: &str) {
+    fn recount_quota(&mut self, root: &str, changes: &mut Vec<Change>) {
         let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![root.to_string()];
-        while let Some(p) = stack.pop() {
-            let Some(node) = self.nodes.get(p.as_str()) else {
-                continue;
-            };
+        let mut stack = vec![self.get(root)];
+        while let Some(node) = stack.pop() {
+            let Some(node) = node else { continue };
             count += 1;
             bytes += node.data_len() as i64;
-            stack.extend(node.children.iter().map(|c| crate::core::path::join(&p, c)));
+            stack.extend(node.children.paths().map(|c| self.get(c)));
         }
-        let Some(node) = self.nodes.get_mut(stats_path(root).as_str()) else {
-            return;
-        };
-        let new = format_stats(count, bytes, &[]);
-        self.data_bytes = self.data_bytes - node.data_len() as u64 + new.len() as u64;
-        node.data = Some(new);
+        self.set_stats(root, format_stats(count, bytes, &[]), changes);
     }
 
-    /// Rebuilds the quota roots from the `zookeeper_limits` nodes (after loading a snapshot).
-    pub fn rebuild_quota_roots(&mut self) {
-        let roots: Vec<String> =
-            self.nodes.keys().filter_map(|p| p.strip_suffix(&format!("/{LIMITS_NODE}")).and_then(tracked_path).map(str::to_string)).collect();
-        self.quota.roots = roots.into_iter().collect();
+    /// Replaces the data of `root`'s stats node, if it exists.
+    fn set_stats(&mut self, root: &str, data: Bytes, changes: &mut Vec<Change>) {
+        let Some((path, node)) = self.nodes.get_key_value(stats_path(root).as_str()) else {
+            return;
+        };
+        let mut node = Node::clone(node);
+        node.data = Some(data);
+        let change = Change::Put(path.clone(), Arc::new(node));
+        self.record(change, changes);
     }
 }
 

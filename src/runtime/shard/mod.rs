@@ -1,6 +1,7 @@
 //! A shard core: owns client connections and their sessions' watches, keeps
-//! a replica of the committed tree, answers reads locally and forwards writes
-//! to the broadcast core.
+//! its own map of the committed tree (a replica whose nodes are shared with
+//! every other core's, see `core::tree`), answers reads locally and forwards
+//! writes to the broadcast core.
 //!
 //! Tasks on the shard's executor: an accept loop, a reader and a writer per
 //! connection, the committed-stream consumer, and a touch reporter. All share
@@ -52,7 +53,6 @@ pub struct ShardState {
     pub touched: HashSet<i64>,
     pub counters: ServerCounters,
     next_conn: ConnId,
-    events: Vec<TreeEvent>,
     notes: Vec<Notification>,
     /// Connections with new output since the last flush.
     dirty: HashSet<ConnId>,
@@ -77,7 +77,6 @@ impl ShardState {
             touched: HashSet::new(),
             counters: ServerCounters::default(),
             next_conn: 1,
-            events: Vec::new(),
             notes: Vec::new(),
             dirty: HashSet::new(),
         }
@@ -127,16 +126,15 @@ impl ShardState {
         self.dirty.insert(conn);
     }
 
-    /// Applies one committed entry: transactions change the replica and fire
-    /// watches; entries for this shard's connections produce replies.
+    /// Takes one committed entry: a transaction's changes go into this
+    /// shard's tree and its events to the watches; entries for this shard's
+    /// connections produce replies.
     pub fn on_entry(&mut self, entry: &Entry) {
         match entry {
-            Entry::Txn { txn, origin } => {
-                let mut events = std::mem::take(&mut self.events);
-                events.clear();
-                let applied = self.tree.apply(txn, &mut events);
-                self.deliver_events(&events);
-                self.events = events;
+            Entry::Txn { txn, origin, effect } => {
+                self.tree.install(txn.zxid, &effect.changes);
+                self.deliver_events(&effect.events);
+                let applied = &effect.applied;
                 let mine = origin.filter(|o| o.shard == self.id);
                 match &txn.body {
                     TxnBody::CreateSession { timeout_ms } => {
@@ -147,7 +145,7 @@ impl ShardState {
                     TxnBody::CloseSession => self.end_session(txn.session_id, txn.cxid, mine),
                     _ => {
                         if let Some(o) = mine {
-                            self.complete(o.conn, txn.cxid, |shape| write_reply(shape, &applied));
+                            self.complete(o.conn, txn.cxid, |shape| write_reply(shape, applied));
                         }
                     }
                 }
@@ -340,10 +338,11 @@ mod tests {
     use crate::core::txn::Txn;
 
     #[test]
-    fn replica_applies_committed_stream_in_order() {
+    fn replica_installs_committed_stream_in_order() {
         let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new(), Arc::new(AtomicI64::new(0)));
         let txn = Txn { zxid: 1, time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
-        shard.on_entry(&Entry::Txn { txn, origin: None });
+        let effect = DataTree::new().apply(&txn);
+        shard.on_entry(&Entry::Txn { txn, origin: None, effect });
         assert_eq!(shard.tree.last_zxid(), 1);
         assert_eq!(shard.tree.sessions().get(&5), Some(&4000));
     }
