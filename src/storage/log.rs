@@ -21,8 +21,9 @@
 //! keeper's resident set, as the page cache behind a `write()`-based log
 //! never does.
 //!
-//! Recovery (`open`): segments are read in order; every record must be valid
-//! and zxids strictly increasing. The first invalid record of the *last*
+//! Recovery (`open`): segments are read in order, from the one that holds
+//! the first transaction after the caller's snapshot; every record must be
+//! valid and zxids strictly increasing. The first invalid record of the *last*
 //! segment ends the log if nothing valid follows it (a torn tail from a crash
 //! during the last unsynced batch): it is zeroed out and logged. An invalid
 //! record anywhere else, or one followed by valid records, is corruption of
@@ -192,6 +193,14 @@ impl TxnLog {
         let mut recovery = Recovery::default();
         for (i, seg) in segments.iter().enumerate() {
             let is_last = i + 1 == segments.len();
+            // A segment followed by one that starts at or before `after_zxid + 1`
+            // holds only transactions the caller already has: it is not read,
+            // as ZooKeeper reads no log file older than its snapshot needs.
+            // The next segment must not be the last, which a crash may have
+            // left without a record: the last zxid is then read from it.
+            if i + 2 < segments.len() && segments[i + 1].first_zxid <= after_zxid + 1 {
+                continue;
+            }
             let end = log.scan_segment(seg, is_last, after_zxid, &mut replay, &mut recovery)?;
             if is_last {
                 log.activate_existing(seg, end)?;
@@ -513,6 +522,32 @@ mod tests {
         log.append(&txn(41)).unwrap();
         log.sync_blocking().unwrap();
         assert_eq!(reopen(&dir, 512).unwrap().0.last(), Some(&41));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn segments_wholly_before_the_snapshot_are_not_read() {
+        let dir = tempdir("skip");
+        let (mut log, _) = TxnLog::open(&dir, 512, 0, |_| {}).unwrap();
+        for z in 1..=40 {
+            log.append(&txn(z)).unwrap();
+            log.sync_blocking().unwrap();
+        }
+        drop(log);
+        let segments = list_segments(&dir).unwrap();
+        assert!(segments.len() > 3);
+        // Damage the first segment: recovery from zxid 0 refuses, from a later
+        // snapshot (which does not need that segment) it does not look.
+        let first = &segments[0].path;
+        let mut bytes = std::fs::read(first).unwrap();
+        bytes[SEGMENT_HEADER_LEN + 20] ^= 0xff;
+        std::fs::write(first, &bytes).unwrap();
+        assert!(reopen(&dir, 512).is_err());
+        let after = segments[2].first_zxid - 1;
+        let mut seen = Vec::new();
+        let (log, _) = TxnLog::open(&dir, 512, after, |t| seen.push(t.zxid)).unwrap();
+        assert_eq!(seen, ((after + 1)..=40).collect::<Vec<_>>());
+        assert_eq!(log.last_zxid(), 40);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -175,7 +175,7 @@ pub trait SnapshotVisitor {
     /// The sessions and ACL lists (the first chunk).
     fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>);
     /// One node; `data` points into the mapped file.
-    fn node(&mut self, path: String, node: RestoredNode);
+    fn node(&mut self, path: &str, node: RestoredNode);
 }
 
 /// A visitor that only lets `read` check the file.
@@ -183,7 +183,7 @@ pub struct Validate;
 
 impl SnapshotVisitor for Validate {
     fn meta(&mut self, _: &[(i64, i32)], _: Vec<Vec<Acl>>) {}
-    fn node(&mut self, _: String, _: RestoredNode) {}
+    fn node(&mut self, _: &str, _: RestoredNode) {}
 }
 
 /// Maps, checks and visits a snapshot; returns its zxid and node count.
@@ -240,7 +240,7 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
                     let persisted = rkyv::deserialize::<PersistedStat, rkyv::rancor::Error>(&n.persisted).map_err(|e| err(start, format!("node stat: {e}")))?;
                     let data = n.data.as_ref().map(|d| shared.slice_ref(d.as_slice()));
                     let node = RestoredNode { data, acl: n.acl.to_native() as usize, kind, persisted };
-                    visitor.node(n.path.to_string(), node);
+                    visitor.node(n.path.as_str(), node);
                     seen_nodes += 1;
                 }
             }
@@ -262,7 +262,7 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
 pub struct Collected {
     pub sessions: Vec<(i64, i32)>,
     pub acl_lists: Vec<Vec<Acl>>,
-    pub nodes: Vec<(String, RestoredNode)>,
+    pub nodes: Vec<(Arc<str>, RestoredNode)>,
 }
 
 impl SnapshotVisitor for Collected {
@@ -271,8 +271,8 @@ impl SnapshotVisitor for Collected {
         self.acl_lists = acl_lists;
     }
 
-    fn node(&mut self, path: String, node: RestoredNode) {
-        self.nodes.push((path, node));
+    fn node(&mut self, path: &str, node: RestoredNode) {
+        self.nodes.push((path.into(), node));
     }
 }
 
@@ -338,7 +338,7 @@ mod tests {
         assert!(stored.nodes.windows(2).all(|w| w[0].0 < w[1].0), "nodes are written sorted by path");
         same(&tree, &load(&file).unwrap());
         // Snapshots written before nodes were sorted list them in map order.
-        for shuffle in [|v: &mut Vec<(String, RestoredNode)>| v.reverse(), |v: &mut Vec<(String, RestoredNode)>| v.rotate_left(17)] {
+        for shuffle in [|v: &mut Vec<(Arc<str>, RestoredNode)>| v.reverse(), |v: &mut Vec<(Arc<str>, RestoredNode)>| v.rotate_left(17)] {
             let mut nodes = stored.nodes.clone();
             shuffle(&mut nodes);
             let restored = DataTree::restore(tree.last_zxid(), stored.sessions.clone(), &stored.acl_lists, nodes).unwrap();

@@ -150,22 +150,30 @@ impl DataTree {
         }
     }
 
+    /// Puts `node` at `path`, keeping every index in step; true if it replaced a node.
+    fn put(&mut self, path: Arc<str>, node: Arc<Node>) -> bool {
+        let new_bytes = (path.len() + node.data_len()) as u64;
+        let kind = node.kind;
+        match self.nodes.insert(path.clone(), node) {
+            Some(old) => {
+                assert_eq!(old.kind, kind, "a node's kind never changes: {path}");
+                self.data_bytes = self.data_bytes - (path.len() + old.data_len()) as u64 + new_bytes;
+                true
+            }
+            None => {
+                self.data_bytes += new_bytes;
+                self.index(&path, kind);
+                self.quota.node_added(&path);
+                false
+            }
+        }
+    }
+
     /// The one place nodes and sessions change, keeping every index in step.
     fn install_change(&mut self, change: &Change) {
         match change {
             Change::Put(path, node) => {
-                let new_bytes = (path.len() + node.data_len()) as u64;
-                match self.nodes.insert(path.clone(), node.clone()) {
-                    Some(old) => {
-                        assert_eq!(old.kind, node.kind, "a node's kind never changes: {path}");
-                        self.data_bytes = self.data_bytes - (path.len() + old.data_len()) as u64 + new_bytes;
-                    }
-                    None => {
-                        self.data_bytes += new_bytes;
-                        self.index(path, node.kind);
-                        self.quota.node_added(path);
-                    }
-                }
+                self.put(path.clone(), node.clone());
             }
             Change::Remove(path) => {
                 let old = self.nodes.remove(path).unwrap_or_else(|| panic!("trees diverged: removing missing node {path}"));
@@ -280,24 +288,27 @@ impl DataTree {
         zxid: i64,
         sessions: impl IntoIterator<Item = (i64, i32)>,
         acl_lists: &[Vec<Acl>],
-        nodes: impl IntoIterator<Item = (String, RestoredNode)>,
+        nodes: Vec<(Arc<str>, RestoredNode)>,
     ) -> Result<DataTree, String> {
         let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
         let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
-        let nodes: Vec<(Arc<str>, RestoredNode)> = nodes.into_iter().map(|(p, n)| (Arc::from(p), n)).collect();
-        let mut children = group_children(nodes.iter().map(|(p, _)| p))?;
         tree.nodes.reserve(nodes.len());
-        for (p, n) in nodes {
-            let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
-            let kids = children.remove(&*p).unwrap_or_default();
-            let node = Node { data: n.data, acl, kind: n.kind, persisted: n.persisted, children: kids };
-            if tree.nodes.contains_key(&p) {
-                return Err(format!("node {p} appears twice"));
+        // Child sets are grouped on a second thread while this one fills the map.
+        let children = std::thread::scope(|s| -> Result<_, String> {
+            let grouping = s.spawn(|| group_children(nodes.iter().map(|(p, _)| p)));
+            for (p, n) in &nodes {
+                let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
+                let node = Node { data: n.data.clone(), acl, kind: n.kind, persisted: n.persisted, children: Children::default() };
+                if tree.put(p.clone(), Arc::new(node)) {
+                    return Err(format!("node {p} appears twice"));
+                }
             }
-            tree.install_change(&Change::Put(p, Arc::new(node)));
-        }
-        if let Some((parent, kids)) = children.into_iter().next() {
-            return Err(format!("{} nodes have no parent node {parent}", kids.len()));
+            grouping.join().expect("grouping children does not panic")
+        })?;
+        drop(nodes);
+        for (parent, kids) in children {
+            let node = tree.nodes.get_mut(&*parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", kids.len()))?;
+            Arc::get_mut(node).expect("restored nodes are not shared yet").children = kids;
         }
         if !tree.nodes.contains_key(path::ROOT) {
             return Err("the root node is missing".into());
