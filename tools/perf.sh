@@ -16,6 +16,7 @@ ZK_SCRIPT=${ZK_SCRIPT:-../shared/reference/zookeeper.sh}
 KEEPER_PORT=24181
 ZK_PORT=22281
 WORK=$(mktemp -d /tmp/keeper-perf.XXXXXX)
+PIN=""  # a taskset prefix for the servers (the pinned comparison sets it)
 mkdir -p "$OUT"
 cargo build --release --bin keeper --bin keeper-bench >/dev/null
 BENCH=target/release/keeper-bench
@@ -30,12 +31,12 @@ serving() { # PORT: until srvr answers with a mode (the server has recovered and
 start_keeper() {
   mkdir -p "$WORK/keeper"
   printf 'tickTime=2000\ndataDir=%s/keeper/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n' "$WORK" "$KEEPER_PORT" >"$WORK/keeper/zoo.cfg"
-  target/release/keeper serve --config "$WORK/keeper/zoo.cfg" >"$WORK/keeper/log" 2>&1 &
+  $PIN target/release/keeper serve --config "$WORK/keeper/zoo.cfg" >"$WORK/keeper/log" 2>&1 &
   echo $! >"$WORK/keeper/pid"
   serving "$KEEPER_PORT" || { cat "$WORK/keeper/log" >&2; exit 1; }
 }
 stop_keeper() { if [ -f "$WORK/keeper/pid" ]; then kill -9 "$(cat "$WORK/keeper/pid")" 2>/dev/null || true; rm -f "$WORK/keeper/pid"; sleep 1; fi; }
-start_zk() { bash "$ZK_SCRIPT" start "$ZK_PORT" "$WORK/zk" >/dev/null; }
+start_zk() { $PIN bash "$ZK_SCRIPT" start "$ZK_PORT" "$WORK/zk" >/dev/null; }
 stop_zk() { bash "$ZK_SCRIPT" stop "$ZK_PORT" "$WORK/zk" >/dev/null || true; }
 cleanup() { stop_keeper; stop_zk; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -72,6 +73,15 @@ compare headline --workload get,set,create,mixed --clients 16 --rounds 3 --warmu
 compare watch-storm --workload watch,storm --watchers 1000 --clients 2000 --rounds 1 --duration 3
 compare churn --workload churn --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
 compare misc --workload exists,getchildren,multi,delete,storm --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
+# Pinned apart: both servers confined to CPU 1 and the client to CPU 0, so
+# tails are not the two competing for a core (keeper then runs its broadcast
+# and shard threads on the one CPU).
+if [ "$(nproc)" -ge 2 ]; then
+  stop_keeper; stop_zk; rm -rf "$WORK/keeper" "$WORK/zk"
+  PIN="taskset -c 1"; start_keeper; start_zk; PIN=""
+  KP=$(cat "$WORK/keeper/pid"); ZP=$(cat "$WORK/zk/zk.pid")
+  compare pinned --workload get,set,create,mixed --clients 16 --rounds "$ROUNDS" --warmup 1 --duration "$DUR" --cpus 0
+fi
 fi
 
 # Memory, disk and restart after populating N znodes of 100 bytes, each server alone.
