@@ -34,6 +34,8 @@ start_keeper() {
   $PIN target/release/keeper serve --config "$WORK/keeper/zoo.cfg" >"$WORK/keeper/log" 2>&1 &
   echo $! >"$WORK/keeper/pid"
   serving "$KEEPER_PORT" || { cat "$WORK/keeper/log" >&2; exit 1; }
+  # Whoever answered must be the process just started, not a stray server on the port.
+  kill -0 "$(cat "$WORK/keeper/pid")" 2>/dev/null || { echo "keeper exited after starting:" >&2; cat "$WORK/keeper/log" >&2; exit 1; }
 }
 stop_keeper() { if [ -f "$WORK/keeper/pid" ]; then kill -9 "$(cat "$WORK/keeper/pid")" 2>/dev/null || true; rm -f "$WORK/keeper/pid"; sleep 1; fi; }
 start_zk() { $PIN bash "$ZK_SCRIPT" start "$ZK_PORT" "$WORK/zk" >/dev/null; }
@@ -49,6 +51,9 @@ machine() {
   echo "keeper: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
   echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
 }
+for port in $KEEPER_PORT $ZK_PORT; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "port $port is already in use: stop that server first" >&2; exit 1; fi
+done
 machine >"$OUT/machine.txt"
 [ "$MODE" = memory ] || $BENCH calibrate --dir "$WORK" >"$OUT/calibrate.txt"
 
