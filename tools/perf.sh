@@ -3,7 +3,9 @@
 # project's own load generator (keeper-bench). Results go to $OUT (default
 # perf-results/), one file per measurement; PERF.md quotes them.
 #
-#   tools/perf.sh [quick|full|memory]     memory: only the populate/memory/restart part
+#   tools/perf.sh [quick|full|memory|pinned]
+#     quick: every measurement, one round each; full: the same with 3 rounds;
+#     memory: only the populate/memory/restart part; pinned: only the pinned comparison.
 #
 # Needs: tools/install-test-deps.sh (ZooKeeper 3.8 from Debian), and
 # ../shared/reference/zookeeper.sh or ZK_SCRIPT pointing at an equivalent.
@@ -55,18 +57,19 @@ for port in $KEEPER_PORT $ZK_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "port $port is already in use: stop that server first" >&2; exit 1; fi
 done
 machine >"$OUT/machine.txt"
-[ "$MODE" = memory ] || $BENCH calibrate --dir "$WORK" >"$OUT/calibrate.txt"
-
-if [ "$MODE" != memory ]; then
-start_keeper
-start_zk
-KP=$(cat "$WORK/keeper/pid")
-ZP=$(cat "$WORK/zk/zk.pid")
+case "$MODE" in quick|full|memory|pinned) ;; *) echo "usage: tools/perf.sh [quick|full|memory|pinned]" >&2; exit 2 ;; esac
+if [ "$MODE" = full ] || [ "$MODE" = pinned ]; then ROUNDS=3; DUR=5; else ROUNDS=1; DUR=3; fi
 compare() { # NAME ARGS...: keeper (A) against zookeeper (B)
   local name=$1; shift
   $BENCH compare --a 127.0.0.1:$KEEPER_PORT --a-name keeper --a-pid "$KP" --b 127.0.0.1:$ZK_PORT --b-name zookeeper --b-pid "$ZP" --no-progress "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
 }
-if [ "$MODE" = full ]; then ROUNDS=3; DUR=5; else ROUNDS=1; DUR=3; fi
+
+if [ "$MODE" = quick ] || [ "$MODE" = full ]; then
+$BENCH calibrate --dir "$WORK" >"$OUT/calibrate.txt"
+start_keeper
+start_zk
+KP=$(cat "$WORK/keeper/pid")
+ZP=$(cat "$WORK/zk/zk.pid")
 for clients in 1 16 64; do
   for pipe in 1 16; do
     compare "closed-c${clients}-p${pipe}" --workload get,set,create,mixed --clients "$clients" --pipeline "$pipe" --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
@@ -78,16 +81,18 @@ compare headline --workload get,set,create,mixed --clients 16 --rounds 3 --warmu
 compare watch-storm --workload watch,storm --watchers 1000 --clients 2000 --rounds 1 --duration 3
 compare churn --workload churn --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
 compare misc --workload exists,getchildren,multi,delete,storm --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
+fi
+
 # Pinned apart: both servers confined to CPU 1 and the client to CPU 0, so
 # tails are not the two competing for a core (keeper then runs its broadcast
 # and shard threads on the one CPU).
-if [ "$(nproc)" -ge 2 ]; then
+if [ "$MODE" != memory ] && [ "$(nproc)" -ge 2 ]; then
   stop_keeper; stop_zk; rm -rf "$WORK/keeper" "$WORK/zk"
   PIN="taskset -c 1"; start_keeper; start_zk; PIN=""
   KP=$(cat "$WORK/keeper/pid"); ZP=$(cat "$WORK/zk/zk.pid")
   compare pinned --workload get,set,create,mixed --clients 16 --rounds "$ROUNDS" --warmup 1 --duration "$DUR" --cpus 0
 fi
-fi
+[ "$MODE" = pinned ] && { echo "results in $OUT"; exit 0; }
 
 # Memory, disk and restart after populating N znodes of 100 bytes, each server alone.
 for n in 100000 1000000; do

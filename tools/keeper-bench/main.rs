@@ -42,7 +42,7 @@ options:
   --read-pct P       reads in mixed (default 90)    --multi-ops N     ops per multi (default 4)
   --watchers N       watch fan-out sessions (default 1000)
   --warmup S         seconds not measured (default 2)   --duration S  seconds measured (default 10)
-  --executors N      client cores (default: all)    --verify          read back what was written
+  --executors N      client cores (default: all, or as many as --cpus names)    --verify  read back what was written
   --cpus A-B[,C]     CPUs the client may use (keep it off the server's cores)
   --server-pid PID   report server CPU per op and RSS  --json          JSON instead of a table
   --hdr-log FILE     HdrHistogram interval log      --plot FILE.svg   latency percentile plot
@@ -109,7 +109,9 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
         multi_ops: a.get("--multi-ops", 4)?,
         read_pct: a.get("--read-pct", 90)?,
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = cpu_list(a.values.get("--cpus").map(String::as_str).unwrap_or(""))?;
+    // One executor per core the client may use: all of them, or those --cpus names.
+    let cores = if cpus.is_empty() { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cpus.len() };
     let mut p = Plan {
         target,
         workload,
@@ -121,7 +123,7 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
         warmup: Duration::from_secs_f64(a.get("--warmup", 2.0)?),
         duration: Duration::from_secs_f64(a.get("--duration", 10.0)?),
         executors: a.get("--executors", cores)?,
-        cpus: cpu_list(a.values.get("--cpus").map(String::as_str).unwrap_or(""))?,
+        cpus,
         verify: a.flag("--verify"),
         progress: !a.flag("--no-progress") && !a.flag("--json"),
     };
