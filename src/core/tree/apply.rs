@@ -95,25 +95,25 @@ impl DataTree {
                 OpResult::Deleted
             }
             TxnOp::SetData { path, data, version } => {
-                let (key, mut node) = self.node_to_change(path);
+                let mut node = self.node_to_change(path);
                 let old_len = node.data_len();
                 node.data = data.clone();
                 node.persisted.version = *version;
                 node.persisted.mzxid = txn.zxid;
                 node.persisted.mtime = txn.time_ms;
                 let (stat, new_len, acl) = (node.stat(), node.data_len(), node.acl.clone());
-                self.record(Change::Put(key, Arc::new(node)), changes);
+                self.record(Change::Put(Arc::new(node)), changes);
                 self.quota_after_set_data(path, old_len, new_len, changes);
                 events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged, acl });
                 OpResult::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
                 let shared = self.acls.intern(acl);
-                let (key, mut node) = self.node_to_change(path);
+                let mut node = self.node_to_change(path);
                 node.acl = shared;
                 node.persisted.aversion = *version;
                 let stat = node.stat();
-                self.record(Change::Put(key, Arc::new(node)), changes);
+                self.record(Change::Put(Arc::new(node)), changes);
                 OpResult::AclSet { stat }
             }
             TxnOp::Check { .. } => OpResult::Checked,
@@ -121,10 +121,9 @@ impl DataTree {
         }
     }
 
-    /// The node at `path`'s key, and a copy of the node to change and put back.
-    fn node_to_change(&self, path: &str) -> (Arc<str>, Node) {
-        let (key, node) = self.nodes.get_key_value(path).unwrap_or_else(|| panic!("trees diverged: transaction names missing node {path}"));
-        (key.clone(), Node::clone(node))
+    /// A copy of the node at `path`, to change and put back.
+    fn node_to_change(&self, path: &str) -> Node {
+        Node::clone(self.nodes.get(path).unwrap_or_else(|| panic!("trees diverged: transaction names missing node {path}")))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -139,18 +138,18 @@ impl DataTree {
         changes: &mut Vec<Change>,
     ) -> Stat {
         let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("trees diverged: create of unsplittable path {path}"));
-        assert!(!self.nodes.contains_key(path), "trees diverged: create of existing node {path}");
+        assert!(!self.nodes.contains(path), "trees diverged: create of existing node {path}");
         let key: Arc<str> = Arc::from(path);
-        let (parent_key, mut parent) = self.node_to_change(parent_path);
+        let mut parent = self.node_to_change(parent_path);
         parent.persisted.child_creates = parent.persisted.child_creates.wrapping_add(1);
         parent.persisted.pzxid = txn.zxid;
         parent.children.insert(key.clone());
         let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
-        let node = Node::new(data, acl.clone(), kind, txn.zxid, txn.time_ms);
+        let node = Node::new(key, data, acl.clone(), kind, txn.zxid, txn.time_ms);
         let (stat, data_len) = (node.stat(), node.data_len());
-        self.record(Change::Put(parent_key, Arc::new(parent)), changes);
-        self.record(Change::Put(key, Arc::new(node)), changes);
+        self.record(Change::Put(Arc::new(parent)), changes);
+        self.record(Change::Put(Arc::new(node)), changes);
         self.quota_after_create(parent_path, name, path, data_len, changes);
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated, acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
@@ -159,17 +158,17 @@ impl DataTree {
 
     fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
         let (parent_path, _) = path::split(path).unwrap_or_else(|| panic!("trees diverged: delete of unsplittable path {path}"));
-        let (key, node) = self.node_to_change(path);
+        let node = self.node_to_change(path);
         assert!(node.children.is_empty(), "trees diverged: delete of {path} which has children");
-        let (parent_key, mut parent) = self.node_to_change(parent_path);
+        let mut parent = self.node_to_change(parent_path);
         let parent_acl = parent.acl.clone();
         let removed = parent.children.remove(path);
         assert!(removed, "trees diverged: {path} missing from its parent's children");
         if zxid > parent.persisted.pzxid {
             parent.persisted.pzxid = zxid;
         }
-        self.record(Change::Remove(key), changes);
-        self.record(Change::Put(parent_key, Arc::new(parent)), changes);
+        self.record(Change::Remove(node.path.clone()), changes);
+        self.record(Change::Put(Arc::new(parent)), changes);
         self.quota_after_delete(path, node.data_len(), changes);
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });

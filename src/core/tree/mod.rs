@@ -8,8 +8,9 @@
 //!   the watch triggers and the changes;
 //! - every other core's tree installs those changes as they are, without
 //!   working anything out again. The changes carry the new nodes themselves
-//!   (`Arc<Node>`, keyed by shared `Arc<str>` paths), so all trees hold the
-//!   same nodes and each core pays only for its map.
+//!   (`Arc<Node>`, each holding its shared `Arc<str>` path), so all trees
+//!   hold the same nodes and each core pays only for its map: one pointer
+//!   per node (see `node_map`).
 //!
 //! Both are deterministic: trees that install the same changes in zxid order
 //! are equal. Reads are plain lookups.
@@ -17,6 +18,7 @@
 mod acl_cache;
 mod apply;
 mod node;
+mod node_map;
 mod quota;
 pub mod watches;
 
@@ -51,8 +53,8 @@ pub const CONFIG_NODE: &str = "/zookeeper/config";
 /// One step of a transaction's effect: what every tree installs.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// `path` now holds this node (created, or replacing the old one).
-    Put(Arc<str>, Arc<Node>),
+    /// This node is now at its path (created, or replacing the old one).
+    Put(Arc<Node>),
     /// `path` was deleted.
     Remove(Arc<str>),
     /// A session opened with its negotiated timeout.
@@ -64,9 +66,7 @@ pub enum Change {
 /// The replicated state: znodes and sessions.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// aHash: several times faster than SipHash on paths, and still seeded
-    /// per map, so clients cannot aim collisions at it.
-    nodes: HashMap<Arc<str>, Arc<Node>, ahash::RandomState>,
+    nodes: node_map::NodeMap,
     acls: AclCache,
     /// Ephemeral paths by owning session.
     ephemerals: HashMap<i64, BTreeSet<Arc<str>>>,
@@ -91,7 +91,7 @@ impl DataTree {
     /// A tree with no node at all, at `last_zxid`.
     fn empty(last_zxid: i64, sessions: HashMap<i64, i32>) -> DataTree {
         DataTree {
-            nodes: HashMap::default(),
+            nodes: node_map::NodeMap::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
@@ -150,11 +150,12 @@ impl DataTree {
         }
     }
 
-    /// Puts `node` at `path`, keeping every index in step; true if it replaced a node.
-    fn put(&mut self, path: Arc<str>, node: Arc<Node>) -> bool {
+    /// Puts `node` at its path, keeping every index in step; true if it replaced a node.
+    fn put(&mut self, node: Arc<Node>) -> bool {
+        let path = node.path.clone();
         let new_bytes = (path.len() + node.data_len()) as u64;
         let kind = node.kind;
-        match self.nodes.insert(path.clone(), node) {
+        match self.nodes.insert(node) {
             Some(old) => {
                 assert_eq!(old.kind, kind, "a node's kind never changes: {path}");
                 self.data_bytes = self.data_bytes - (path.len() + old.data_len()) as u64 + new_bytes;
@@ -172,8 +173,8 @@ impl DataTree {
     /// The one place nodes and sessions change, keeping every index in step.
     fn install_change(&mut self, change: &Change) {
         match change {
-            Change::Put(path, node) => {
-                self.put(path.clone(), node.clone());
+            Change::Put(node) => {
+                self.put(node.clone());
             }
             Change::Remove(path) => {
                 let old = self.nodes.remove(path).unwrap_or_else(|| panic!("trees diverged: removing missing node {path}"));
@@ -197,18 +198,18 @@ impl DataTree {
         let mut tree = DataTree::empty(0, HashMap::new());
         let open = tree.acls.intern(&open_acl());
         let config_acl = tree.acls.intern(&read_acl());
-        let mut root = Node::new(Some(bytes::Bytes::new()), open.clone(), NodeKind::Persistent, 0, 0);
-        let mut zookeeper = Node::new(Some(bytes::Bytes::new()), open.clone(), NodeKind::Persistent, 0, 0);
-        let quota = Node::new(Some(bytes::Bytes::new()), open, NodeKind::Persistent, 0, 0);
-        let mut config = Node::new(Some(bytes::Bytes::new()), config_acl, NodeKind::Persistent, 0, 0);
+        let node = |path: &str, acl: &Arc<Vec<Acl>>| Node::new(path.into(), Some(bytes::Bytes::new()), acl.clone(), NodeKind::Persistent, 0, 0);
+        let mut root = node(path::ROOT, &open);
+        let mut zookeeper = node(ZOOKEEPER_NODE, &open);
+        let quota = node(QUOTA_NODE, &open);
+        let mut config = node(CONFIG_NODE, &config_acl);
         // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
         config.persisted.aversion = -1;
-        let [zookeeper_path, quota_path, config_path]: [Arc<str>; 3] = [ZOOKEEPER_NODE.into(), QUOTA_NODE.into(), CONFIG_NODE.into()];
-        root.children.insert(zookeeper_path.clone());
-        zookeeper.children.insert(quota_path.clone());
-        zookeeper.children.insert(config_path.clone());
-        for (p, node) in [(path::ROOT.into(), root), (zookeeper_path, zookeeper), (quota_path, quota), (config_path, config)] {
-            tree.install_change(&Change::Put(p, Arc::new(node)));
+        root.children.insert(zookeeper.path.clone());
+        zookeeper.children.insert(quota.path.clone());
+        zookeeper.children.insert(config.path.clone());
+        for node in [root, zookeeper, quota, config] {
+            tree.install_change(&Change::Put(Arc::new(node)));
         }
         tree
     }
@@ -277,7 +278,7 @@ impl DataTree {
 
     /// Every path in the tree, in no particular order (for dumps and snapshots).
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (p.as_ref(), &**n))
+        self.nodes.iter().map(|n| (&*n.path, &**n))
     }
 
     /// Rebuilds a tree from a snapshot: its zxid, sessions, distinct ACL
@@ -298,8 +299,8 @@ impl DataTree {
             let grouping = s.spawn(|| group_children(nodes.iter().map(|(p, _)| p)));
             for (p, n) in &nodes {
                 let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
-                let node = Node { data: n.data.clone(), acl, kind: n.kind, persisted: n.persisted, children: Children::default() };
-                if tree.put(p.clone(), Arc::new(node)) {
+                let node = Node { path: p.clone(), data: n.data.clone(), acl, kind: n.kind, persisted: n.persisted, children: Children::default() };
+                if tree.put(Arc::new(node)) {
                     return Err(format!("node {p} appears twice"));
                 }
             }
@@ -307,10 +308,10 @@ impl DataTree {
         })?;
         drop(nodes);
         for (parent, kids) in children {
-            let node = tree.nodes.get_mut(&*parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", kids.len()))?;
+            let node = tree.nodes.get_mut(&parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", kids.len()))?;
             Arc::get_mut(node).expect("restored nodes are not shared yet").children = kids;
         }
-        if !tree.nodes.contains_key(path::ROOT) {
+        if !tree.nodes.contains(path::ROOT) {
             return Err("the root node is missing".into());
         }
         Ok(tree)

@@ -15,6 +15,8 @@ use std::sync::Arc;
 /// A znode as the tree stores it.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// Where the node is: the key of every core's map, shared with them.
+    pub path: Arc<str>,
     /// `None` is ZooKeeper's null data, distinct from empty data.
     pub data: Option<Bytes>,
     /// Shared with every node holding an equal ACL (see `AclCache`).
@@ -25,7 +27,7 @@ pub struct Node {
 }
 
 /// A node's children, held as their full paths (the same allocations as the
-/// tree's keys) in path order, which for siblings is name order, so listings
+/// children's own `path`) in path order, which for siblings is name order, so listings
 /// are deterministic. A persistent set: a copy of a node shares it, and
 /// changing the copy copies only O(log n) of it, so a node with a million
 /// children costs no more to change than one with ten.
@@ -90,8 +92,9 @@ pub struct PersistedStat {
 
 impl Node {
     /// A node created by the transaction `zxid` at `time_ms`.
-    pub fn new(data: Option<Bytes>, acl: Arc<Vec<Acl>>, kind: NodeKind, zxid: i64, time_ms: i64) -> Node {
+    pub fn new(path: Arc<str>, data: Option<Bytes>, acl: Arc<Vec<Acl>>, kind: NodeKind, zxid: i64, time_ms: i64) -> Node {
         Node {
+            path,
             data,
             acl,
             kind,

@@ -136,12 +136,12 @@ impl DataTree {
 
     /// Replaces the data of `root`'s stats node, if it exists.
     fn set_stats(&mut self, root: &str, data: Bytes, changes: &mut Vec<Change>) {
-        let Some((path, node)) = self.nodes.get_key_value(stats_path(root).as_str()) else {
+        let Some(node) = self.nodes.get(stats_path(root).as_str()) else {
             return;
         };
         let mut node = Node::clone(node);
         node.data = Some(data);
-        let change = Change::Put(path.clone(), Arc::new(node));
+        let change = Change::Put(Arc::new(node));
         self.record(change, changes);
     }
 }
