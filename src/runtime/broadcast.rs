@@ -7,9 +7,9 @@
 //! being prepared and appended (pipelining). A sync is an fdatasync of the
 //! log segment submitted to this core's io_uring: the kernel runs it on its
 //! own worker and the completion lands in this core's ring, with no thread
-//! hand-off in user space (a blocking-pool round trip cost ~10 µs of CPU per
-//! batch). When a sync completes, the
-//! entries it covers are released to every shard as one shared batch.
+//! hand-off in user space (against an msync on a blocking thread, A/B runs
+//! were within noise: PERF.md). When a sync completes, the entries it covers
+//! are released to every shard as one shared batch.
 //!
 //! It also owns session expiry (tick buckets), handshakes, the container and
 //! TTL reaper, and gathering four-letter-word reports from the shards.

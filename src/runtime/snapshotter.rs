@@ -63,27 +63,29 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
     let mut busy = false;
     let mut writer: Option<Writer> = None;
     loop {
-        let first = if busy {
+        // Idle: block until a batch comes. Busy (a batch came last turn):
+        // sleep, then take what came meanwhile.
+        let was_busy = std::mem::replace(&mut busy, false);
+        if was_busy {
             std::thread::sleep(FEED_POLL);
-            rx.try_recv().map_err(|e| match e {
-                TryRecvError::Empty => RecvTimeoutError::Timeout,
-                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-            })
         } else {
-            rx.recv_timeout(Duration::from_secs(1))
-        };
-        let first = match first {
-            Ok(batch) => Some(batch),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        busy = first.is_some();
-        for batch in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-            for entry in batch.iter() {
-                if let Entry::Txn { txn, effect, .. } = entry {
-                    tree.install(txn.zxid, &effect.changes);
-                    since += 1;
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(batch) => {
+                    since += install(&mut tree, &batch);
+                    busy = true;
                 }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(batch) => {
+                    since += install(&mut tree, &batch);
+                    busy = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
             }
         }
         if writer.as_ref().is_some_and(|w| w.is_finished()) {
@@ -112,6 +114,18 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
             }
         }
     }
+}
+
+/// Installs a committed batch; returns how many transactions it held.
+fn install(tree: &mut DataTree, batch: &[Entry]) -> u64 {
+    let mut txns = 0;
+    for entry in batch {
+        if let Entry::Txn { txn, effect, .. } = entry {
+            tree.install(txn.zxid, &effect.changes);
+            txns += 1;
+        }
+    }
+    txns
 }
 
 /// A snapshot being written: the result, the node count and when it started.

@@ -121,9 +121,14 @@ impl DataTree {
         }
     }
 
+    /// The node at `path`, which a transaction names, so it must exist.
+    fn node_at(&self, path: &str) -> &Arc<Node> {
+        self.nodes.get(path).unwrap_or_else(|| panic!("trees diverged: transaction names missing node {path}"))
+    }
+
     /// A copy of the node at `path`, to change and put back.
     fn node_to_change(&self, path: &str) -> Node {
-        Node::clone(self.nodes.get(path).unwrap_or_else(|| panic!("trees diverged: transaction names missing node {path}")))
+        Node::clone(self.node_at(path))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -158,7 +163,7 @@ impl DataTree {
 
     fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
         let (parent_path, _) = path::split(path).unwrap_or_else(|| panic!("trees diverged: delete of unsplittable path {path}"));
-        let node = self.node_to_change(path);
+        let node = self.node_at(path).clone();
         assert!(node.children.is_empty(), "trees diverged: delete of {path} which has children");
         let mut parent = self.node_to_change(parent_path);
         let parent_acl = parent.acl.clone();
@@ -170,7 +175,7 @@ impl DataTree {
         self.record(Change::Remove(node.path.clone()), changes);
         self.record(Change::Put(Arc::new(parent)), changes);
         self.quota_after_delete(path, node.data_len(), changes);
-        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl });
+        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl.clone() });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
     }
 
