@@ -4,7 +4,7 @@
 //! - [`proto`]: the client wire protocol (framing, jute records, codes).
 //! - [`core`]: pure logic: the data tree, watches, ACLs, reads, prep of
 //!   writes into transactions, session expiry. No I/O, no clock.
-//! - [`storage`]: the memory-mapped transaction log.
+//! - [`storage`]: the transaction log, snapshots, recovery.
 //! - [`runtime`]: glommio glue: the broadcast core, shard cores, channels.
 //! - [`server`]: configuration, four-letter words, the command line.
 

@@ -4,12 +4,12 @@
 //! earlier prepared transaction), stamps zxid and time, appends it to the
 //! log, and keeps it pending. Syncs are group commits: one runs at a time,
 //! covering everything appended before it started, while new writes keep
-//! being prepared and appended (pipelining). A sync is an fdatasync of the
-//! log segment submitted to this core's io_uring: the kernel runs it on its
-//! own worker and the completion lands in this core's ring, with no thread
-//! hand-off in user space (against an msync on a blocking thread, A/B runs
-//! were within noise: PERF.md). When a sync completes, the entries it covers
-//! are released to every shard as one shared batch.
+//! being prepared and appended (pipelining). A sync writes the batch into
+//! the log segment (one pwrite) and submits an fdatasync of it to this
+//! core's io_uring: the kernel runs it on its own worker and the completion
+//! lands in this core's ring, with no thread hand-off in user space. When a
+//! sync completes, the entries it covers are released to every shard as one
+//! shared batch.
 //!
 //! It also owns session expiry (tick buckets), handshakes, the container and
 //! TTL reaper, and gathering four-letter-word reports from the shards.
@@ -280,8 +280,10 @@ impl Broadcast {
         if self.syncing {
             return;
         }
-        let Some(job) = self.log.sync_job() else {
-            return;
+        let job = match self.log.prepare_sync() {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(e) => fatal(&format!("writing the transaction log failed: {e}")),
         };
         if !self.cfg.force_sync {
             self.log.synced(&job);

@@ -1,25 +1,25 @@
-//! The transaction log: preallocated, memory-mapped segment files in
+//! The transaction log: preallocated segment files in
 //! `<dataLogDir>/keeper-v1/`, named `txnlog.<first zxid, 16 hex digits>`.
 //! Record format: see [`super::record`].
 //!
-//! Writing: `append` copies a record into the mapped active segment (no
-//! syscall); `sync_job` describes the bytes written since the last sync, and
-//! the caller makes them durable off the executor's critical path, then calls
-//! `synced`: either `SyncJob::run` (an msync of the range, on a blocking
-//! thread) or an fdatasync of `SyncJob::file` (the broadcast core submits it
-//! to io_uring). The two are the same kernel operation: msync(MS_SYNC) is
-//! fdatasync over the range, and the pages written through the map are the
-//! segment file's page cache. One sync covers a whole batch:
-//! group commit. A segment is preallocated with `fallocate`, so a full disk
-//! shows up as an error when a segment is created, never as a fault while
-//! writing through the map. Rolling to a new segment syncs the old one first
-//! and the directory after creating the new one.
+//! Writing: `append` encodes a record into the active segment's batch buffer
+//! (no syscall); `prepare_sync` writes the batch into the segment file with
+//! one `pwrite` (the page cache) and returns the [`SyncJob`] that makes it
+//! durable: an fdatasync, which the broadcast core submits to its io_uring
+//! (`SyncJob::run` does it on the calling thread). One sync covers a whole
+//! batch: group commit. A segment is preallocated with `fallocate`, so a
+//! full disk shows up as an error when a segment is created. Rolling to a
+//! new segment syncs the old one first and the directory after creating the
+//! new one.
 //!
-//! Resident memory: pages behind the synced offset are dropped from the
-//! mapping every [`RELEASE_CHUNK`] bytes (`MADV_DONTNEED`). They stay in the
-//! page cache, clean, for the kernel to keep or evict, but stop counting in
-//! keeper's resident set, as the page cache behind a `write()`-based log
-//! never does.
+//! Why appends are not written through a shared mapping (measured, PERF.md):
+//! after each sync's writeback the kernel write-protects the mapped pages it
+//! cleaned, with a TLB shootdown to every CPU running keeper, and the next
+//! append takes a write fault to dirty the page again (and split a huge
+//! page mapping). At one sync per few writes that cost more server CPU than
+//! a `pwrite` per batch. Reading stays memory-mapped: recovery and
+//! `keeper log dump` read segments in place through a mapping, and no log
+//! page counts in keeper's resident set while it runs.
 //!
 //! Recovery (`open`): segments are read in order, from the one that holds
 //! the first transaction after the caller's snapshot; every record must be
@@ -31,10 +31,11 @@
 
 use super::record::{self, RecordAt, SEGMENT_HEADER_LEN};
 use crate::core::txn::Txn;
-use memmap2::{Mmap, MmapRaw};
+use memmap2::Mmap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -92,70 +93,54 @@ pub fn is_genesis(segment: &SegmentFile) -> Result<bool, LogError> {
     Ok(h.genesis)
 }
 
-/// Work for the caller: make the bytes `[offset, offset+len)` of the active
-/// segment durable. Runs on any thread.
+/// Work for the caller: make everything the log has written durable (an
+/// fdatasync of the active segment). Runs on any thread.
 pub struct SyncJob {
-    map: Arc<MmapRaw>,
     file: Arc<File>,
-    offset: usize,
-    len: usize,
     /// The last zxid this sync makes durable.
     pub up_to_zxid: i64,
 }
 
 impl SyncJob {
-    /// msync(MS_SYNC) of the range: writes it back and flushes the device cache.
+    /// fdatasync of the segment, on this thread.
     pub fn run(&self) -> io::Result<()> {
-        if self.len == 0 {
-            return Ok(());
-        }
-        self.map.flush_range(self.offset, self.len)
+        self.file.sync_data()
     }
 
-    /// The segment file: an fdatasync of it makes the range durable too.
+    /// The segment file: the caller may fdatasync it its own way instead.
     pub fn file(&self) -> &Arc<File> {
         &self.file
     }
 }
 
-/// How many synced bytes accumulate before their pages are dropped from the mapping.
-const RELEASE_CHUNK: usize = 1 << 20;
-
+/// The segment being appended to.
 struct ActiveSegment {
     path: PathBuf,
-    map: Arc<MmapRaw>,
     file: Arc<File>,
+    /// The preallocated length.
+    size: usize,
+    /// Where the next record goes (the batch included).
     write_off: usize,
-    synced_off: usize,
-    /// Pages below this offset have been dropped from the mapping.
-    released_off: usize,
+    /// Records appended since the last `prepare_sync`: the bytes
+    /// `[write_off - batch.len(), write_off)` of the segment.
+    batch: Vec<u8>,
 }
 
 impl ActiveSegment {
-    fn new(path: PathBuf, map: MmapRaw, file: File, end: usize) -> ActiveSegment {
-        ActiveSegment { path, map: Arc::new(map), file: Arc::new(file), write_off: end, synced_off: end, released_off: 0 }
+    fn new(path: PathBuf, file: File, size: usize, end: usize) -> ActiveSegment {
+        ActiveSegment { path, file: Arc::new(file), size, write_off: end, batch: Vec::new() }
     }
 
-    /// Drops the mapping's pages below `upto` (rounded down to a page), all synced.
-    fn release_pages(&mut self, upto: usize) {
-        debug_assert!(upto <= self.synced_off || self.synced_off == self.write_off, "only written-back pages are released");
-        let upto = upto - upto % page_size();
-        if upto <= self.released_off {
-            return;
+    /// Writes the batch into the file (not yet durable).
+    fn write_batch(&mut self) -> Result<(), LogError> {
+        if self.batch.is_empty() {
+            return Ok(());
         }
-        // SAFETY: no reference into the mapping outlives a single append, and
-        // MADV_DONTNEED on a shared file mapping keeps the data in the page
-        // cache: a later read or write of the range faults the page back in.
-        let dropped = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.released_off, upto - self.released_off) };
-        debug_assert!(dropped.is_ok(), "madvise of a range inside the mapping: {dropped:?}");
-        self.released_off = upto;
+        let at = self.write_off - self.batch.len();
+        self.file.write_all_at(&self.batch, at as u64).map_err(io_err(format!("writing {}", self.path.display())))?;
+        self.batch.clear();
+        Ok(())
     }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
 }
 
 /// The open log, positioned for appending.
@@ -266,19 +251,21 @@ impl TxnLog {
 
     fn activate_existing(&mut self, seg: &SegmentFile, end: usize) -> Result<(), LogError> {
         let file = OpenOptions::new().read(true).write(true).open(&seg.path).map_err(io_err(format!("opening {}", seg.path.display())))?;
-        let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", seg.path.display())))?;
-        let len = map.len();
+        // SAFETY: segment files are only written by this process, which is not writing yet.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(format!("mapping {}", seg.path.display())))?;
+        let size = map.len();
         // Zero anything after the last valid record (a torn tail), durably.
-        // SAFETY: we own the mapping and nothing else reads or writes it now.
-        let tail = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr().add(end), len - end) };
-        if tail.iter().any(|b| *b != 0) {
-            tail.fill(0);
-            map.flush_range(end, len - end).map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
+        if map[end..].iter().any(|b| *b != 0) {
+            let zeros = vec![0u8; (size - end).min(1 << 20)];
+            let mut at = end;
+            while at < size {
+                let n = zeros.len().min(size - at);
+                file.write_all_at(&zeros[..n], at as u64).map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
+                at += n;
+            }
+            file.sync_data().map_err(io_err(format!("zeroing torn tail of {}", seg.path.display())))?;
         }
-        let mut active = ActiveSegment::new(seg.path.clone(), map, file, end);
-        // Checking the tail read every page of the segment in.
-        active.release_pages(len);
-        self.active = Some(active);
+        self.active = Some(ActiveSegment::new(seg.path.clone(), file, size, end));
         Ok(())
     }
 
@@ -292,51 +279,44 @@ impl TxnLog {
         self.synced_zxid
     }
 
-    /// Appends a transaction (not yet durable: see `sync_job`).
+    /// Appends a transaction to the current batch (not yet written: see `prepare_sync`).
     pub fn append(&mut self, txn: &Txn) -> Result<(), LogError> {
         assert!(txn.zxid > self.last_zxid, "log appends in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
         let payload = txn.to_bytes();
         let need = record::record_len(payload.len());
-        let fits = self.active.as_ref().is_some_and(|a| a.write_off + need <= a.map.len());
+        let fits = self.active.as_ref().is_some_and(|a| a.write_off + need <= a.size);
         if !fits {
             self.roll(txn.zxid, need)?;
         }
         let active = self.active.as_mut().expect("roll made a segment");
-        // SAFETY: the range is inside the mapping, and this writer is the only one;
-        // concurrent SyncJobs only msync ranges below write_off.
-        let buf = unsafe { std::slice::from_raw_parts_mut(active.map.as_mut_ptr().add(active.write_off), need) };
-        record::write_record(buf, txn.zxid, &payload);
+        let start = active.batch.len();
+        active.batch.resize(start + need, 0);
+        record::write_record(&mut active.batch[start..], txn.zxid, &payload);
         active.write_off += need;
         self.last_zxid = txn.zxid;
         Ok(())
     }
 
-    /// The sync that would make everything appended so far durable, if any is needed.
-    pub fn sync_job(&self) -> Option<SyncJob> {
-        let a = self.active.as_ref()?;
+    /// Writes the batch into the segment file and returns the sync that
+    /// makes everything appended so far durable, if one is needed.
+    pub fn prepare_sync(&mut self) -> Result<Option<SyncJob>, LogError> {
+        let Some(a) = self.active.as_mut() else { return Ok(None) };
         if self.synced_zxid == self.last_zxid {
-            return None;
+            debug_assert!(a.batch.is_empty(), "every appended record is synced");
+            return Ok(None);
         }
-        Some(SyncJob { map: a.map.clone(), file: a.file.clone(), offset: a.synced_off, len: a.write_off - a.synced_off, up_to_zxid: self.last_zxid })
+        a.write_batch()?;
+        Ok(Some(SyncJob { file: a.file.clone(), up_to_zxid: self.last_zxid }))
     }
 
     /// Records that `job` completed.
     pub fn synced(&mut self, job: &SyncJob) {
-        debug_assert!(job.up_to_zxid >= self.synced_zxid);
-        self.synced_zxid = job.up_to_zxid;
-        if let Some(a) = self.active.as_mut()
-            && Arc::ptr_eq(&a.map, &job.map)
-        {
-            a.synced_off = a.synced_off.max(job.offset + job.len);
-            if a.synced_off >= a.released_off + RELEASE_CHUNK {
-                a.release_pages(a.synced_off);
-            }
-        }
+        self.synced_zxid = self.synced_zxid.max(job.up_to_zxid);
     }
 
     /// Syncs now, on this thread (tools, tests, shutdown).
     pub fn sync_blocking(&mut self) -> Result<(), LogError> {
-        if let Some(job) = self.sync_job() {
+        if let Some(job) = self.prepare_sync()? {
             job.run().map_err(io_err("syncing the transaction log"))?;
             self.synced(&job);
         }
@@ -347,16 +327,14 @@ impl TxnLog {
     fn roll(&mut self, first_zxid: i64, need: usize) -> Result<(), LogError> {
         // The old segment must be durable before records land in the new one,
         // or a crash could keep later records and lose earlier ones.
-        if let Some(old) = self.active.take() {
-            let unsynced = old.write_off - old.synced_off;
-            if unsynced > 0 {
-                old.map.flush_range(old.synced_off, unsynced).map_err(io_err(format!("syncing {}", old.path.display())))?;
-            }
+        if let Some(mut old) = self.active.take() {
+            old.write_batch()?;
+            old.file.sync_data().map_err(io_err(format!("syncing {}", old.path.display())))?;
         }
         let size = self.segment_bytes.max(SEGMENT_HEADER_LEN + need);
         let path = self.dir.join(super::naming::name(SEGMENT_PREFIX, first_zxid));
         let header = record::SegmentHeader { first_zxid, genesis: self.genesis_next };
-        let (map, file) = match create_segment(&path, size, header) {
+        let file = match create_segment(&path, size, header) {
             Ok(created) => created,
             Err(e) => {
                 // Leave no half-made segment behind: recovery would take it for damage.
@@ -366,21 +344,20 @@ impl TxnLog {
         };
         sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
         self.genesis_next = false;
-        self.active = Some(ActiveSegment::new(path, map, file, SEGMENT_HEADER_LEN));
+        self.active = Some(ActiveSegment::new(path, file, size, SEGMENT_HEADER_LEN));
         Ok(())
     }
 }
 
 /// Creates a preallocated segment file with a durable header.
-fn create_segment(path: &Path, size: usize, header: record::SegmentHeader) -> Result<(MmapRaw, File), LogError> {
+fn create_segment(path: &Path, size: usize, header: record::SegmentHeader) -> Result<File, LogError> {
     let file = OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io_err(format!("creating {}", path.display())))?;
     preallocate(&file, size).map_err(io_err(format!("preallocating {} bytes for {}", size, path.display())))?;
-    let map = MmapRaw::map_raw(&file).map_err(io_err(format!("mapping {}", path.display())))?;
-    // SAFETY: fresh mapping of at least SEGMENT_HEADER_LEN bytes, owned here.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(map.as_mut_ptr(), SEGMENT_HEADER_LEN) };
-    record::write_segment_header(bytes, header);
-    map.flush_range(0, SEGMENT_HEADER_LEN).map_err(io_err(format!("syncing {}", path.display())))?;
-    Ok((map, file))
+    let mut bytes = [0u8; SEGMENT_HEADER_LEN];
+    record::write_segment_header(&mut bytes, header);
+    file.write_all_at(&bytes, 0).map_err(io_err(format!("writing the header of {}", path.display())))?;
+    file.sync_data().map_err(io_err(format!("syncing {}", path.display())))?;
+    Ok(file)
 }
 
 /// A last segment whose creation a crash interrupted (shorter than a header,
@@ -552,9 +529,10 @@ mod tests {
     }
 
     #[test]
-    fn synced_pages_are_released_and_the_log_reads_back() {
-        let dir = tempdir("release");
-        let (mut log, _) = TxnLog::open(&dir, 4 * RELEASE_CHUNK, 0, |_| {}).unwrap();
+    fn only_prepared_batches_reach_the_file() {
+        let dir = tempdir("batches");
+        const SEGMENT: usize = 1 << 20;
+        let (mut log, _) = TxnLog::open(&dir, SEGMENT, 0, |_| {}).unwrap();
         let big = |zxid: i64| Txn {
             zxid,
             time_ms: zxid,
@@ -562,23 +540,24 @@ mod tests {
             cxid: 1,
             body: TxnBody::Single(TxnOp::SetData { path: "/big".into(), data: Some(bytes::Bytes::from(vec![zxid as u8; 4000])), version: 1 }),
         };
-        let mut zxid = 0;
-        while log.active.as_ref().map_or(0, |a| a.write_off) < 3 * RELEASE_CHUNK {
-            for _ in 0..10 {
-                zxid += 1;
-                log.append(&big(zxid)).unwrap();
+        // Batches of ten across three segments, each written and synced.
+        for zxid in 1..=800 {
+            log.append(&big(zxid)).unwrap();
+            if zxid % 10 == 0 {
+                let job = log.prepare_sync().unwrap().expect("a batch to sync");
+                assert_eq!(job.up_to_zxid, zxid);
+                job.run().unwrap();
+                log.synced(&job);
+                assert!(log.prepare_sync().unwrap().is_none(), "nothing left to sync");
             }
-            log.sync_blocking().unwrap();
         }
-        let released = log.active.as_ref().unwrap().released_off;
-        assert!(released >= 2 * RELEASE_CHUNK && released % page_size() == 0, "released up to {released}");
-        // Appending after a release still works, and everything reads back.
-        zxid += 1;
-        log.append(&big(zxid)).unwrap();
-        log.sync_blocking().unwrap();
+        assert!(list_segments(&dir).unwrap().len() >= 3);
+        // A batch never prepared stays in memory: it was never acknowledged.
+        log.append(&big(801)).unwrap();
         drop(log);
-        let (seen, _) = reopen(&dir, 4 * RELEASE_CHUNK).unwrap();
-        assert_eq!(seen, (1..=zxid).collect::<Vec<_>>());
+        let (seen, rec) = reopen(&dir, SEGMENT).unwrap();
+        assert_eq!(seen, (1..=800).collect::<Vec<_>>());
+        assert!(rec.truncated_tail.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,5 +1,5 @@
-//! Durable storage behind the in-memory tree: the memory-mapped transaction
-//! log, snapshots, recovery at start-up and retention.
+//! Durable storage behind the in-memory tree: the transaction log (read
+//! through memory maps), snapshots, recovery at start-up and retention.
 
 pub mod log;
 mod naming;
