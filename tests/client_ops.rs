@@ -307,10 +307,22 @@ async fn session_resumes_on_a_new_connection_with_its_watches() {
 }
 
 #[asyncs::test]
-async fn many_clients_on_many_shards_see_one_order() {
-    // Three shard cores: connections spread across them (SO_REUSEPORT), so
-    // watches, replies and reads cross cores.
-    let k = Keeper::start_with("shards", "", 3);
+async fn many_shards_and_a_dedicated_broadcast_core_give_one_order() {
+    one_order_across_shards("dedicated").await;
+}
+
+#[asyncs::test]
+async fn many_shards_and_a_shared_broadcast_core_give_one_order() {
+    one_order_across_shards("shared").await;
+}
+
+/// Three shard cores: connections spread across them (SO_REUSEPORT), so
+/// watches, replies and reads cross cores; the broadcast loop on a core of
+/// its own or on shard 0's (`mode`).
+async fn one_order_across_shards(mode: &str) {
+    let k = Keeper::start_with(&format!("shards-{mode}"), &format!("keeper.broadcastCore={mode}"), 3);
+    let said = if mode == "shared" { "the broadcast loop on shard 0's core" } else { "a broadcast core" };
+    assert!(k.log().contains(&format!("3 shard core(s) and {said}")), "{mode}:\n{}", k.log());
     let mut clients = Vec::new();
     for _ in 0..12 {
         clients.push(client(&k).await);
@@ -347,14 +359,18 @@ async fn many_clients_on_many_shards_see_one_order() {
 }
 
 #[asyncs::test]
-async fn one_cpu_shared_by_shard_and_broadcast_core() {
-    let k = Keeper::start_on_one_cpu("one-cpu");
-    assert!(k.log().contains("cpus [0]"), "the server saw one CPU:\n{}", k.log());
-    let a = client(&k).await;
-    let b = client(&k).await;
-    a.create("/one", b"1", &OPEN).await.unwrap();
-    let (_, _, watch) = b.get_and_watch_data("/one").await.unwrap();
-    a.set_data("/one", b"2", None).await.unwrap();
-    assert_eq!(within(watch.changed()).await.event_type, zk::EventType::NodeDataChanged);
-    assert_eq!(b.get_data("/one").await.unwrap().0, b"2");
+async fn one_cpu_serves_with_either_broadcast_core() {
+    // The default on one CPU is the broadcast loop on the shard's executor;
+    // a dedicated broadcast core then shares the CPU as a second thread.
+    for (extra, said) in [("", "the broadcast loop on shard 0's core"), ("keeper.broadcastCore=dedicated", "a broadcast core")] {
+        let k = Keeper::start_on_one_cpu("one-cpu", extra);
+        assert!(k.log().contains("cpus [0]") && k.log().contains(said), "the server saw one CPU and used {said}:\n{}", k.log());
+        let a = client(&k).await;
+        let b = client(&k).await;
+        a.create("/one", b"1", &OPEN).await.unwrap();
+        let (_, _, watch) = b.get_and_watch_data("/one").await.unwrap();
+        a.set_data("/one", b"2", None).await.unwrap();
+        assert_eq!(within(watch.changed()).await.event_type, zk::EventType::NodeDataChanged);
+        assert_eq!(b.get_data("/one").await.unwrap().0, b"2");
+    }
 }

@@ -304,7 +304,7 @@ fn torn_and_damaged_log_tails() {
 
 #[test]
 fn corrupt_newest_snapshot_falls_back_to_an_older_one_and_the_log() {
-    let (mut k, names) = written_then_killed("snapfall", "snapCount=10", 60);
+    let mut k = Keeper::start_with("snapfall", "snapCount=10", 1);
     let dir = keeper_dir(&k);
     // A snapshot being written when a server was killed is a `.tmp` file: not a snapshot.
     let snapshots = || -> Vec<PathBuf> {
@@ -316,8 +316,25 @@ fn corrupt_newest_snapshot_falls_back_to_an_older_one_and_the_log() {
         found.sort();
         found
     };
+    // Rounds of ten creates with pauses, until two snapshots exist: the
+    // snapshot thread counts what arrived during each pause, so one burst
+    // faster than its poll would make a single snapshot.
+    let mut c = RawClient::connect(k.addr());
+    assert_eq!(create(&mut c, "/data", b""), 0);
+    let mut names = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while snapshots().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "two snapshots within 10 s: {:?}", snapshots());
+        for _ in 0..10 {
+            let name = format!("n{:04}", names.len());
+            assert_eq!(create(&mut c, &format!("/data/{name}"), &payload(&name)), 0);
+            names.push(name);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(c);
+    k.kill();
     let snaps = snapshots();
-    assert!(snaps.len() >= 2, "several snapshots were written: {snaps:?}");
     let newest = snaps.last().unwrap().clone();
     let mut corrupt = std::fs::read(&newest).unwrap();
     let mid = corrupt.len() / 2;

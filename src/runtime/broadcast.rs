@@ -12,7 +12,9 @@
 //! shared batch.
 //!
 //! It also owns session expiry (tick buckets), handshakes, the container and
-//! TTL reaper, and gathering four-letter-word reports from the shards.
+//! TTL reaper, and gathering four-letter-word reports from the shards. It
+//! runs on an executor of its own or as a task on shard 0's (see
+//! `runtime`); nothing here depends on which.
 //! Standalone is an ensemble of one on exactly this path.
 
 use crate::core::prep::{self, PrepContext};

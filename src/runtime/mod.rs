@@ -1,9 +1,14 @@
-//! glommio glue: one pinned executor for the broadcast core, one per shard,
-//! and the bounded channels between them (a star around the broadcast core).
+//! glommio glue: one pinned executor per shard, one for the broadcast core
+//! (unless it shares shard 0's), and the bounded channels between them (a
+//! star around the broadcast loop).
 //!
-//! Placement: the broadcast core takes the first allowed CPU; shards take the
-//! following ones, wrapping around when there are more shards than CPUs (on
-//! one CPU, shard and broadcast share it as two threads).
+//! Placement: a dedicated broadcast core takes the first allowed CPU and the
+//! shards the following ones, wrapping around when there are more shards
+//! than CPUs. A shared broadcast core (`keeper.broadcastCore=shared`, the
+//! default on one or two CPUs) runs the broadcast loop as a task on shard
+//! 0's executor: a write then costs no cross-core hop and no second thread's
+//! wake-up and sleep (PERF.md). The shards keep their CPUs, and the first
+//! is left to the kernel's sync workers and the snapshot thread.
 
 pub mod broadcast;
 pub mod limits;
@@ -99,6 +104,25 @@ fn take_when_copied(mut tree: Arc<DataTree>) -> DataTree {
     }
 }
 
+/// What the broadcast loop needs, handed to the executor that runs it.
+struct BroadcastSetup {
+    cfg: Arc<Config>,
+    tree: Arc<DataTree>,
+    log: crate::storage::log::TxnLog,
+    from_shards: Vec<glommio::channels::shared_channel::SharedReceiver<messages::ToBroadcast>>,
+    to_shards: Vec<glommio::channels::shared_channel::SharedSender<messages::ToShard>>,
+    snapshots: snapshotter::SnapshotFeed,
+    released: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl BroadcastSetup {
+    /// The broadcast loop, once every other core has copied the tree.
+    async fn run(self) {
+        let tree = take_when_copied(self.tree);
+        broadcast::run_broadcast(self.cfg, tree, self.log, self.from_shards, self.to_shards, self.snapshots, self.released).await
+    }
+}
+
 /// Recovers state from disk, starts every core, and serves until the process exits.
 pub fn serve(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
@@ -123,49 +147,50 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let snapshots = snapshotter::start(cfg.clone(), tree.clone(), snap_dir, log_dir);
 
     let cpus = allowed_cpus();
-    let mut to_broadcast_rx = Vec::new();
-    let mut to_shard_tx = Vec::new();
-    let mut handles = Vec::new();
-    let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
-    for (shard, listener_fd) in listeners.into_iter().enumerate() {
+    let mut from_shards = Vec::new();
+    let mut to_shards = Vec::new();
+    let mut shard_ends = Vec::new();
+    for _ in 0..cfg.shards {
         let (tx_b, rx_b) = shared_channel::new_bounded(limits::SHARD_TO_BROADCAST_MESSAGES);
         let (tx_s, rx_s) = shared_channel::new_bounded(limits::BROADCAST_TO_SHARD_BATCHES);
-        to_broadcast_rx.push(rx_b);
-        to_shard_tx.push(tx_s);
+        from_shards.push(rx_b);
+        to_shards.push(tx_s);
+        shard_ends.push((tx_b, rx_s));
+    }
+    let mut broadcast = Some(BroadcastSetup { cfg: cfg.clone(), tree: tree.clone(), log, from_shards, to_shards, snapshots, released: released.clone() });
+    let mut handles = Vec::new();
+    let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
+    for (shard, (listener_fd, (to_broadcast, from_broadcast))) in listeners.into_iter().zip(shard_ends).enumerate() {
         let (cfg, tree, conn_limits, released) = (cfg.clone(), tree.clone(), conn_limits.clone(), released.clone());
         let cpu = cpus[(1 + shard) % cpus.len()];
+        let local_broadcast = if cfg.shared_broadcast && shard == 0 { broadcast.take() } else { None };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("keeper-shard-{shard}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
             .spawn(move || {
-                let tree = DataTree::clone(&tree);
-                shard::run_shard(shard::ShardSetup {
-                    id: shard,
-                    cfg,
-                    tree,
-                    released,
-                    listener: listener_fd,
-                    to_broadcast: tx_b,
-                    from_broadcast: rx_s,
-                    conn_limits,
-                })
+                let own = DataTree::clone(&tree);
+                drop(tree);
+                if let Some(b) = local_broadcast {
+                    glommio::spawn_local(b.run()).detach();
+                }
+                shard::run_shard(shard::ShardSetup { id: shard, cfg, tree: own, released, listener: listener_fd, to_broadcast, from_broadcast, conn_limits })
             })
             .map_err(|e| format!("cannot start shard {shard} on cpu {cpu}: {e}"))?;
         handles.push(handle);
     }
-    let bcfg = cfg.clone();
-    let broadcast = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
-        .name("keeper-broadcast")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || {
-            let tree = take_when_copied(tree);
-            broadcast::run_broadcast(bcfg, tree, log, to_broadcast_rx, to_shard_tx, snapshots, released)
-        })
-        .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
-    eprintln!("keeper: serving on {} with {} shard core(s) and a broadcast core (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
-    broadcast.join().map_err(|e| format!("broadcast core failed: {e}"))?;
+    drop(tree);
+    if let Some(b) = broadcast {
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
+            .name("keeper-broadcast")
+            .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+            .spawn(move || b.run())
+            .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
+        handles.push(handle);
+    }
+    let broadcast_core = if cfg.shared_broadcast { "the broadcast loop on shard 0's core" } else { "a broadcast core" };
+    eprintln!("keeper: serving on {} with {} shard core(s) and {broadcast_core} (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
     for h in handles {
-        h.join().map_err(|e| format!("shard core failed: {e}"))?;
+        h.join().map_err(|e| format!("a core failed: {e}"))?;
     }
     Ok(())
 }

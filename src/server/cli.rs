@@ -1,7 +1,7 @@
 //! The `keeper` command line.
 //!
 //! ```text
-//! keeper serve [--config zoo.cfg] [--shards N]   run a server
+//! keeper serve [--config zoo.cfg] [--shards N] [--broadcast-core shared|dedicated]   run a server
 //! keeper purge [--config zoo.cfg] [--count N]    delete old snapshots and logs
 //! keeper log dump PATH                           print a log segment (or a directory of them)
 //! keeper snapshot dump PATH                      print a snapshot
@@ -12,9 +12,10 @@ use crate::server::config::Config;
 
 /// Usage text, shown on `--help` and after a usage error.
 pub const USAGE: &str = "usage:
-  keeper serve [--config PATH] [--shards N]
+  keeper serve [--config PATH] [--shards N] [--broadcast-core shared|dedicated]
       Run a server. Without --config: standalone on 127.0.0.1:2181, data in ./keeper-data.
-      PATH is an Apache ZooKeeper zoo.cfg. --shards overrides keeper.shards.
+      PATH is an Apache ZooKeeper zoo.cfg. --shards overrides keeper.shards,
+      --broadcast-core keeper.broadcastCore (default: shared on 1-2 CPUs).
   keeper purge [--config PATH] [--count N]
       Delete snapshots and log segments older than the newest N valid snapshots
       (default autopurge.snapRetainCount, at least 3). Safe while the server runs.
@@ -96,6 +97,7 @@ fn purge(args: Vec<String>) -> Result<(), String> {
 fn serve(args: Vec<String>) -> Result<(), String> {
     let mut config_path = None;
     let mut shards = None;
+    let mut shared_broadcast = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -103,6 +105,11 @@ fn serve(args: Vec<String>) -> Result<(), String> {
             "--shards" => {
                 let v = it.next().ok_or("--shards needs a number")?;
                 shards = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or(format!("--shards: expected 1-256, got {v:?}"))?);
+            }
+            "--broadcast-core" => {
+                let v = it.next().ok_or("--broadcast-core needs shared or dedicated")?;
+                shared_broadcast =
+                    Some(crate::server::config::parse_broadcast_core(&v).ok_or(format!("--broadcast-core: expected shared or dedicated, got {v:?}"))?);
             }
             other => return Err(format!("serve: unknown argument {other:?}\n{USAGE}")),
         }
@@ -114,6 +121,9 @@ fn serve(args: Vec<String>) -> Result<(), String> {
     cfg.load_my_id().map_err(|e| e.to_string())?;
     if let Some(n) = shards {
         cfg.shards = n;
+    }
+    if let Some(shared) = shared_broadcast {
+        cfg.shared_broadcast = shared;
     }
     if !cfg.unsupported.is_empty() {
         eprintln!("keeper: warning: these config keys are not supported and have no effect: {}", cfg.unsupported.join(", "));

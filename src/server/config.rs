@@ -69,6 +69,8 @@ pub struct Config {
     pub container_max_per_minute: u32,
     /// Shard cores (client connections and reads); the broadcast core is extra.
     pub shards: usize,
+    /// The broadcast loop runs on shard 0's core instead of a core of its own.
+    pub shared_broadcast: bool,
     /// Recognised ZooKeeper keys keeper does not act on, for the start-up warning.
     pub unsupported: Vec<String>,
     /// Where the config came from (for `conf`), if a file.
@@ -87,10 +89,20 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Shards to run by default: one per core, less the broadcast core, at least one.
 pub fn default_shards() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_sub(1).max(1)
+    available_cores().saturating_sub(1).max(1)
+}
+
+/// Whether the broadcast loop shares shard 0's core by default: on one or
+/// two cores, where a core of its own would leave it mostly waking and
+/// sleeping (measured in PERF.md).
+pub fn default_shared_broadcast() -> bool {
+    available_cores() <= 2
 }
 
 impl Default for Config {
@@ -121,9 +133,20 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             shards: default_shards(),
+            shared_broadcast: default_shared_broadcast(),
             unsupported: Vec::new(),
             source: None,
         }
+    }
+}
+
+/// `shared` or `dedicated` (`keeper.broadcastCore`, `--broadcast-core`):
+/// whether the broadcast loop shares shard 0's core.
+pub fn parse_broadcast_core(value: &str) -> Option<bool> {
+    match value {
+        "shared" => Some(true),
+        "dedicated" => Some(false),
+        _ => None,
     }
 }
 
@@ -246,6 +269,7 @@ impl Config {
                     cfg.shards =
                         num("a number of shard cores").ok().filter(|v| (1..=256).contains(v)).ok_or_else(|| bad("a number of shard cores (1-256)"))? as usize
                 }
+                "keeper.broadcastCore" => cfg.shared_broadcast = parse_broadcast_core(value).ok_or_else(|| bad("shared or dedicated"))?,
                 k if k.starts_with("server.") => {
                     cfg.peers.push(parse_peer(k, value).map_err(|why| ConfigError(format!("line {line_no}: invalid {key}: {why}")))?)
                 }
@@ -363,6 +387,14 @@ mod tests {
         let err = Config::parse("server.1=host:1\n").unwrap_err().0;
         assert!(err.contains("line 1") && err.contains("server.1"), "{err}");
         assert!(Config::parse("minSessionTimeout=9000\nmaxSessionTimeout=4000\n").is_err());
+        let err = Config::parse("dataDir=/x\nkeeper.broadcastCore=own\n").unwrap_err().0;
+        assert!(err.contains("line 2") && err.contains("keeper.broadcastCore") && err.contains("shared or dedicated"), "{err}");
+    }
+
+    #[test]
+    fn broadcast_core_is_chosen_by_key() {
+        assert!(Config::parse("dataDir=/x\nkeeper.broadcastCore=shared\n").unwrap().shared_broadcast);
+        assert!(!Config::parse("dataDir=/x\nzookeeper.keeper.broadcastCore=dedicated\n").unwrap().shared_broadcast);
     }
 
     #[test]

@@ -54,10 +54,10 @@ impl Keeper {
         k
     }
 
-    /// Starts a server confined to CPU 0 (shard and broadcast core share it).
-    pub fn start_on_one_cpu(name: &str) -> Keeper {
+    /// Starts a server confined to CPU 0, with extra zoo.cfg lines.
+    pub fn start_on_one_cpu(name: &str, extra: &str) -> Keeper {
         let dir = temp_dir(name);
-        let mut k = Keeper { child: None, port: free_port(), dir, extra: String::new(), shards: 1, one_cpu: true };
+        let mut k = Keeper { child: None, port: free_port(), dir, extra: extra.to_string(), shards: 1, one_cpu: true };
         k.launch();
         k
     }
