@@ -65,3 +65,26 @@ fn every_workload_counts_only_what_the_server_did() {
         }
     }
 }
+
+#[test]
+fn calibrate_reports_the_floors_and_the_cpu_of_a_sync() {
+    let dir = std::env::temp_dir().join(format!("keeper-bench-calibrate-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_keeper-bench")).args(["calibrate", "--dir"]).arg(&dir).output().expect("keeper-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "calibrate failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for floor in ["loopback TCP round trip", "4 KiB write + fdatasync"] {
+        let line = stdout.lines().find(|l| l.starts_with(floor)).unwrap_or_else(|| panic!("no {floor} line:\n{stdout}"));
+        let figures: Vec<u64> = line[floor.len()..].split_whitespace().map(|f| f.parse().expect("microseconds")).collect();
+        assert_eq!(figures.len(), 5, "{line}");
+        assert!(figures[0] > 0 && figures.windows(2).all(|w| w[0] <= w[1]), "min <= p50 <= p99 <= p99.9 <= max: {line}");
+    }
+    let cpu: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CPU per write + fdatasync (the issuing thread): "))
+        .and_then(|v| v.strip_suffix(" us"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no CPU line:\n{stdout}"));
+    assert!(cpu > 0.0, "a write and a sync take some CPU: {cpu}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the sync test file is removed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,6 +1,6 @@
 //! `calibrate`: the floors of this machine that no server can beat: a
-//! loopback TCP round trip with a trivial echo, and the disk's latency for
-//! one small write plus fdatasync.
+//! loopback TCP round trip with a trivial echo, and the disk's latency and
+//! CPU time for one small write plus fdatasync.
 
 use crate::stats::{Summary, histogram};
 use std::io::{Read, Write};
@@ -41,8 +41,22 @@ pub fn loopback_rtt(rounds: usize) -> std::io::Result<Summary> {
     Ok(Summary::of(&h, window, 0))
 }
 
-/// A 4 KiB write at a fixed offset then fdatasync, in a file under `dir`.
-pub fn disk_sync(dir: &Path, rounds: usize) -> std::io::Result<Summary> {
+/// CPU time (user + system) this thread has used.
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+        u
+    };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// A 4 KiB write at a fixed offset then fdatasync, in a file under `dir`:
+/// the latency of each, and the CPU time per round of the thread that
+/// issues them (a durable batch costs a server at least that).
+pub fn disk_sync(dir: &Path, rounds: usize) -> std::io::Result<(Summary, Duration)> {
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!(".keeper-bench-sync-{}", std::process::id()));
     let file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&path)?;
@@ -50,6 +64,7 @@ pub fn disk_sync(dir: &Path, rounds: usize) -> std::io::Result<Summary> {
     file.sync_all()?;
     let mut h = histogram();
     let block = [7u8; 4096];
+    let cpu_before = thread_cpu();
     let started = Instant::now();
     for i in 0..rounds {
         let t = Instant::now();
@@ -58,6 +73,7 @@ pub fn disk_sync(dir: &Path, rounds: usize) -> std::io::Result<Summary> {
         h.saturating_record(t.elapsed().as_micros().max(1) as u64);
     }
     let window = started.elapsed().max(Duration::from_micros(1));
+    let cpu_per_round = (thread_cpu() - cpu_before) / rounds.max(1) as u32;
     std::fs::remove_file(&path)?;
-    Ok(Summary::of(&h, window, 0))
+    Ok((Summary::of(&h, window, 0), cpu_per_round))
 }

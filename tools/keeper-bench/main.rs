@@ -269,11 +269,12 @@ fn cmd_compare(a: &Args) -> Result<(), String> {
 fn cmd_calibrate(a: &Args) -> Result<(), String> {
     let dir = std::path::PathBuf::from(a.get("--dir", ".".to_string())?);
     let rtt = calibrate::loopback_rtt(20_000).map_err(|e| format!("loopback: {e}"))?;
-    let sync = calibrate::disk_sync(&dir, 300).map_err(|e| format!("disk sync in {}: {e}", dir.display()))?;
+    let (sync, sync_cpu) = calibrate::disk_sync(&dir, 300).map_err(|e| format!("disk sync in {}: {e}", dir.display()))?;
     println!("floor                         min     p50     p99   p99.9     max  (us)");
     for (name, s) in [("loopback TCP round trip", rtt), ("4 KiB write + fdatasync", sync)] {
         println!("{name:<26} {:>7} {:>7} {:>7} {:>7} {:>7}", s.min_us, s.p50_us, s.p99_us, s.p999_us, s.max_us);
     }
+    println!("CPU per write + fdatasync (the issuing thread): {:.1} us", sync_cpu.as_secs_f64() * 1e6);
     println!("(disk measured in {})", dir.display());
     Ok(())
 }
