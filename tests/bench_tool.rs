@@ -18,6 +18,12 @@ fn server_counters(port: u16) -> (u64, u64, i64) {
     (received, sent, zxid)
 }
 
+/// A number field of the JSON output, `None` for null.
+fn field_of(json: &str, name: &str) -> Option<f64> {
+    let at = json.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("no {name} in {json}")) + name.len() + 3;
+    json[at..].split([',', '}']).next().unwrap().parse().ok()
+}
+
 fn ops_of(json: &str) -> u64 {
     let at = json.find("\"ops\":").unwrap_or_else(|| panic!("no ops in {json}")) + 6;
     json[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
@@ -87,4 +93,21 @@ fn calibrate_reports_the_floors_and_the_cpu_of_a_sync() {
     assert!(cpu > 0.0, "a write and a sync take some CPU: {cpu}");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the sync test file is removed");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn server_cpu_is_reported_for_the_run_and_for_the_measured_window() {
+    let k = Keeper::start("bench-cpu");
+    let out = Command::new(env!("CARGO_BIN_EXE_keeper-bench"))
+        .args(["run", "--target", &k.connect_string(), "--workload", "create", "--clients", "4", "--warmup", "0.3", "--duration", "1"])
+        .args(["--executors", "1", "--json", "--server-pid", &k.pid().to_string()])
+        .output()
+        .expect("keeper-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "keeper-bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let whole = field_of(&stdout, "server_cpu_us_per_op").expect("CPU over the whole run");
+    let window = field_of(&stdout, "server_cpu_us_per_op_window").expect("CPU over the measured window");
+    // The window is part of the run (which also sets up, warms up and deletes
+    // every node created), over the same count of operations.
+    assert!(window > 0.0 && window < whole, "window {window} us/op, whole run {whole} us/op");
 }

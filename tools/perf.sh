@@ -3,9 +3,10 @@
 # project's own load generator (keeper-bench). Results go to $OUT (default
 # perf-results/), one file per measurement; PERF.md quotes them.
 #
-#   tools/perf.sh [quick|full|memory|pinned]
+#   tools/perf.sh [quick|full|memory|pinned|cpu]
 #     quick: every measurement, one round each; full: the same with 3 rounds;
-#     memory: only the populate/memory/restart part; pinned: only the pinned comparison.
+#     memory: only the populate/memory/restart part; pinned: only the pinned comparison;
+#     cpu: only the closed loop at 16 and 64 clients, 3 rounds (for server CPU per op).
 #
 # Needs: tools/install-test-deps.sh (ZooKeeper 3.8 from Debian), and
 # ../shared/reference/zookeeper.sh or ZK_SCRIPT pointing at an equivalent.
@@ -57,12 +58,25 @@ for port in $KEEPER_PORT $ZK_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "port $port is already in use: stop that server first" >&2; exit 1; fi
 done
 machine >"$OUT/machine.txt"
-case "$MODE" in quick|full|memory|pinned) ;; *) echo "usage: tools/perf.sh [quick|full|memory|pinned]" >&2; exit 2 ;; esac
-if [ "$MODE" = full ] || [ "$MODE" = pinned ]; then ROUNDS=3; DUR=5; else ROUNDS=1; DUR=3; fi
+case "$MODE" in quick|full|memory|pinned|cpu) ;; *) echo "usage: tools/perf.sh [quick|full|memory|pinned|cpu]" >&2; exit 2 ;; esac
+if [ "$MODE" = quick ] || [ "$MODE" = memory ]; then ROUNDS=1; DUR=3; else ROUNDS=3; DUR=5; fi
 compare() { # NAME ARGS...: keeper (A) against zookeeper (B)
   local name=$1; shift
   $BENCH compare --a 127.0.0.1:$KEEPER_PORT --a-name keeper --a-pid "$KP" --b 127.0.0.1:$ZK_PORT --b-name zookeeper --b-pid "$ZP" --no-progress "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
 }
+
+if [ "$MODE" = cpu ]; then
+start_keeper
+start_zk
+KP=$(cat "$WORK/keeper/pid")
+ZP=$(cat "$WORK/zk/zk.pid")
+for clients in 16 64; do
+  for pipe in 1 16; do
+    compare "cpu-c${clients}-p${pipe}" --workload get,set,create,mixed --clients "$clients" --pipeline "$pipe" --rounds "$ROUNDS" --warmup 1 --duration "$DUR"
+  done
+done
+echo "results in $OUT"; exit 0
+fi
 
 if [ "$MODE" = quick ] || [ "$MODE" = full ]; then
 $BENCH calibrate --dir "$WORK" >"$OUT/calibrate.txt"

@@ -62,6 +62,11 @@ impl Keeper {
         k
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is running").id()
+    }
+
     /// The `host:port` string clients connect to.
     pub fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)

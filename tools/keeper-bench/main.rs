@@ -152,7 +152,7 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
 /// Runs one plan against one target, with server CPU and RSS if a pid is known.
 fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome) {
     let cpu_before = pid.and_then(server::cpu_seconds);
-    let outcome = run(plan);
+    let outcome = run(plan, pid);
     let cpu_after = pid.and_then(server::cpu_seconds);
     let cpu = match (cpu_before, cpu_after) {
         // Includes warmup and setup; divided by measured ops it is an upper bound.
@@ -170,6 +170,7 @@ fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome
         rate: plan.rate,
         summary: outcome.summary,
         server_cpu_us_per_op: cpu,
+        server_cpu_us_per_op_window: outcome.window_cpu_s.filter(|_| outcome.summary.ops > 0).map(|s| s * 1e6 / outcome.summary.ops as f64),
         server_rss_bytes: pid.and_then(server::rss_bytes),
     };
     (row, outcome)

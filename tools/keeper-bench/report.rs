@@ -16,8 +16,12 @@ pub struct Row {
     pub pipeline: usize,
     pub rate: Option<f64>,
     pub summary: Summary,
-    /// Server CPU time per operation, when the server's pid was given.
+    /// Server CPU time per operation over the whole run (setup, warmup and
+    /// cleanup included: an upper bound), when the server's pid was given.
     pub server_cpu_us_per_op: Option<f64>,
+    /// Server CPU time inside the measured window per operation measured
+    /// (timed workloads only).
+    pub server_cpu_us_per_op_window: Option<f64>,
     /// Server resident memory after the run, when the pid was given.
     pub server_rss_bytes: Option<u64>,
 }
@@ -25,8 +29,8 @@ pub struct Row {
 /// The table header.
 pub fn header() -> String {
     format!(
-        "{:<12} {:<11} {:>7} {:>4} {:>8} {:>10} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
-        "target", "workload", "clients", "pipe", "rate", "ops/s", "err", "min", "p50", "p90", "p99", "p99.9", "max", "cpu us/op"
+        "{:<12} {:<11} {:>7} {:>4} {:>8} {:>10} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9}",
+        "target", "workload", "clients", "pipe", "rate", "ops/s", "err", "min", "p50", "p90", "p99", "p99.9", "max", "cpu us/op", "win us/op"
     )
 }
 
@@ -34,10 +38,24 @@ pub fn header() -> String {
 pub fn line(r: &Row) -> String {
     let s = &r.summary;
     let rate = r.rate.map_or("closed".to_string(), |v| format!("{v:.0}"));
-    let cpu = r.server_cpu_us_per_op.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     format!(
-        "{:<12} {:<11} {:>7} {:>4} {:>8} {:>10.0} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9}",
-        r.target, r.workload, r.clients, r.pipeline, rate, s.ops_per_sec, s.errors, s.min_us, s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us, cpu
+        "{:<12} {:<11} {:>7} {:>4} {:>8} {:>10.0} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9}",
+        r.target,
+        r.workload,
+        r.clients,
+        r.pipeline,
+        rate,
+        s.ops_per_sec,
+        s.errors,
+        s.min_us,
+        s.p50_us,
+        s.p90_us,
+        s.p99_us,
+        s.p999_us,
+        s.max_us,
+        us(r.server_cpu_us_per_op),
+        us(r.server_cpu_us_per_op_window)
     )
 }
 
@@ -49,7 +67,7 @@ pub fn json(rows: &[Row]) -> String {
         let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
         let _ = writeln!(
             out,
-            "  {{\"target\":{:?},\"workload\":{:?},\"clients\":{},\"pipeline\":{},\"rate\":{},\"ops\":{},\"ops_per_sec\":{:.1},\"errors\":{},\"latency_us\":{{\"min\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}},\"server_cpu_us_per_op\":{},\"server_rss_bytes\":{}}}{}",
+            "  {{\"target\":{:?},\"workload\":{:?},\"clients\":{},\"pipeline\":{},\"rate\":{},\"ops\":{},\"ops_per_sec\":{:.1},\"errors\":{},\"latency_us\":{{\"min\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}},\"server_cpu_us_per_op\":{},\"server_cpu_us_per_op_window\":{},\"server_rss_bytes\":{}}}{}",
             r.target,
             r.workload,
             r.clients,
@@ -65,6 +83,7 @@ pub fn json(rows: &[Row]) -> String {
             s.p999_us,
             s.max_us,
             opt(r.server_cpu_us_per_op),
+            opt(r.server_cpu_us_per_op_window),
             r.server_rss_bytes.map_or("null".to_string(), |v| v.to_string()),
             if i + 1 < rows.len() { "," } else { "" }
         );
@@ -99,7 +118,7 @@ type Figure = (&'static str, fn(&Row) -> Option<f64>);
 
 /// The compare table: medians over rounds of each figure for A and B, and A/B.
 pub fn compare_table(workload: &str, a_name: &str, b_name: &str, a: &[Row], b: &[Row]) -> String {
-    let figures: [Figure; 7] = [
+    let figures: [Figure; 8] = [
         ("ops/s", |r| Some(r.summary.ops_per_sec)),
         ("p50 us", |r| Some(r.summary.p50_us as f64)),
         ("p90 us", |r| Some(r.summary.p90_us as f64)),
@@ -107,6 +126,7 @@ pub fn compare_table(workload: &str, a_name: &str, b_name: &str, a: &[Row], b: &
         ("p99.9 us", |r| Some(r.summary.p999_us as f64)),
         ("max us", |r| Some(r.summary.max_us as f64)),
         ("cpu us/op", |r| r.server_cpu_us_per_op),
+        ("win us/op", |r| r.server_cpu_us_per_op_window),
     ];
     let mut out = format!("{workload}: medians over {} rounds\n{:<10} {:>14} {:>14} {:>9}\n", a.len(), "figure", a_name, b_name, "A/B");
     for (name, f) in figures {
@@ -138,6 +158,7 @@ mod tests {
             rate: None,
             summary: Summary { ops: 10, ops_per_sec: 5.0, p50_us: 7, ..Default::default() },
             server_cpu_us_per_op: Some(1.5),
+            server_cpu_us_per_op_window: None,
             server_rss_bytes: None,
         };
         let j = json(std::slice::from_ref(&row));

@@ -44,6 +44,9 @@ pub struct Outcome {
     pub summary: Summary,
     /// For the session storm: time until every session was connected.
     pub all_connected: Option<Duration>,
+    /// Server CPU seconds used inside the measured window (timed workloads,
+    /// when the server's pid is known).
+    pub window_cpu_s: Option<f64>,
 }
 
 /// Fails the whole run loudly: an unexpected error means the numbers are wrong.
@@ -52,8 +55,9 @@ fn unexpected(what: String) -> ! {
     std::process::exit(3);
 }
 
-/// Runs `plan` and returns what was measured.
-pub fn run(plan: &Plan) -> Outcome {
+/// Runs `plan` and returns what was measured; with `server_pid`, also the
+/// server's CPU time inside the measured window.
+pub fn run(plan: &Plan, server_pid: Option<u32>) -> Outcome {
     setup(plan);
     let started = Instant::now();
     let measure_from = started + plan.warmup;
@@ -71,6 +75,7 @@ pub fn run(plan: &Plan) -> Outcome {
         writing_ns: AtomicU64::new(0),
     });
     let progress = (plan.progress && !open_ended).then(|| spawn_progress(progress_ops.clone(), measure_from, measure_until));
+    let window_cpu = server_pid.filter(|_| !open_ended).map(|pid| spawn_cpu_window(pid, measure_from, measure_until));
     let plan_arc = Arc::new(plan.clone());
     let executors = plan.executors.max(1);
     let cpu_set = (!plan.cpus.is_empty()).then(|| {
@@ -105,8 +110,20 @@ pub fn run(plan: &Plan) -> Outcome {
         _ => total.window(),
     };
     let summary = Summary::of(&total.total, window, total.errors);
+    let window_cpu_s = window_cpu.and_then(|t| t.join().ok().flatten());
     finish(plan);
-    Outcome { recorder: total, summary, all_connected }
+    Outcome { recorder: total, summary, all_connected, window_cpu_s }
+}
+
+/// Reads the server's CPU time when the measured window opens and when it
+/// closes: what setup, warmup and cleanup cost is left out.
+fn spawn_cpu_window(pid: u32, from: Instant, until: Instant) -> std::thread::JoinHandle<Option<f64>> {
+    std::thread::spawn(move || {
+        std::thread::sleep(from.saturating_duration_since(Instant::now()));
+        let start = crate::server::cpu_seconds(pid)?;
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        Some(crate::server::cpu_seconds(pid)? - start)
+    })
 }
 
 /// How many writes the watch fan-out workload makes at most.
