@@ -154,11 +154,8 @@ fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome
     let cpu_before = pid.and_then(server::cpu_seconds);
     let outcome = run(plan, pid);
     let cpu_after = pid.and_then(server::cpu_seconds);
-    let cpu = match (cpu_before, cpu_after) {
-        // Includes warmup and setup; divided by measured ops it is an upper bound.
-        (Some(b), Some(a)) if outcome.summary.ops > 0 => Some((a - b) * 1e6 / outcome.summary.ops as f64),
-        _ => None,
-    };
+    let ops = outcome.summary.ops;
+    let per_op = |seconds: Option<f64>| seconds.filter(|_| ops > 0).map(|s| s * 1e6 / ops as f64);
     if let Some(t) = outcome.all_connected {
         eprintln!("{name}: all {} sessions connected after {} ms", plan.clients, t.as_millis());
     }
@@ -169,8 +166,9 @@ fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome
         pipeline: plan.pipeline,
         rate: plan.rate,
         summary: outcome.summary,
-        server_cpu_us_per_op: cpu,
-        server_cpu_us_per_op_window: outcome.window_cpu_s.filter(|_| outcome.summary.ops > 0).map(|s| s * 1e6 / outcome.summary.ops as f64),
+        // The whole run includes setup, warmup and cleanup: an upper bound.
+        server_cpu_us_per_op: per_op(cpu_before.zip(cpu_after).map(|(before, after)| after - before)),
+        server_cpu_us_per_op_window: per_op(outcome.window_cpu_s),
         server_rss_bytes: pid.and_then(server::rss_bytes),
     };
     (row, outcome)
