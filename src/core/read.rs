@@ -50,7 +50,7 @@ pub fn read(
             if *watch {
                 watches.add_data(path::normalize_read(path), ctx.conn);
             }
-            Ok(Response::GetData(node.data.clone(), node.stat()))
+            Ok(Response::GetData(node.data_bytes(), node.stat()))
         }
         Request::GetAcl { path } => {
             let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
@@ -158,7 +158,7 @@ fn read_op(tree: &DataTree, op: &ReadOp, ctx: &ReadContext<'_>) -> OpReply {
     if let Err(code) = acl::check(&node.acl, perms::READ, ctx.ids) {
         return OpReply::Error(code);
     }
-    if is_data { OpReply::GetData(node.data.clone(), node.stat()) } else { OpReply::GetChildren(node.children.names().map(str::to_string).collect()) }
+    if is_data { OpReply::GetData(node.data_bytes(), node.stat()) } else { OpReply::GetChildren(node.children.names().map(str::to_string).collect()) }
 }
 
 /// Re-registers a reconnecting client's watches (`DataTree.setWatches`):

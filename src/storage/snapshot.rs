@@ -105,7 +105,13 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
     let mut sorted: Vec<(&str, &Node)> = tree.paths().collect();
     sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
     for (p, n) in sorted {
-        batch.push(SnapNode { path: p.to_string(), data: n.data.clone(), acl: acl_index[&Arc::as_ptr(&n.acl)], kind: n.kind, persisted: n.persisted });
+        batch.push(SnapNode {
+            path: p.to_string(),
+            data: n.data().map(bytes::Bytes::copy_from_slice),
+            acl: acl_index[&Arc::as_ptr(&n.acl)],
+            kind: n.kind,
+            persisted: n.persisted,
+        });
         nodes += 1;
         if batch.len() == NODES_PER_CHUNK {
             write_chunk(&mut out, &Chunk::Nodes(std::mem::take(&mut batch)))?;
@@ -314,7 +320,7 @@ mod tests {
         assert_eq!(a.ephemeral_count(), b.ephemeral_count());
         for (p, n) in a.paths() {
             let m = b.get(p).unwrap_or_else(|| panic!("{p} missing"));
-            assert_eq!((n.stat(), &n.data, &n.acl, n.kind, &n.children), (m.stat(), &m.data, &m.acl, m.kind, &m.children), "{p}");
+            assert_eq!((n.stat(), n.data(), &n.acl, n.kind, &n.children), (m.stat(), m.data(), &m.acl, m.kind, &m.children), "{p}");
         }
     }
 

@@ -87,7 +87,7 @@ impl DataTree {
     fn apply_op(&mut self, op: &TxnOp, txn: &Txn, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) -> OpResult {
         match op {
             TxnOp::Create { path, data, acl, kind } => {
-                let stat = self.create_node(path, data.clone(), acl, *kind, txn, events, changes);
+                let stat = self.create_node(path, data.as_deref(), acl, *kind, txn, events, changes);
                 OpResult::Created { path: path.clone(), stat }
             }
             TxnOp::Delete { path } => {
@@ -95,25 +95,27 @@ impl DataTree {
                 OpResult::Deleted
             }
             TxnOp::SetData { path, data, version } => {
-                let mut node = self.node_to_change(path);
-                let old_len = node.data_len();
-                node.data = data.clone();
-                node.persisted.version = *version;
-                node.persisted.mzxid = txn.zxid;
-                node.persisted.mtime = txn.time_ms;
+                let old = self.node_at(path);
+                let old_len = old.data_len();
+                let node = old.with_data(data.as_deref(), |f| {
+                    f.persisted.version = *version;
+                    f.persisted.mzxid = txn.zxid;
+                    f.persisted.mtime = txn.time_ms;
+                });
                 let (stat, new_len, acl) = (node.stat(), node.data_len(), node.acl.clone());
-                self.record(Change::Put(Arc::new(node)), changes);
+                self.record(Change::Put(node), changes);
                 self.quota_after_set_data(path, old_len, new_len, changes);
                 events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged, acl });
                 OpResult::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
                 let shared = self.acls.intern(acl);
-                let mut node = self.node_to_change(path);
-                node.acl = shared;
-                node.persisted.aversion = *version;
+                let node = self.node_at(path).edited(|f| {
+                    f.acl = shared;
+                    f.persisted.aversion = *version;
+                });
                 let stat = node.stat();
-                self.record(Change::Put(Arc::new(node)), changes);
+                self.record(Change::Put(node), changes);
                 OpResult::AclSet { stat }
             }
             TxnOp::Check { .. } => OpResult::Checked,
@@ -122,20 +124,15 @@ impl DataTree {
     }
 
     /// The node at `path`, which a transaction names, so it must exist.
-    fn node_at(&self, path: &str) -> &Arc<Node> {
+    fn node_at(&self, path: &str) -> &Node {
         self.nodes.get(path).unwrap_or_else(|| panic!("trees diverged: transaction names missing node {path}"))
-    }
-
-    /// A copy of the node at `path`, to change and put back.
-    fn node_to_change(&self, path: &str) -> Node {
-        Node::clone(self.node_at(path))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn create_node(
         &mut self,
         path: &str,
-        data: Option<bytes::Bytes>,
+        data: Option<&[u8]>,
         acl: &[Acl],
         kind: NodeKind,
         txn: &Txn,
@@ -144,17 +141,17 @@ impl DataTree {
     ) -> Stat {
         let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("trees diverged: create of unsplittable path {path}"));
         assert!(!self.nodes.contains(path), "trees diverged: create of existing node {path}");
-        let key: Arc<str> = Arc::from(path);
-        let mut parent = self.node_to_change(parent_path);
-        parent.persisted.child_creates = parent.persisted.child_creates.wrapping_add(1);
-        parent.persisted.pzxid = txn.zxid;
-        parent.children.insert(key.clone());
+        let parent = self.node_at(parent_path).edited(|f| {
+            f.persisted.child_creates = f.persisted.child_creates.wrapping_add(1);
+            f.persisted.pzxid = txn.zxid;
+            f.children.insert(name);
+        });
         let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
-        let node = Node::new(key, data, acl.clone(), kind, txn.zxid, txn.time_ms);
+        let node = Node::new(path, data, acl.clone(), kind, txn.zxid, txn.time_ms);
         let (stat, data_len) = (node.stat(), node.data_len());
-        self.record(Change::Put(Arc::new(parent)), changes);
-        self.record(Change::Put(Arc::new(node)), changes);
+        self.record(Change::Put(parent), changes);
+        self.record(Change::Put(node), changes);
         self.quota_after_create(parent_path, name, path, data_len, changes);
         events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated, acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
@@ -162,20 +159,22 @@ impl DataTree {
     }
 
     fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
-        let (parent_path, _) = path::split(path).unwrap_or_else(|| panic!("trees diverged: delete of unsplittable path {path}"));
+        let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("trees diverged: delete of unsplittable path {path}"));
         let node = self.node_at(path).clone();
         assert!(node.children.is_empty(), "trees diverged: delete of {path} which has children");
-        let mut parent = self.node_to_change(parent_path);
+        let parent = self.node_at(parent_path).edited(|f| {
+            let removed = f.children.remove(name);
+            assert!(removed, "trees diverged: {path} missing from its parent's children");
+            if zxid > f.persisted.pzxid {
+                f.persisted.pzxid = zxid;
+            }
+        });
         let parent_acl = parent.acl.clone();
-        let removed = parent.children.remove(path);
-        assert!(removed, "trees diverged: {path} missing from its parent's children");
-        if zxid > parent.persisted.pzxid {
-            parent.persisted.pzxid = zxid;
-        }
-        self.record(Change::Remove(node.path.clone()), changes);
-        self.record(Change::Put(Arc::new(parent)), changes);
-        self.quota_after_delete(path, node.data_len(), changes);
-        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl: node.acl.clone() });
+        let (data_len, acl) = (node.data_len(), node.acl.clone());
+        self.record(Change::Remove(node), changes);
+        self.record(Change::Put(parent), changes);
+        self.quota_after_delete(path, data_len, changes);
+        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl });
         events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
     }
 
@@ -260,8 +259,8 @@ mod tests {
             let effect = primary.apply(&t);
             replica.install(t.zxid, &effect.changes);
         }
-        let stats = primary.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data.clone().unwrap();
-        assert_eq!(&stats[..], b"count=1,bytes=1", "the quota stats followed the subtree: /q and its data");
+        let stats = primary.get("/zookeeper/quota/q/zookeeper_stats").unwrap().data();
+        assert_eq!(stats, Some(&b"count=1,bytes=1"[..]), "the quota stats followed the subtree: /q and its data");
         assert!(primary.get("/q/e").is_none(), "the ephemeral went with its session");
         for tree in [&primary, &replica] {
             assert_eq!(tree.containers().len(), 1);
@@ -273,7 +272,7 @@ mod tests {
         assert_eq!(primary.last_zxid(), replica.last_zxid());
         for (path, node) in primary.paths() {
             let copy = replica.get(path).unwrap_or_else(|| panic!("{path} missing from the replica"));
-            assert_eq!((node.stat(), &node.data, &node.acl, &node.children), (copy.stat(), &copy.data, &copy.acl, &copy.children), "{path}");
+            assert_eq!((node.stat(), node.data(), &node.acl, &node.children), (copy.stat(), copy.data(), &copy.acl, &copy.children), "{path}");
         }
     }
 

@@ -8,9 +8,9 @@
 //!   the watch triggers and the changes;
 //! - every other core's tree installs those changes as they are, without
 //!   working anything out again. The changes carry the new nodes themselves
-//!   (`Arc<Node>`, each holding its shared `Arc<str>` path), so all trees
-//!   hold the same nodes and each core pays only for its map: one pointer
-//!   per node (see `node_map`).
+//!   (shared [`Node`]s, each holding its own path), so all trees hold the
+//!   same nodes and each core pays only for its map: one pointer per node
+//!   (see `node_map`).
 //!
 //! Both are deterministic: trees that install the same changes in zxid order
 //! are equal. Reads are plain lookups.
@@ -23,7 +23,7 @@ mod quota;
 pub mod watches;
 
 pub use apply::{Applied, Effect, OpResult, TreeEvent};
-pub use node::{Children, Node, PersistedStat};
+pub use node::{Children, INLINE_DATA_MAX, Node, NodeFields, PersistedStat};
 
 use crate::core::path;
 use crate::core::txn::NodeKind;
@@ -54,9 +54,9 @@ pub const CONFIG_NODE: &str = "/zookeeper/config";
 #[derive(Debug, Clone)]
 pub enum Change {
     /// This node is now at its path (created, or replacing the old one).
-    Put(Arc<Node>),
-    /// `path` was deleted.
-    Remove(Arc<str>),
+    Put(Node),
+    /// This node (as it was) was deleted from its path.
+    Remove(Node),
     /// A session opened with its negotiated timeout.
     OpenSession { session_id: i64, timeout_ms: i32 },
     /// A session ended (its ephemerals are removed by their own changes).
@@ -104,17 +104,17 @@ impl DataTree {
     }
 
     /// Adds `path` to the index of its kind (ephemerals by owner, containers, TTL nodes).
-    fn index(&mut self, path: &Arc<str>, kind: NodeKind) {
+    fn index(&mut self, path: &str, kind: NodeKind) {
         match kind {
             NodeKind::Persistent => {}
             NodeKind::Ephemeral { session_id } => {
-                self.ephemerals.entry(session_id).or_default().insert(path.clone());
+                self.ephemerals.entry(session_id).or_default().insert(path.into());
             }
             NodeKind::Container => {
-                self.containers.insert(path.clone());
+                self.containers.insert(path.into());
             }
             NodeKind::Ttl { .. } => {
-                self.ttls.insert(path.clone());
+                self.ttls.insert(path.into());
             }
         }
     }
@@ -151,20 +151,20 @@ impl DataTree {
     }
 
     /// Puts `node` at its path, keeping every index in step; true if it replaced a node.
-    fn put(&mut self, node: Arc<Node>) -> bool {
-        let path = node.path.clone();
+    fn put(&mut self, node: Node) -> bool {
+        let kept = node.clone();
+        let path = kept.path();
         let new_bytes = (path.len() + node.data_len()) as u64;
-        let kind = node.kind;
         match self.nodes.insert(node) {
             Some(old) => {
-                assert_eq!(old.kind, kind, "a node's kind never changes: {path}");
+                assert_eq!(old.kind, kept.kind, "a node's kind never changes: {path}");
                 self.data_bytes = self.data_bytes - (path.len() + old.data_len()) as u64 + new_bytes;
                 true
             }
             None => {
                 self.data_bytes += new_bytes;
-                self.index(&path, kind);
-                self.quota.node_added(&path);
+                self.index(path, kept.kind);
+                self.quota.node_added(path);
                 false
             }
         }
@@ -176,7 +176,8 @@ impl DataTree {
             Change::Put(node) => {
                 self.put(node.clone());
             }
-            Change::Remove(path) => {
+            Change::Remove(node) => {
+                let path = node.path();
                 let old = self.nodes.remove(path).unwrap_or_else(|| panic!("trees diverged: removing missing node {path}"));
                 self.data_bytes -= (path.len() + old.data_len()) as u64;
                 self.unindex(path, old.kind);
@@ -198,25 +199,28 @@ impl DataTree {
         let mut tree = DataTree::empty(0, HashMap::new());
         let open = tree.acls.intern(&open_acl());
         let config_acl = tree.acls.intern(&read_acl());
-        let node = |path: &str, acl: &Arc<Vec<Acl>>| Node::new(path.into(), Some(bytes::Bytes::new()), acl.clone(), NodeKind::Persistent, 0, 0);
-        let mut root = node(path::ROOT, &open);
-        let mut zookeeper = node(ZOOKEEPER_NODE, &open);
-        let quota = node(QUOTA_NODE, &open);
-        let mut config = node(CONFIG_NODE, &config_acl);
+        let node = |path: &str, acl: &Arc<Vec<Acl>>, edit: &dyn Fn(&mut NodeFields)| {
+            Node::new(path, Some(&b""[..]), acl.clone(), NodeKind::Persistent, 0, 0).edited(edit)
+        };
+        let root = node(path::ROOT, &open, &|f| {
+            f.children.insert("zookeeper");
+        });
+        let zookeeper = node(ZOOKEEPER_NODE, &open, &|f| {
+            f.children.insert("quota");
+            f.children.insert("config");
+        });
+        let quota = node(QUOTA_NODE, &open, &|_| {});
         // ZooKeeper sets the config node's ACL with version -1 (DataTree.addConfigNode).
-        config.persisted.aversion = -1;
-        root.children.insert(zookeeper.path.clone());
-        zookeeper.children.insert(quota.path.clone());
-        zookeeper.children.insert(config.path.clone());
+        let config = node(CONFIG_NODE, &config_acl, &|f| f.persisted.aversion = -1);
         for node in [root, zookeeper, quota, config] {
-            tree.install_change(&Change::Put(Arc::new(node)));
+            tree.install_change(&Change::Put(node));
         }
         tree
     }
 
     /// The node at `path` (`""` reads as the root).
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path::normalize_read(path)).map(|n| &**n)
+        self.nodes.get(path::normalize_read(path))
     }
 
     /// Number of znodes, the root included.
@@ -271,14 +275,14 @@ impl DataTree {
         while let Some(node) = stack.pop() {
             let Some(node) = node else { continue };
             count += node.children.len();
-            stack.extend(node.children.paths().map(|c| self.get(c)));
+            stack.extend(node.children.paths(node.path()).map(|c| self.get(&c)));
         }
         count
     }
 
     /// Every path in the tree, in no particular order (for dumps and snapshots).
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|n| (&*n.path, &**n))
+        self.nodes.iter().map(|n| (n.path(), n))
     }
 
     /// Rebuilds a tree from a snapshot: its zxid, sessions, distinct ACL
@@ -299,8 +303,7 @@ impl DataTree {
             let grouping = s.spawn(|| group_children(nodes.iter().map(|(p, _)| p)));
             for (p, n) in &nodes {
                 let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
-                let node = Node { path: p.clone(), data: n.data.clone(), acl, kind: n.kind, persisted: n.persisted, children: Children::default() };
-                if tree.put(Arc::new(node)) {
+                if tree.put(Node::restored(p, n.data.as_deref(), acl, n.kind, n.persisted)) {
                     return Err(format!("node {p} appears twice"));
                 }
             }
@@ -309,7 +312,7 @@ impl DataTree {
         drop(nodes);
         for (parent, kids) in children {
             let node = tree.nodes.get_mut(&parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", kids.len()))?;
-            Arc::get_mut(node).expect("restored nodes are not shared yet").children = kids;
+            assert!(node.edit_unshared(|f| f.children = kids), "restored nodes are not shared yet");
         }
         if !tree.nodes.contains(path::ROOT) {
             return Err("the root node is missing".into());
@@ -323,10 +326,10 @@ impl DataTree {
 /// store them).
 fn group_children<'a>(paths: impl Iterator<Item = &'a Arc<str>>) -> Result<HashMap<Box<str>, Children>, String> {
     let mut slot_of: HashMap<&str, usize> = HashMap::new();
-    let mut groups: Vec<(&str, Vec<Arc<str>>)> = Vec::new();
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut last: Option<(&str, usize)> = None;
     for p in paths.filter(|p| &***p != path::ROOT) {
-        let (parent, _) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
+        let (parent, name) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
         // Siblings mostly come one after another: skip the lookup for them.
         let slot = match last {
             Some((last_parent, slot)) if last_parent == parent => slot,
@@ -336,7 +339,7 @@ fn group_children<'a>(paths: impl Iterator<Item = &'a Arc<str>>) -> Result<HashM
             }),
         };
         last = Some((parent, slot));
-        groups[slot].1.push(p.clone());
+        groups[slot].1.push(name);
     }
     Ok(groups.into_iter().map(|(parent, kids)| (parent.into(), kids.into_iter().collect())).collect())
 }

@@ -1,74 +1,253 @@
 //! One znode: its data, ACL, kind, the persisted parts of its Stat, and its
 //! children.
 //!
-//! A node is immutable once it is in a tree: a change makes a new node (a
-//! cheap copy: data, ACL and child set are shared) and puts it in place of
-//! the old one. So every core's tree can hold the same `Arc<Node>`s, and the
-//! only per-core cost of a node is its map slot.
+//! A node is immutable once it is in a tree: a change makes a new node and
+//! puts it in place of the old one. So every core's tree can hold the same
+//! nodes, and the only per-core cost of a node is its map slot.
+//!
+//! A node is one allocation: a reference count, its fixed fields, its path
+//! and (up to [`INLINE_DATA_MAX`] bytes) its data, behind a thin pointer.
+//! Larger data lives in a shared buffer of its own, so that the copy a
+//! change makes (a parent gaining a child, say) copies at most the path and
+//! a small value, never a large one.
 
+use crate::core::path;
 use crate::core::txn::NodeKind;
 use crate::proto::records::{Acl, Stat};
 use bytes::Bytes;
 use rkyv::{Archive, Deserialize, Serialize};
+use smol_str::SmolStr;
 use std::sync::Arc;
+use triomphe::ThinArc;
 
-/// A znode as the tree stores it.
+/// Data up to this many bytes is stored inside the node; larger data in a
+/// buffer the node's versions share.
+pub const INLINE_DATA_MAX: usize = 1024;
+
+/// A znode as the tree stores it. Cloning shares it; its fields are read
+/// through `Deref` to [`NodeFields`].
+#[derive(Clone)]
+pub struct Node(ThinArc<NodeFields, u8>);
+
+/// A node's fixed-size fields. The bytes after them hold the path, then
+/// the data when it is inline.
 #[derive(Debug, Clone)]
-pub struct Node {
-    /// Where the node is: the key of every core's map, shared with them.
-    pub path: Arc<str>,
-    /// `None` is ZooKeeper's null data, distinct from empty data.
-    pub data: Option<Bytes>,
+pub struct NodeFields {
     /// Shared with every node holding an equal ACL (see `AclCache`).
     pub acl: Arc<Vec<Acl>>,
     pub kind: NodeKind,
     pub persisted: PersistedStat,
     pub children: Children,
+    path_len: u32,
+    /// `true` for ZooKeeper's null data, distinct from empty data.
+    data_null: bool,
+    /// Data larger than [`INLINE_DATA_MAX`].
+    large_data: Option<ThinArc<(), u8>>,
 }
 
-/// A node's children, held as their full paths (the same allocations as the
-/// children's own `path`) in path order, which for siblings is name order, so listings
-/// are deterministic. A persistent set: a copy of a node shares it, and
+impl Node {
+    /// A node created by the transaction `zxid` at `time_ms`.
+    pub fn new(path: &str, data: Option<&[u8]>, acl: Arc<Vec<Acl>>, kind: NodeKind, zxid: i64, time_ms: i64) -> Node {
+        let persisted = PersistedStat { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time_ms, mtime: time_ms, version: 0, child_creates: 0, aversion: 0 };
+        Node::restored(path, data, acl, kind, persisted)
+    }
+
+    /// A node as a snapshot stores it: everything but its children.
+    pub fn restored(path: &str, data: Option<&[u8]>, acl: Arc<Vec<Acl>>, kind: NodeKind, persisted: PersistedStat) -> Node {
+        let fields = NodeFields { acl, kind, persisted, children: Children::default(), path_len: 0, data_null: true, large_data: None };
+        Node::assemble(fields, path, data)
+    }
+
+    /// Builds the allocation: `fields` with `path` and `data` placed.
+    fn assemble(mut fields: NodeFields, path: &str, data: Option<&[u8]>) -> Node {
+        fields.path_len = u32::try_from(path.len()).expect("paths are far shorter than 4 GiB");
+        fields.data_null = data.is_none();
+        let data = data.unwrap_or_default();
+        if data.len() > INLINE_DATA_MAX {
+            fields.large_data = Some(ThinArc::from_header_and_slice((), data));
+            return Node(ThinArc::from_header_and_slice(fields, path.as_bytes()));
+        }
+        fields.large_data = None;
+        let bytes = path.as_bytes().iter().chain(data).copied();
+        Node(ThinArc::from_header_and_iter(fields, ExactLen(bytes, path.len() + data.len())))
+    }
+
+    /// A copy with `edit` applied to its fields; path and data unchanged.
+    pub fn edited(&self, edit: impl FnOnce(&mut NodeFields)) -> Node {
+        let mut fields = self.fields().clone();
+        edit(&mut fields);
+        Node(ThinArc::from_header_and_slice(fields, self.bytes()))
+    }
+
+    /// A copy holding `data`, with `edit` applied to its fields.
+    pub fn with_data(&self, data: Option<&[u8]>, edit: impl FnOnce(&mut NodeFields)) -> Node {
+        let mut fields = self.fields().clone();
+        edit(&mut fields);
+        Node::assemble(fields, self.path(), data)
+    }
+
+    /// Applies `edit` in place to a node no other owner shares yet (while
+    /// restoring a tree); false, and nothing changed, if it is shared.
+    pub(super) fn edit_unshared(&mut self, edit: impl FnOnce(&mut NodeFields)) -> bool {
+        self.0.with_arc_mut(|arc| triomphe::Arc::get_mut(arc).map(|inner| edit(inner.header_mut())).is_some())
+    }
+
+    fn fields(&self) -> &NodeFields {
+        &self.0.header.header
+    }
+
+    /// The path, then the data when it is inline.
+    fn bytes(&self) -> &[u8] {
+        &self.0.slice
+    }
+
+    /// Where the node is: the key of every core's map.
+    pub fn path(&self) -> &str {
+        let bytes = &self.bytes()[..self.fields().path_len as usize];
+        // SAFETY: the path bytes were copied from a `&str` in `assemble` and never change.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// The data; `None` is ZooKeeper's null data.
+    pub fn data(&self) -> Option<&[u8]> {
+        let fields = self.fields();
+        if fields.data_null {
+            return None;
+        }
+        Some(match &fields.large_data {
+            Some(large) => &large.slice,
+            None => &self.bytes()[fields.path_len as usize..],
+        })
+    }
+
+    /// The data as `Bytes` for a reply: a copy when small, shared when large.
+    pub fn data_bytes(&self) -> Option<Bytes> {
+        match &self.fields().large_data {
+            Some(large) if !self.fields().data_null => Some(Bytes::from_owner(SharedData(large.clone()))),
+            _ => self.data().map(Bytes::copy_from_slice),
+        }
+    }
+
+    /// Bytes of data held (0 for null).
+    pub fn data_len(&self) -> usize {
+        self.data().map_or(0, <[u8]>::len)
+    }
+
+    /// The Stat a client sees (ZooKeeper's `DataNode.copyStat`).
+    pub fn stat(&self) -> Stat {
+        let num_children = self.children.len() as i32;
+        let p = &self.persisted;
+        Stat {
+            czxid: p.czxid,
+            mzxid: p.mzxid,
+            ctime: p.ctime,
+            mtime: p.mtime,
+            version: p.version,
+            cversion: p.child_creates.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: p.aversion,
+            ephemeral_owner: self.kind.ephemeral_owner(),
+            data_length: self.data_len() as i32,
+            num_children,
+            pzxid: p.pzxid,
+        }
+    }
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeFields;
+
+    fn deref(&self) -> &NodeFields {
+        self.fields()
+    }
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("path", &self.path()).field("data_len", &self.data().map(<[u8]>::len)).field("fields", &**self).finish()
+    }
+}
+
+/// An iterator whose length is known up front (a chain of two slices'
+/// bytes), as `ThinArc::from_header_and_iter` needs.
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator<Item = u8>> Iterator for ExactLen<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.0.next()?;
+        self.1 -= 1;
+        Some(byte)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator<Item = u8>> ExactSizeIterator for ExactLen<I> {}
+
+/// A large data buffer lent to a reply without copying.
+struct SharedData(ThinArc<(), u8>);
+
+impl AsRef<[u8]> for SharedData {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.slice
+    }
+}
+
+/// A node's children, held by name in name order, so listings are
+/// deterministic. A persistent set: a copy of a node shares it, and
 /// changing the copy copies only O(log n) of it, so a node with a million
-/// children costs no more to change than one with ten.
+/// children costs no more to change than one with ten. Names of up to 23
+/// bytes (most are) are stored in the set itself. A leaf (most nodes) holds
+/// no set at all: one null pointer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Children(imbl::OrdSet<Arc<str>>);
+pub struct Children(Option<Box<imbl::OrdSet<SmolStr>>>);
 
 impl Children {
     /// Number of children.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.as_ref().map_or(0, |set| set.len())
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
-    /// The children's names (the last path component), in order.
+    /// The children's names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|p| p.rsplit_once('/').map_or(&**p, |(_, name)| name))
+        self.0.iter().flat_map(|set| set.iter()).map(SmolStr::as_str)
     }
 
-    /// The children's full paths, in order.
-    pub fn paths(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.0.iter()
+    /// The children's full paths under `parent`, in order.
+    pub fn paths<'a>(&'a self, parent: &'a str) -> impl Iterator<Item = String> + 'a {
+        self.names().map(move |name| path::join(parent, name))
     }
 
-    /// Adds a child by its full path; false if it was already there.
-    pub(super) fn insert(&mut self, child: Arc<str>) -> bool {
-        self.0.insert(child).is_none()
+    /// Adds a child by name; false if it was already there.
+    pub(super) fn insert(&mut self, name: &str) -> bool {
+        self.0.get_or_insert_default().insert(SmolStr::new(name)).is_none()
     }
 
-    /// Removes a child by its full path; false if it was not there.
-    pub(super) fn remove(&mut self, child: &str) -> bool {
-        self.0.remove(child).is_some()
+    /// Removes a child by name; false if it was not there.
+    pub(super) fn remove(&mut self, name: &str) -> bool {
+        let Some(set) = &mut self.0 else {
+            return false;
+        };
+        let removed = set.remove(name).is_some();
+        if set.is_empty() {
+            self.0 = None;
+        }
+        removed
     }
 }
 
-impl FromIterator<Arc<str>> for Children {
-    fn from_iter<I: IntoIterator<Item = Arc<str>>>(paths: I) -> Children {
-        Children(paths.into_iter().collect())
+impl<'a> FromIterator<&'a str> for Children {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(names: I) -> Children {
+        let set: imbl::OrdSet<SmolStr> = names.into_iter().map(SmolStr::new).collect();
+        Children((!set.is_empty()).then(|| Box::new(set)))
     }
 }
 
@@ -90,40 +269,44 @@ pub struct PersistedStat {
     pub aversion: i32,
 }
 
-impl Node {
-    /// A node created by the transaction `zxid` at `time_ms`.
-    pub fn new(path: Arc<str>, data: Option<Bytes>, acl: Arc<Vec<Acl>>, kind: NodeKind, zxid: i64, time_ms: i64) -> Node {
-        Node {
-            path,
-            data,
-            acl,
-            kind,
-            persisted: PersistedStat { czxid: zxid, mzxid: zxid, pzxid: zxid, ctime: time_ms, mtime: time_ms, version: 0, child_creates: 0, aversion: 0 },
-            children: Children::default(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tree::open_acl;
+
+    fn node(data: Option<&[u8]>) -> Node {
+        Node::new("/a/b", data, Arc::new(open_acl()), NodeKind::Persistent, 5, 9)
+    }
+
+    #[test]
+    fn path_and_data_survive_every_kind_of_copy() {
+        let large = vec![7u8; INLINE_DATA_MAX + 1];
+        for data in [None, Some(&b""[..]), Some(&b"small"[..]), Some(&large[..])] {
+            let n = node(data);
+            assert_eq!((n.path(), n.data(), n.data_bytes().as_deref()), ("/a/b", data, data));
+            let edited = n.edited(|f| f.persisted.version = 3);
+            assert_eq!((edited.path(), edited.data(), edited.persisted.version), ("/a/b", data, 3));
+            assert_eq!(n.persisted.version, 0, "the original is unchanged");
+            let swapped = n.with_data(Some(b"new"), |_| {});
+            assert_eq!((swapped.path(), swapped.data(), swapped.stat().data_length), ("/a/b", Some(&b"new"[..]), 3));
+            let grown = swapped.with_data(Some(&large), |_| {});
+            assert_eq!((grown.data(), swapped.data()), (Some(&large[..]), Some(&b"new"[..])));
         }
     }
 
-    /// The Stat a client sees (ZooKeeper's `DataNode.copyStat`).
-    pub fn stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
-        let p = &self.persisted;
-        Stat {
-            czxid: p.czxid,
-            mzxid: p.mzxid,
-            ctime: p.ctime,
-            mtime: p.mtime,
-            version: p.version,
-            cversion: p.child_creates.wrapping_mul(2).wrapping_sub(num_children),
-            aversion: p.aversion,
-            ephemeral_owner: self.kind.ephemeral_owner(),
-            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
-            num_children,
-            pzxid: p.pzxid,
-        }
-    }
-
-    /// Bytes of data held (0 for null).
-    pub fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, |d| d.len())
+    #[test]
+    fn children_are_names_in_order_and_paths_are_joined() {
+        let mut kids: Children = ["b", "a"].into_iter().collect();
+        assert!(kids.insert("c"));
+        assert!(!kids.insert("a"));
+        assert!(kids.remove("b"));
+        assert!(!kids.remove("b"));
+        assert_eq!(kids.names().collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(kids.len(), 2);
+        assert_eq!(kids.paths("/").collect::<Vec<_>>(), ["/a", "/c"]);
+        assert_eq!(kids.paths("/p").collect::<Vec<_>>(), ["/p/a", "/p/c"]);
+        assert!(kids.remove("a") && kids.remove("c"));
+        assert!(kids.is_empty() && kids == Children::default(), "an emptied set is a leaf's again");
+        assert_eq!(kids.names().count(), 0);
     }
 }

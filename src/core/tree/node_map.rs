@@ -3,12 +3,11 @@
 //! (24): with a map per core, that is most of what an extra core costs.
 
 use super::Node;
-use std::sync::Arc;
 
 /// Nodes by path, each slot one shared node.
 #[derive(Debug, Clone, Default)]
 pub struct NodeMap {
-    table: hashbrown::HashTable<Arc<Node>>,
+    table: hashbrown::HashTable<Node>,
     /// aHash: several times faster than SipHash on paths, and still seeded
     /// per map, so clients cannot aim collisions at it.
     hasher: ahash::RandomState,
@@ -20,14 +19,14 @@ impl NodeMap {
     }
 
     /// The node at `path`.
-    pub fn get(&self, path: &str) -> Option<&Arc<Node>> {
-        self.table.find(self.hash(path), |n| &*n.path == path)
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.table.find(self.hash(path), |n| n.path() == path)
     }
 
     /// The slot of the node at `path`, to replace it in place.
-    pub fn get_mut(&mut self, path: &str) -> Option<&mut Arc<Node>> {
+    pub fn get_mut(&mut self, path: &str) -> Option<&mut Node> {
         let hash = self.hash(path);
-        self.table.find_mut(hash, |n| &*n.path == path)
+        self.table.find_mut(hash, |n| n.path() == path)
     }
 
     /// Whether a node is at `path`.
@@ -36,10 +35,10 @@ impl NodeMap {
     }
 
     /// Puts `node` at its path; returns the node it replaced.
-    pub fn insert(&mut self, node: Arc<Node>) -> Option<Arc<Node>> {
-        let hash = self.hash(&node.path);
+    pub fn insert(&mut self, node: Node) -> Option<Node> {
+        let hash = self.hash(node.path());
         let hasher = &self.hasher;
-        match self.table.entry(hash, |n| n.path == node.path, |n| hasher.hash_one(&*n.path)) {
+        match self.table.entry(hash, |n| n.path() == node.path(), |n| hasher.hash_one(n.path())) {
             hashbrown::hash_table::Entry::Occupied(mut slot) => Some(std::mem::replace(slot.get_mut(), node)),
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert(node);
@@ -49,9 +48,9 @@ impl NodeMap {
     }
 
     /// Takes the node at `path` out.
-    pub fn remove(&mut self, path: &str) -> Option<Arc<Node>> {
+    pub fn remove(&mut self, path: &str) -> Option<Node> {
         let hash = self.hash(path);
-        self.table.find_entry(hash, |n| &*n.path == path).ok().map(|slot| slot.remove().0)
+        self.table.find_entry(hash, |n| n.path() == path).ok().map(|slot| slot.remove().0)
     }
 
     /// Number of nodes.
@@ -62,11 +61,11 @@ impl NodeMap {
     /// Makes room for `more` nodes.
     pub fn reserve(&mut self, more: usize) {
         let hasher = &self.hasher;
-        self.table.reserve(more, |n| hasher.hash_one(&*n.path));
+        self.table.reserve(more, |n| hasher.hash_one(n.path()));
     }
 
     /// Every node, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<Node>> {
+    pub fn iter(&self) -> impl Iterator<Item = &Node> {
         self.table.iter()
     }
 }

@@ -10,10 +10,9 @@
 //! changes, so every tree agrees.
 //! Enforcement (`zookeeper.enforceQuota`) is not implemented: limits are advisory.
 
-use super::{Change, DataTree, Node, QUOTA_NODE};
+use super::{Change, DataTree, QUOTA_NODE};
 use bytes::Bytes;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// Name of the node holding a quota's limits.
 pub const LIMITS_NODE: &str = "zookeeper_limits";
@@ -117,7 +116,7 @@ impl DataTree {
         let Some(node) = self.get(&stats_path(&root)) else {
             return;
         };
-        let (count, bytes, rest) = parse_stats(node.data.as_deref().unwrap_or_default());
+        let (count, bytes, rest) = parse_stats(node.data().unwrap_or_default());
         self.set_stats(&root, format_stats(count + count_diff, bytes + bytes_diff, &rest), changes);
     }
 
@@ -129,7 +128,7 @@ impl DataTree {
             let Some(node) = node else { continue };
             count += 1;
             bytes += node.data_len() as i64;
-            stack.extend(node.children.paths().map(|c| self.get(c)));
+            stack.extend(node.children.paths(node.path()).map(|c| self.get(&c)));
         }
         self.set_stats(root, format_stats(count, bytes, &[]), changes);
     }
@@ -139,9 +138,7 @@ impl DataTree {
         let Some(node) = self.nodes.get(stats_path(root).as_str()) else {
             return;
         };
-        let mut node = Node::clone(node);
-        node.data = Some(data);
-        let change = Change::Put(Arc::new(node));
+        let change = Change::Put(node.with_data(Some(&data), |_| {}));
         self.record(change, changes);
     }
 }
