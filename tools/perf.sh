@@ -5,7 +5,8 @@
 #
 #   tools/perf.sh [quick|full|memory|pinned|cpu]
 #     quick: every measurement, one round each; full: the same with 3 rounds;
-#     memory: only the populate/memory/restart part; pinned: only the pinned comparison;
+#     memory: only the populate/memory/restart part (MEM_ROUNDS times, default 3;
+#       other modes do it once); pinned: only the pinned comparison;
 #     cpu: only the closed loop at 16 and 64 clients, 3 rounds (for server CPU per op).
 #
 # Needs: tools/install-test-deps.sh (ZooKeeper 3.8 from Debian), and
@@ -19,6 +20,7 @@ ZK_SCRIPT=${ZK_SCRIPT:-../shared/reference/zookeeper.sh}
 KEEPER_PORT=24181
 ZK_PORT=22281
 WORK=$(mktemp -d /tmp/keeper-perf.XXXXXX)
+MEM_ROUNDS=${MEM_ROUNDS:-$([ "$MODE" = memory ] && echo 3 || echo 1)}
 PIN=""  # a taskset prefix for the servers (the pinned comparison sets it)
 mkdir -p "$OUT"
 cargo build --release --bin keeper --bin keeper-bench >/dev/null
@@ -108,8 +110,11 @@ if [ "$MODE" != memory ] && [ "$(nproc)" -ge 2 ]; then
 fi
 [ "$MODE" = pinned ] && { echo "results in $OUT"; exit 0; }
 
-# Memory, disk and restart after populating N znodes of 100 bytes, each server alone.
-for n in 100000 1000000; do
+# Memory, disk and restart after populating N znodes of 100 bytes, each server
+# alone. Resident memory moves by tens of MiB from run to run (what a
+# snapshot or the collector has in flight when it is read), so memory mode
+# repeats the whole measurement; PERF.md quotes medians and ranges.
+for n in $(for _ in $(seq "$MEM_ROUNDS"); do echo 100000 1000000; done); do
   stop_keeper; stop_zk; rm -rf "$WORK/keeper" "$WORK/zk"
   start_keeper; KP=$(cat "$WORK/keeper/pid")
   $BENCH run --target 127.0.0.1:$KEEPER_PORT --workload populate --nodes "$n" --size 100 --clients 16 --pipeline 32 --server-pid "$KP" --json >"$OUT/populate-keeper-$n.json"

@@ -68,8 +68,17 @@ impl Node {
             return Node(ThinArc::from_header_and_slice(fields, path.as_bytes()));
         }
         fields.large_data = None;
-        let bytes = path.as_bytes().iter().chain(data).copied();
-        Node(ThinArc::from_header_and_iter(fields, ExactLen(bytes, path.len() + data.len())))
+        if data.is_empty() {
+            return Node(ThinArc::from_header_and_slice(fields, path.as_bytes()));
+        }
+        // Path and data side by side in a reused buffer: two copies, not a byte-by-byte fill.
+        thread_local!(static JOINED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+        JOINED.with_borrow_mut(|joined| {
+            joined.clear();
+            joined.extend_from_slice(path.as_bytes());
+            joined.extend_from_slice(data);
+            Node(ThinArc::from_header_and_slice(fields, joined))
+        })
     }
 
     /// A copy with `edit` applied to its fields; path and data unchanged.
@@ -166,26 +175,6 @@ impl std::fmt::Debug for Node {
         f.debug_struct("Node").field("path", &self.path()).field("data_len", &self.data().map(<[u8]>::len)).field("fields", &**self).finish()
     }
 }
-
-/// An iterator whose length is known up front (a chain of two slices'
-/// bytes), as `ThinArc::from_header_and_iter` needs.
-struct ExactLen<I>(I, usize);
-
-impl<I: Iterator<Item = u8>> Iterator for ExactLen<I> {
-    type Item = u8;
-
-    fn next(&mut self) -> Option<u8> {
-        let byte = self.0.next()?;
-        self.1 -= 1;
-        Some(byte)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.1, Some(self.1))
-    }
-}
-
-impl<I: Iterator<Item = u8>> ExactSizeIterator for ExactLen<I> {}
 
 /// A large data buffer lent to a reply without copying.
 struct SharedData(ThinArc<(), u8>);
