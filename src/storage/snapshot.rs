@@ -14,9 +14,10 @@
 //! Chunks keep memory bounded while writing, and each is checked on its own.
 //!
 //! Loading maps the file and reads every chunk in place (rkyv, validated);
-//! node data is not copied: it stays in the mapping, shared by every replica,
-//! until the node changes. A file that fails any check is reported with its
-//! name and the offset of the bad part.
+//! each node's data is copied into the node as the tree is rebuilt (a node
+//! is one allocation), so the mapping is dropped once loading ends. A file
+//! that fails any check is reported with its name and the offset of the bad
+//! part.
 //!
 //! Writing goes to `snapshot.<zxid>.tmp`, is fsynced, renamed into place and
 //! the directory fsynced, so a crash never leaves a half snapshot under the
