@@ -42,7 +42,7 @@ const CHUNK_HEADER_LEN: usize = 16;
 const FOOTER_LEN: usize = 32;
 const PREFIX: &str = "snapshot.";
 /// Nodes per chunk: bounds the memory a snapshot write needs.
-pub const NODES_PER_CHUNK: usize = 16 * 1024;
+pub const NODES_PER_CHUNK: usize = 2 * 1024;
 
 /// A node as archived.
 #[derive(Archive, Serialize, Deserialize, Debug)]
