@@ -56,6 +56,7 @@ machine() {
   echo "keeper: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
   echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
 }
+[ -f "$ZK_SCRIPT" ] || { echo "no ZooKeeper script at $ZK_SCRIPT: set ZK_SCRIPT to ../shared/reference/zookeeper.sh (or an equivalent)" >&2; exit 1; }
 for port in $KEEPER_PORT $ZK_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "port $port is already in use: stop that server first" >&2; exit 1; fi
 done
