@@ -23,7 +23,7 @@ mod quota;
 pub mod watches;
 
 pub use apply::{Applied, Effect, OpResult, TreeEvent};
-pub use node::{Children, INLINE_DATA_MAX, Node, NodeFields, PersistedStat};
+pub use node::{Children, Node, NodeFields, PersistedStat};
 
 use crate::core::path;
 use crate::core::txn::NodeKind;

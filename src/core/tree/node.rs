@@ -60,6 +60,7 @@ impl Node {
 
     /// Builds the allocation: `fields` with `path` and `data` placed.
     fn assemble(mut fields: NodeFields, path: &str, data: Option<&[u8]>) -> Node {
+        debug_assert!(path.starts_with('/'), "a node's path is absolute: {path:?}");
         fields.path_len = u32::try_from(path.len()).expect("paths are far shorter than 4 GiB");
         fields.data_null = data.is_none();
         let data = data.unwrap_or_default();
