@@ -41,7 +41,7 @@ pub struct NodeFields {
     path_len: u32,
     /// `true` for ZooKeeper's null data, distinct from empty data.
     data_null: bool,
-    /// Data larger than [`INLINE_DATA_MAX`].
+    /// Data larger than [`INLINE_DATA_MAX`] (so never null data).
     large_data: Option<ThinArc<(), u8>>,
 }
 
@@ -64,12 +64,9 @@ impl Node {
         fields.path_len = u32::try_from(path.len()).expect("paths are far shorter than 4 GiB");
         fields.data_null = data.is_none();
         let data = data.unwrap_or_default();
-        if data.len() > INLINE_DATA_MAX {
-            fields.large_data = Some(ThinArc::from_header_and_slice((), data));
-            return Node(ThinArc::from_header_and_slice(fields, path.as_bytes()));
-        }
-        fields.large_data = None;
-        if data.is_empty() {
+        let large = data.len() > INLINE_DATA_MAX;
+        fields.large_data = large.then(|| ThinArc::from_header_and_slice((), data));
+        if large || data.is_empty() {
             return Node(ThinArc::from_header_and_slice(fields, path.as_bytes()));
         }
         // Path and data side by side in a reused buffer: two copies, not a byte-by-byte fill.
@@ -133,8 +130,8 @@ impl Node {
     /// The data as `Bytes` for a reply: a copy when small, shared when large.
     pub fn data_bytes(&self) -> Option<Bytes> {
         match &self.fields().large_data {
-            Some(large) if !self.fields().data_null => Some(Bytes::from_owner(SharedData(large.clone()))),
-            _ => self.data().map(Bytes::copy_from_slice),
+            Some(large) => Some(Bytes::from_owner(SharedData(large.clone()))),
+            None => self.data().map(Bytes::copy_from_slice),
         }
     }
 
