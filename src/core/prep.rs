@@ -50,7 +50,7 @@ impl Record {
             aversion: node.persisted.aversion,
             child_creates: node.persisted.child_creates,
             num_children: node.children.len(),
-            kind: node.kind,
+            kind: node.kind(),
         }
     }
 }

@@ -345,7 +345,7 @@ impl Broadcast {
         }
         for path in self.tree.ttls() {
             let node = self.tree.get(path).expect("indexed TTL nodes exist");
-            if let NodeKind::Ttl { ttl_ms } = node.kind
+            if let NodeKind::Ttl { ttl_ms } = node.kind()
                 && node.children.is_empty()
                 && now_wall - node.persisted.mtime > ttl_ms
             {

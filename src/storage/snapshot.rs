@@ -110,7 +110,7 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
             path: p.to_string(),
             data: n.data().map(bytes::Bytes::copy_from_slice),
             acl: acl_index[&Arc::as_ptr(&n.acl)],
-            kind: n.kind,
+            kind: n.kind(),
             persisted: n.persisted,
         });
         nodes += 1;
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(a.ephemeral_count(), b.ephemeral_count());
         for (p, n) in a.paths() {
             let m = b.get(p).unwrap_or_else(|| panic!("{p} missing"));
-            assert_eq!((n.stat(), n.data(), &n.acl, n.kind, &n.children), (m.stat(), m.data(), &m.acl, m.kind, &m.children), "{p}");
+            assert_eq!((n.stat(), n.data(), &n.acl, n.kind(), &n.children), (m.stat(), m.data(), &m.acl, m.kind(), &m.children), "{p}");
         }
     }
 

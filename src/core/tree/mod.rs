@@ -157,13 +157,13 @@ impl DataTree {
         let new_bytes = (path.len() + node.data_len()) as u64;
         match self.nodes.insert(node) {
             Some(old) => {
-                assert_eq!(old.kind, kept.kind, "a node's kind never changes: {path}");
+                assert_eq!(old.kind(), kept.kind(), "a node's kind never changes: {path}");
                 self.data_bytes = self.data_bytes - (path.len() + old.data_len()) as u64 + new_bytes;
                 true
             }
             None => {
                 self.data_bytes += new_bytes;
-                self.index(path, kept.kind);
+                self.index(path, kept.kind());
                 self.quota.node_added(path);
                 false
             }
@@ -180,7 +180,7 @@ impl DataTree {
                 let path = node.path();
                 let old = self.nodes.remove(path).unwrap_or_else(|| panic!("trees diverged: removing missing node {path}"));
                 self.data_bytes -= (path.len() + old.data_len()) as u64;
-                self.unindex(path, old.kind);
+                self.unindex(path, old.kind());
                 self.quota.node_removed(path);
             }
             Change::OpenSession { session_id, timeout_ms } => {

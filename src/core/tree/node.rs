@@ -5,8 +5,11 @@
 //! puts it in place of the old one. So every core's tree can hold the same
 //! nodes, and the only per-core cost of a node is its map slot.
 //!
-//! A node is one allocation: a reference count, its fixed fields, its path
-//! and (up to [`INLINE_DATA_MAX`] bytes) its data, behind a thin pointer.
+//! A node is one allocation: a reference count, its fixed fields, its path,
+//! its owner session or TTL (ephemeral and TTL nodes only: 8 bytes), and
+//! (up to [`INLINE_DATA_MAX`] bytes) its data, behind a thin pointer.
+//! Keeping the kind's value out of the fixed fields saves 16 bytes on every
+//! persistent node (PERF.md).
 //! Larger data lives in a shared buffer of its own, so that the copy a
 //! change makes (a parent gaining a child, say) copies at most the path and
 //! a small value, never a large one.
@@ -30,12 +33,12 @@ pub const INLINE_DATA_MAX: usize = 1024;
 pub struct Node(ThinArc<NodeFields, u8>);
 
 /// A node's fixed-size fields. The bytes after them hold the path, then
-/// the data when it is inline.
+/// the kind's value (see [`KindTag`]), then the data when it is inline.
 #[derive(Debug, Clone)]
 pub struct NodeFields {
     /// Shared with every node holding an equal ACL (see `AclCache`).
     pub acl: Arc<Vec<Acl>>,
-    pub kind: NodeKind,
+    kind: KindTag,
     pub persisted: PersistedStat,
     pub children: Children,
     path_len: u32,
@@ -43,6 +46,39 @@ pub struct NodeFields {
     data_null: bool,
     /// Data larger than [`INLINE_DATA_MAX`] (so never null data).
     large_data: Option<ThinArc<(), u8>>,
+}
+
+/// A node's kind without its value. The owner session of an ephemeral
+/// node and the TTL of a TTL node follow the path in the node's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KindTag {
+    Persistent,
+    Ephemeral,
+    Container,
+    Ttl,
+}
+
+/// Bytes a tagged kind's value takes after the path.
+const KIND_VALUE_LEN: usize = std::mem::size_of::<i64>();
+
+impl KindTag {
+    /// The tag and the value stored after the path, if any.
+    fn split(kind: NodeKind) -> (KindTag, Option<i64>) {
+        match kind {
+            NodeKind::Persistent => (KindTag::Persistent, None),
+            NodeKind::Container => (KindTag::Container, None),
+            NodeKind::Ephemeral { session_id } => (KindTag::Ephemeral, Some(session_id)),
+            NodeKind::Ttl { ttl_ms } => (KindTag::Ttl, Some(ttl_ms)),
+        }
+    }
+
+    /// Bytes of value this tag stores after the path.
+    fn value_len(self) -> usize {
+        match self {
+            KindTag::Persistent | KindTag::Container => 0,
+            KindTag::Ephemeral | KindTag::Ttl => KIND_VALUE_LEN,
+        }
+    }
 }
 
 impl Node {
@@ -54,32 +90,38 @@ impl Node {
 
     /// A node as a snapshot stores it: everything but its children.
     pub fn restored(path: &str, data: Option<&[u8]>, acl: Arc<Vec<Acl>>, kind: NodeKind, persisted: PersistedStat) -> Node {
-        let fields = NodeFields { acl, kind, persisted, children: Children::default(), path_len: 0, data_null: true, large_data: None };
-        Node::assemble(fields, path, data)
+        let fields = NodeFields { acl, kind: KindTag::Persistent, persisted, children: Children::default(), path_len: 0, data_null: true, large_data: None };
+        Node::assemble(fields, path, kind, data)
     }
 
-    /// Builds the allocation: `fields` with `path` and `data` placed.
-    fn assemble(mut fields: NodeFields, path: &str, data: Option<&[u8]>) -> Node {
+    /// Builds the allocation: `fields` with `path`, `kind` and `data` placed.
+    fn assemble(mut fields: NodeFields, path: &str, kind: NodeKind, data: Option<&[u8]>) -> Node {
         debug_assert!(path.starts_with('/'), "a node's path is absolute: {path:?}");
         fields.path_len = u32::try_from(path.len()).expect("paths are far shorter than 4 GiB");
+        let (tag, value) = KindTag::split(kind);
+        fields.kind = tag;
         fields.data_null = data.is_none();
         let data = data.unwrap_or_default();
         let large = data.len() > INLINE_DATA_MAX;
         fields.large_data = large.then(|| ThinArc::from_header_and_slice((), data));
-        if large || data.is_empty() {
+        let inline = if large { &[][..] } else { data };
+        if value.is_none() && inline.is_empty() {
             return Node(ThinArc::from_header_and_slice(fields, path.as_bytes()));
         }
-        // Path and data side by side in a reused buffer: two copies, not a byte-by-byte fill.
+        // The parts side by side in a reused buffer: a few copies, not a byte-by-byte fill.
         thread_local!(static JOINED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
         JOINED.with_borrow_mut(|joined| {
             joined.clear();
             joined.extend_from_slice(path.as_bytes());
-            joined.extend_from_slice(data);
+            if let Some(value) = value {
+                joined.extend_from_slice(&value.to_ne_bytes());
+            }
+            joined.extend_from_slice(inline);
             Node(ThinArc::from_header_and_slice(fields, joined))
         })
     }
 
-    /// A copy with `edit` applied to its fields; path and data unchanged.
+    /// A copy with `edit` applied to its fields; path, kind and data unchanged.
     pub fn edited(&self, edit: impl FnOnce(&mut NodeFields)) -> Node {
         let mut fields = self.fields().clone();
         edit(&mut fields);
@@ -90,7 +132,7 @@ impl Node {
     pub fn with_data(&self, data: Option<&[u8]>, edit: impl FnOnce(&mut NodeFields)) -> Node {
         let mut fields = self.fields().clone();
         edit(&mut fields);
-        Node::assemble(fields, self.path(), data)
+        Node::assemble(fields, self.path(), self.kind(), data)
     }
 
     /// Applies `edit` in place to a node no other owner shares yet (while
@@ -115,6 +157,22 @@ impl Node {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
+    /// How the node lives and dies.
+    pub fn kind(&self) -> NodeKind {
+        let fields = self.fields();
+        let value = || {
+            let at = fields.path_len as usize;
+            let bytes = self.bytes()[at..at + KIND_VALUE_LEN].try_into().expect("a tagged kind stores its value after the path");
+            i64::from_ne_bytes(bytes)
+        };
+        match fields.kind {
+            KindTag::Persistent => NodeKind::Persistent,
+            KindTag::Container => NodeKind::Container,
+            KindTag::Ephemeral => NodeKind::Ephemeral { session_id: value() },
+            KindTag::Ttl => NodeKind::Ttl { ttl_ms: value() },
+        }
+    }
+
     /// The data; `None` is ZooKeeper's null data.
     pub fn data(&self) -> Option<&[u8]> {
         let fields = self.fields();
@@ -123,7 +181,7 @@ impl Node {
         }
         Some(match &fields.large_data {
             Some(large) => &large.slice,
-            None => &self.bytes()[fields.path_len as usize..],
+            None => &self.bytes()[fields.path_len as usize + fields.kind.value_len()..],
         })
     }
 
@@ -152,7 +210,7 @@ impl Node {
             version: p.version,
             cversion: p.child_creates.wrapping_mul(2).wrapping_sub(num_children),
             aversion: p.aversion,
-            ephemeral_owner: self.kind.ephemeral_owner(),
+            ephemeral_owner: self.kind().ephemeral_owner(),
             data_length: self.data_len() as i32,
             num_children,
             pzxid: p.pzxid,
@@ -170,7 +228,12 @@ impl std::ops::Deref for Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("path", &self.path()).field("data_len", &self.data().map(<[u8]>::len)).field("fields", &**self).finish()
+        f.debug_struct("Node")
+            .field("path", &self.path())
+            .field("kind", &self.kind())
+            .field("data_len", &self.data().map(<[u8]>::len))
+            .field("fields", &**self)
+            .finish()
     }
 }
 
@@ -261,24 +324,32 @@ mod tests {
     use super::*;
     use crate::core::tree::open_acl;
 
-    fn node(data: Option<&[u8]>) -> Node {
-        Node::new("/a/b", data, Arc::new(open_acl()), NodeKind::Persistent, 5, 9)
+    #[test]
+    fn path_kind_and_data_survive_every_kind_of_copy() {
+        let large = vec![7u8; INLINE_DATA_MAX + 1];
+        let kinds =
+            [NodeKind::Persistent, NodeKind::Container, NodeKind::Ephemeral { session_id: -0x7f00_0000_0000_0001 }, NodeKind::Ttl { ttl_ms: 86_400_000 }];
+        for kind in kinds {
+            for data in [None, Some(&b""[..]), Some(&b"small"[..]), Some(&large[..])] {
+                let n = Node::new("/a/b", data, Arc::new(open_acl()), kind, 5, 9);
+                assert_eq!((n.path(), n.kind(), n.data(), n.data_bytes().as_deref()), ("/a/b", kind, data, data));
+                assert_eq!(n.stat().ephemeral_owner, kind.ephemeral_owner());
+                let edited = n.edited(|f| f.persisted.version = 3);
+                assert_eq!((edited.path(), edited.kind(), edited.data(), edited.persisted.version), ("/a/b", kind, data, 3));
+                assert_eq!(n.persisted.version, 0, "the original is unchanged");
+                let swapped = n.with_data(Some(b"new"), |_| {});
+                assert_eq!((swapped.path(), swapped.kind(), swapped.data(), swapped.stat().data_length), ("/a/b", kind, Some(&b"new"[..]), 3));
+                let grown = swapped.with_data(Some(&large), |_| {});
+                assert_eq!((grown.kind(), grown.data(), swapped.data()), (kind, Some(&large[..]), Some(&b"new"[..])));
+            }
+        }
     }
 
     #[test]
-    fn path_and_data_survive_every_kind_of_copy() {
-        let large = vec![7u8; INLINE_DATA_MAX + 1];
-        for data in [None, Some(&b""[..]), Some(&b"small"[..]), Some(&large[..])] {
-            let n = node(data);
-            assert_eq!((n.path(), n.data(), n.data_bytes().as_deref()), ("/a/b", data, data));
-            let edited = n.edited(|f| f.persisted.version = 3);
-            assert_eq!((edited.path(), edited.data(), edited.persisted.version), ("/a/b", data, 3));
-            assert_eq!(n.persisted.version, 0, "the original is unchanged");
-            let swapped = n.with_data(Some(b"new"), |_| {});
-            assert_eq!((swapped.path(), swapped.data(), swapped.stat().data_length), ("/a/b", Some(&b"new"[..]), 3));
-            let grown = swapped.with_data(Some(&large), |_| {});
-            assert_eq!((grown.data(), swapped.data()), (Some(&large[..]), Some(&b"new"[..])));
-        }
+    fn fixed_fields_stay_small() {
+        // Every node pays for these (PERF.md, memory): 16 bytes more here is
+        // 16 MB more at a million nodes.
+        assert!(std::mem::size_of::<NodeFields>() <= 88, "{}", std::mem::size_of::<NodeFields>());
     }
 
     #[test]
