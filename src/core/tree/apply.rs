@@ -12,6 +12,7 @@ use crate::core::path;
 use crate::core::txn::{NodeKind, Txn, TxnBody, TxnOp};
 use crate::proto::codes::EventType;
 use crate::proto::records::{Acl, Stat};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// The result of one op, from which the owning shard builds the reply.
@@ -34,16 +35,42 @@ pub enum Applied {
     Multi(Vec<OpResult>),
 }
 
-/// A change that may trigger watches, with the ACL a watcher needs READ on
-/// to be told (the node's; the parent's for NodeChildrenChanged): ZooKeeper
-/// drops events a watcher may not read (CVE-2024-23944), though the one-shot
-/// watch is still used up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A change that may trigger watches, and the node it concerns (the new
+/// version; the removed one for NodeDeleted; the parent for
+/// NodeChildrenChanged). The node gives the path and the ACL a watcher needs
+/// READ on to be told: ZooKeeper drops events a watcher may not read
+/// (CVE-2024-23944), though the one-shot watch is still used up. Holding
+/// the node (a shared pointer) rather than a copy of its path means an
+/// event allocates nothing.
+#[derive(Debug, Clone)]
 pub struct TreeEvent {
-    pub path: String,
     pub kind: EventType,
-    pub acl: Arc<Vec<Acl>>,
+    node: Node,
 }
+
+impl TreeEvent {
+    /// An event of `kind` about `node`.
+    pub fn new(kind: EventType, node: &Node) -> TreeEvent {
+        TreeEvent { kind, node: node.clone() }
+    }
+
+    /// The path watchers are matched against.
+    pub fn path(&self) -> &str {
+        self.node.path()
+    }
+
+    /// The ACL a watcher needs READ on to be told.
+    pub fn acl(&self) -> &[Acl] {
+        &self.node.acl
+    }
+}
+
+/// A transaction's watch triggers: the two or fewer of most writes stay
+/// inline (no allocation).
+pub type Events = SmallVec<[TreeEvent; 2]>;
+
+/// A transaction's changes: the two or fewer of most writes stay inline.
+pub type Changes = SmallVec<[Change; 2]>;
 
 /// Everything applying one transaction produced.
 #[derive(Debug, Clone)]
@@ -51,9 +78,9 @@ pub struct Effect {
     /// What the reply reports.
     pub applied: Applied,
     /// Watch triggers, in firing order.
-    pub events: Vec<TreeEvent>,
+    pub events: Events,
     /// What other trees install to match this one.
-    pub changes: Vec<Change>,
+    pub changes: Changes,
 }
 
 impl DataTree {
@@ -61,8 +88,8 @@ impl DataTree {
     pub fn apply(&mut self, txn: &Txn) -> Effect {
         assert!(txn.zxid > self.last_zxid, "transactions apply in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
         self.last_zxid = txn.zxid;
-        let mut events = Vec::new();
-        let mut changes = Vec::new();
+        let mut events = Events::new();
+        let mut changes = Changes::new();
         let applied = match &txn.body {
             TxnBody::CreateSession { timeout_ms } => {
                 self.record(Change::OpenSession { session_id: txn.session_id, timeout_ms: *timeout_ms }, &mut changes);
@@ -79,12 +106,12 @@ impl DataTree {
     }
 
     /// Installs a change here and keeps it for the other trees.
-    pub(super) fn record(&mut self, change: Change, changes: &mut Vec<Change>) {
+    pub(super) fn record(&mut self, change: Change, changes: &mut Changes) {
         self.install_change(&change);
         changes.push(change);
     }
 
-    fn apply_op(&mut self, op: &TxnOp, txn: &Txn, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) -> OpResult {
+    fn apply_op(&mut self, op: &TxnOp, txn: &Txn, events: &mut Events, changes: &mut Changes) -> OpResult {
         match op {
             TxnOp::Create { path, data, acl, kind } => {
                 let stat = self.create_node(path, data.as_deref(), acl, *kind, txn, events, changes);
@@ -102,10 +129,10 @@ impl DataTree {
                     f.persisted.mzxid = txn.zxid;
                     f.persisted.mtime = txn.time_ms;
                 });
-                let (stat, new_len, acl) = (node.stat(), node.data_len(), node.acl.clone());
+                let (stat, new_len) = (node.stat(), node.data_len());
+                events.push(TreeEvent::new(EventType::NodeDataChanged, &node));
                 self.record(Change::Put(node), changes);
                 self.quota_after_set_data(path, old_len, new_len, changes);
-                events.push(TreeEvent { path: path.clone(), kind: EventType::NodeDataChanged, acl });
                 OpResult::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
@@ -129,16 +156,7 @@ impl DataTree {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn create_node(
-        &mut self,
-        path: &str,
-        data: Option<&[u8]>,
-        acl: &[Acl],
-        kind: NodeKind,
-        txn: &Txn,
-        events: &mut Vec<TreeEvent>,
-        changes: &mut Vec<Change>,
-    ) -> Stat {
+    fn create_node(&mut self, path: &str, data: Option<&[u8]>, acl: &[Acl], kind: NodeKind, txn: &Txn, events: &mut Events, changes: &mut Changes) -> Stat {
         let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("trees diverged: create of unsplittable path {path}"));
         assert!(!self.nodes.contains(path), "trees diverged: create of existing node {path}");
         let parent = self.node_at(parent_path).edited(|f| {
@@ -146,19 +164,18 @@ impl DataTree {
             f.persisted.pzxid = txn.zxid;
             f.children.insert(name);
         });
-        let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
-        let node = Node::new(path, data, acl.clone(), kind, txn.zxid, txn.time_ms);
+        let node = Node::new(path, data, acl, kind, txn.zxid, txn.time_ms);
         let (stat, data_len) = (node.stat(), node.data_len());
+        events.push(TreeEvent::new(EventType::NodeCreated, &node));
+        events.push(TreeEvent::new(EventType::NodeChildrenChanged, &parent));
         self.record(Change::Put(parent), changes);
         self.record(Change::Put(node), changes);
         self.quota_after_create(parent_path, name, path, data_len, changes);
-        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeCreated, acl });
-        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
         stat
     }
 
-    fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
+    fn delete_node(&mut self, path: &str, zxid: i64, events: &mut Events, changes: &mut Changes) {
         let (parent_path, name) = path::split(path).unwrap_or_else(|| panic!("trees diverged: delete of unsplittable path {path}"));
         let node = self.node_at(path).clone();
         assert!(node.children.is_empty(), "trees diverged: delete of {path} which has children");
@@ -169,16 +186,15 @@ impl DataTree {
                 f.persisted.pzxid = zxid;
             }
         });
-        let parent_acl = parent.acl.clone();
-        let (data_len, acl) = (node.data_len(), node.acl.clone());
+        let data_len = node.data_len();
+        events.push(TreeEvent::new(EventType::NodeDeleted, &node));
+        events.push(TreeEvent::new(EventType::NodeChildrenChanged, &parent));
         self.record(Change::Remove(node), changes);
         self.record(Change::Put(parent), changes);
         self.quota_after_delete(path, data_len, changes);
-        events.push(TreeEvent { path: path.to_string(), kind: EventType::NodeDeleted, acl });
-        events.push(TreeEvent { path: parent_path.to_string(), kind: EventType::NodeChildrenChanged, acl: parent_acl });
     }
 
-    fn close_session(&mut self, session_id: i64, zxid: i64, events: &mut Vec<TreeEvent>, changes: &mut Vec<Change>) {
+    fn close_session(&mut self, session_id: i64, zxid: i64, events: &mut Events, changes: &mut Changes) {
         let owned: Vec<Arc<str>> = self.ephemerals.get(&session_id).map(|set| set.iter().cloned().collect()).unwrap_or_default();
         for path in &owned {
             self.delete_node(path, zxid, events, changes);
@@ -215,8 +231,8 @@ mod tests {
         assert_eq!(p.stat().pzxid, 5);
         assert_eq!(p.stat().num_children, 0);
         let ev = &first.events;
-        assert_eq!((ev[0].path.as_str(), ev[0].kind), ("/p", EventType::NodeCreated));
-        assert_eq!((ev[1].path.as_str(), ev[1].kind), ("/", EventType::NodeChildrenChanged));
+        assert_eq!((ev[0].path(), ev[0].kind), ("/p", EventType::NodeCreated));
+        assert_eq!((ev[1].path(), ev[1].kind), ("/", EventType::NodeChildrenChanged));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! changes, so every tree agrees.
 //! Enforcement (`zookeeper.enforceQuota`) is not implemented: limits are advisory.
 
-use super::{Change, DataTree, QUOTA_NODE};
+use super::{Change, Changes, DataTree, QUOTA_NODE};
 use bytes::Bytes;
 use std::collections::BTreeSet;
 
@@ -90,7 +90,7 @@ impl QuotaRoots {
 
 impl DataTree {
     /// Called after a node is created: quota bookkeeping for it.
-    pub(super) fn quota_after_create(&mut self, parent: &str, name: &str, path: &str, data_len: usize, changes: &mut Vec<Change>) {
+    pub(super) fn quota_after_create(&mut self, parent: &str, name: &str, path: &str, data_len: usize, changes: &mut Changes) {
         if name == STATS_NODE
             && let Some(root) = tracked_path(parent)
         {
@@ -100,16 +100,16 @@ impl DataTree {
     }
 
     /// Called after a node is deleted.
-    pub(super) fn quota_after_delete(&mut self, path: &str, data_len: usize, changes: &mut Vec<Change>) {
+    pub(super) fn quota_after_delete(&mut self, path: &str, data_len: usize, changes: &mut Changes) {
         self.adjust_quota(path, -(data_len as i64), -1, changes);
     }
 
     /// Called after a node's data changed size.
-    pub(super) fn quota_after_set_data(&mut self, path: &str, old_len: usize, new_len: usize, changes: &mut Vec<Change>) {
+    pub(super) fn quota_after_set_data(&mut self, path: &str, old_len: usize, new_len: usize, changes: &mut Changes) {
         self.adjust_quota(path, new_len as i64 - old_len as i64, 0, changes);
     }
 
-    fn adjust_quota(&mut self, path: &str, bytes_diff: i64, count_diff: i64, changes: &mut Vec<Change>) {
+    fn adjust_quota(&mut self, path: &str, bytes_diff: i64, count_diff: i64, changes: &mut Changes) {
         let Some(root) = self.quota.root_of(path).map(str::to_string) else {
             return;
         };
@@ -121,7 +121,7 @@ impl DataTree {
     }
 
     /// Sets a quota root's stats node to the subtree's real usage.
-    fn recount_quota(&mut self, root: &str, changes: &mut Vec<Change>) {
+    fn recount_quota(&mut self, root: &str, changes: &mut Changes) {
         let (mut count, mut bytes) = (0i64, 0i64);
         let mut stack = vec![self.get(root)];
         while let Some(node) = stack.pop() {
@@ -134,7 +134,7 @@ impl DataTree {
     }
 
     /// Replaces the data of `root`'s stats node, if it exists.
-    fn set_stats(&mut self, root: &str, data: Bytes, changes: &mut Vec<Change>) {
+    fn set_stats(&mut self, root: &str, data: Bytes, changes: &mut Changes) {
         let Some(node) = self.nodes.get(stats_path(root).as_str()) else {
             return;
         };

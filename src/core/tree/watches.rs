@@ -233,16 +233,16 @@ impl WatchRegistry {
     pub fn trigger(&mut self, event: &TreeEvent, out: &mut Vec<Notification>) {
         let mut conns = Vec::new();
         match event.kind {
-            EventType::NodeCreated | EventType::NodeDataChanged => self.data.trigger(&event.path, true, &mut conns),
+            EventType::NodeCreated | EventType::NodeDataChanged => self.data.trigger(event.path(), true, &mut conns),
             EventType::NodeDeleted => {
-                self.data.trigger(&event.path, true, &mut conns);
-                self.child.trigger(&event.path, true, &mut conns);
+                self.data.trigger(event.path(), true, &mut conns);
+                self.child.trigger(event.path(), true, &mut conns);
                 dedup_tail(&mut conns, 0);
             }
-            EventType::NodeChildrenChanged => self.child.trigger(&event.path, false, &mut conns),
+            EventType::NodeChildrenChanged => self.child.trigger(event.path(), false, &mut conns),
             _ => {}
         }
-        out.extend(conns.into_iter().map(|conn| Notification { conn, kind: event.kind, path: event.path.clone() }));
+        out.extend(conns.into_iter().map(|conn| Notification { conn, kind: event.kind, path: event.path().to_string() }));
     }
 
     /// Total watches, data and child tables together (mntr's zk_watch_count).
@@ -261,7 +261,8 @@ mod tests {
     use super::*;
 
     fn ev(path: &str, kind: EventType) -> TreeEvent {
-        TreeEvent { path: path.into(), kind, acl: std::sync::Arc::new(crate::core::tree::open_acl()) }
+        let node = crate::core::tree::Node::new(path, None, std::sync::Arc::new(crate::core::tree::open_acl()), crate::core::txn::NodeKind::Persistent, 1, 1);
+        TreeEvent::new(kind, &node)
     }
 
     fn fire(reg: &mut WatchRegistry, path: &str, kind: EventType) -> Vec<ConnId> {

@@ -180,7 +180,7 @@ impl ShardState {
             for note in &notes {
                 let Some(c) = self.conns.get(&note.conn) else { continue };
                 let mut inner = c.inner.borrow_mut();
-                if acl::allowed(&ev.acl, perms::READ, &inner.ids) {
+                if acl::allowed(ev.acl(), perms::READ, &inner.ids) {
                     inner.notify_event(note.kind as i32, &note.path);
                     self.counters.packets_sent += 1;
                     self.dirty.insert(note.conn);
