@@ -23,7 +23,7 @@
 //! the directory fsynced, so a crash never leaves a half snapshot under the
 //! final name.
 
-use crate::core::tree::{DataTree, Node, PersistedStat, RestoredNode};
+use crate::core::tree::{AclCache, DataTree, Node, PersistedStat};
 use crate::core::txn::NodeKind;
 use crate::proto::records::Acl;
 use bytes::Bytes;
@@ -168,21 +168,23 @@ impl std::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// Keeps the mapping alive for node data that points into it.
-struct MappedFile(Mmap);
-
-impl AsRef<[u8]> for MappedFile {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
+/// One node as a snapshot stores it (everything but its children), its
+/// path and data borrowed from the mapped file.
+pub struct StoredNode<'a> {
+    pub path: &'a str,
+    pub data: Option<&'a [u8]>,
+    /// Index into the snapshot's ACL lists.
+    pub acl: usize,
+    pub kind: NodeKind,
+    pub persisted: PersistedStat,
 }
 
 /// What a snapshot holds, visited chunk by chunk (for `load` and `keeper snapshot dump`).
 pub trait SnapshotVisitor {
     /// The sessions and ACL lists (the first chunk).
     fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>);
-    /// One node; `data` points into the mapped file.
-    fn node(&mut self, path: &str, node: RestoredNode);
+    /// One node. An error (an ACL index out of range, say) stops the read.
+    fn node(&mut self, node: StoredNode<'_>) -> Result<(), String>;
 }
 
 /// A visitor that only lets `read` check the file.
@@ -190,7 +192,9 @@ pub struct Validate;
 
 impl SnapshotVisitor for Validate {
     fn meta(&mut self, _: &[(i64, i32)], _: Vec<Vec<Acl>>) {}
-    fn node(&mut self, _: &str, _: RestoredNode) {}
+    fn node(&mut self, _: StoredNode<'_>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Maps, checks and visits a snapshot; returns its zxid and node count.
@@ -199,8 +203,7 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
     let f = File::open(&file.path).map_err(|e| err(0, format!("cannot open: {e}")))?;
     // SAFETY: snapshot files are immutable once renamed into place.
     let map = unsafe { Mmap::map(&f) }.map_err(|e| err(0, format!("cannot map: {e}")))?;
-    let shared = Bytes::from_owner(MappedFile(map));
-    let bytes: &[u8] = &shared;
+    let bytes: &[u8] = &map;
     if bytes.len() < HEADER_LEN + FOOTER_LEN || &bytes[..8] != MAGIC {
         return Err(err(0, "bad header".into()));
     }
@@ -245,9 +248,9 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
                 for n in list.iter() {
                     let kind = rkyv::deserialize::<NodeKind, rkyv::rancor::Error>(&n.kind).map_err(|e| err(start, format!("node kind: {e}")))?;
                     let persisted = rkyv::deserialize::<PersistedStat, rkyv::rancor::Error>(&n.persisted).map_err(|e| err(start, format!("node stat: {e}")))?;
-                    let data = n.data.as_ref().map(|d| shared.slice_ref(d.as_slice()));
-                    let node = RestoredNode { data, acl: n.acl.to_native() as usize, kind, persisted };
-                    visitor.node(n.path.as_str(), node);
+                    let node =
+                        StoredNode { path: n.path.as_str(), data: n.data.as_ref().map(|d| d.as_slice()), acl: n.acl.to_native() as usize, kind, persisted };
+                    visitor.node(node).map_err(|why| err(start, why))?;
                     seen_nodes += 1;
                 }
             }
@@ -264,12 +267,22 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
     Ok((zxid, nodes))
 }
 
-/// Everything a snapshot holds, collected (for `load` and `keeper snapshot dump`).
+/// A node as `keeper snapshot dump` lists it: a copy of what the snapshot stores.
+#[derive(Debug, Clone)]
+pub struct CollectedNode {
+    pub data: Option<Bytes>,
+    /// Index into the snapshot's ACL lists.
+    pub acl: usize,
+    pub kind: NodeKind,
+    pub persisted: PersistedStat,
+}
+
+/// Everything a snapshot holds, copied out (for `keeper snapshot dump`).
 #[derive(Default)]
 pub struct Collected {
     pub sessions: Vec<(i64, i32)>,
     pub acl_lists: Vec<Vec<Acl>>,
-    pub nodes: Vec<(Arc<str>, RestoredNode)>,
+    pub nodes: Vec<(String, CollectedNode)>,
 }
 
 impl SnapshotVisitor for Collected {
@@ -278,16 +291,43 @@ impl SnapshotVisitor for Collected {
         self.acl_lists = acl_lists;
     }
 
-    fn node(&mut self, path: &str, node: RestoredNode) {
-        self.nodes.push((path.into(), node));
+    fn node(&mut self, n: StoredNode<'_>) -> Result<(), String> {
+        let node = CollectedNode { data: n.data.map(Bytes::copy_from_slice), acl: n.acl, kind: n.kind, persisted: n.persisted };
+        self.nodes.push((n.path.to_string(), node));
+        Ok(())
+    }
+}
+
+/// Builds a tree's nodes straight from the mapped file: one allocation per
+/// node, nothing in between to allocate and free again.
+#[derive(Default)]
+struct Loader {
+    sessions: Vec<(i64, i32)>,
+    acls: AclCache,
+    /// The snapshot's ACL lists as interned in `acls`, by index.
+    acl_lists: Vec<Arc<Vec<Acl>>>,
+    nodes: Vec<Node>,
+}
+
+impl SnapshotVisitor for Loader {
+    fn meta(&mut self, sessions: &[(i64, i32)], acl_lists: Vec<Vec<Acl>>) {
+        self.sessions = sessions.to_vec();
+        self.acl_lists = acl_lists.iter().map(|l| self.acls.intern(l)).collect();
+    }
+
+    fn node(&mut self, n: StoredNode<'_>) -> Result<(), String> {
+        let acl = self.acl_lists.get(n.acl).cloned().ok_or_else(|| format!("node {} names ACL list {} of {}", n.path, n.acl, self.acl_lists.len()))?;
+        self.nodes.push(Node::restored(n.path, n.data, acl, n.kind, n.persisted));
+        Ok(())
     }
 }
 
 /// Loads a snapshot into a tree.
 pub fn load(file: &SnapshotFile) -> Result<DataTree, SnapshotError> {
-    let mut loader = Collected::default();
+    let mut loader = Loader::default();
     let (zxid, _) = read(file, &mut loader)?;
-    DataTree::restore(zxid, loader.sessions, &loader.acl_lists, loader.nodes).map_err(|why| SnapshotError { file: file.path.clone(), offset: 0, why })
+    let Loader { sessions, acls, nodes, .. } = loader;
+    DataTree::restore(zxid, sessions, acls, nodes).map_err(|why| SnapshotError { file: file.path.clone(), offset: 0, why })
 }
 
 #[cfg(test)]
@@ -345,13 +385,30 @@ mod tests {
         assert!(stored.nodes.windows(2).all(|w| w[0].0 < w[1].0), "nodes are written sorted by path");
         same(&tree, &load(&file).unwrap());
         // Snapshots written before nodes were sorted list them in map order.
-        for shuffle in [|v: &mut Vec<(Arc<str>, RestoredNode)>| v.reverse(), |v: &mut Vec<(Arc<str>, RestoredNode)>| v.rotate_left(17)] {
-            let mut nodes = stored.nodes.clone();
-            shuffle(&mut nodes);
-            let restored = DataTree::restore(tree.last_zxid(), stored.sessions.clone(), &stored.acl_lists, nodes).unwrap();
+        for shuffle in [|v: &mut Vec<Node>| v.reverse(), |v: &mut Vec<Node>| v.rotate_left(17)] {
+            let mut loader = Loader::default();
+            read(&file, &mut loader).unwrap();
+            shuffle(&mut loader.nodes);
+            let restored = DataTree::restore(tree.last_zxid(), loader.sessions, loader.acls, loader.nodes).unwrap();
             same(&tree, &restored);
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_node_naming_a_missing_acl_list_stops_the_load() {
+        let mut loader = Loader::default();
+        loader.meta(&[], vec![open_acl()]);
+        let stored = |acl| StoredNode {
+            path: "/a",
+            data: Some(b"x"),
+            acl,
+            kind: NodeKind::Persistent,
+            persisted: PersistedStat { czxid: 1, mzxid: 1, pzxid: 1, ctime: 0, mtime: 0, version: 0, child_creates: 0, aversion: 0 },
+        };
+        assert!(loader.node(stored(0)).is_ok());
+        assert_eq!(loader.node(stored(1)).unwrap_err(), "node /a names ACL list 1 of 1");
+        assert_eq!(loader.nodes.len(), 1);
     }
 
     #[test]

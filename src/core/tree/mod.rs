@@ -22,14 +22,14 @@ mod node_map;
 mod quota;
 pub mod watches;
 
-pub use apply::{Applied, Effect, OpResult, TreeEvent};
+pub use acl_cache::AclCache;
+pub use apply::{Applied, Changes, Effect, Events, OpResult, TreeEvent};
 pub use node::{Children, Node, NodeFields, PersistedStat};
 
 use crate::core::path;
 use crate::core::txn::NodeKind;
 use crate::proto::codes::perms;
 use crate::proto::records::{Acl, Id};
-use acl_cache::AclCache;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -285,30 +285,26 @@ impl DataTree {
         self.nodes.iter().map(|n| (n.path(), n))
     }
 
-    /// Rebuilds a tree from a snapshot: its zxid, sessions, distinct ACL
-    /// lists and every node (children are linked here). Fails, naming the
-    /// path, if a parent is missing, a path appears twice or an ACL index is
-    /// out of range.
-    pub fn restore(
-        zxid: i64,
-        sessions: impl IntoIterator<Item = (i64, i32)>,
-        acl_lists: &[Vec<Acl>],
-        nodes: Vec<(Arc<str>, RestoredNode)>,
-    ) -> Result<DataTree, String> {
+    /// Rebuilds a tree from a snapshot: its zxid, sessions, the ACL cache
+    /// its nodes' ACLs were interned in, and every node (children are
+    /// linked here). Fails, naming the path, if a parent is missing or a
+    /// path appears twice.
+    pub fn restore(zxid: i64, sessions: impl IntoIterator<Item = (i64, i32)>, acls: AclCache, nodes: Vec<Node>) -> Result<DataTree, String> {
         let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
-        let shared: Vec<_> = acl_lists.iter().map(|l| tree.acls.intern(l)).collect();
+        tree.acls = acls;
         tree.nodes.reserve(nodes.len());
         // Child sets are grouped on a second thread while this one fills the map.
         let children = std::thread::scope(|s| -> Result<_, String> {
-            let grouping = s.spawn(|| group_children(nodes.iter().map(|(p, _)| p)));
-            for (p, n) in &nodes {
-                let acl = shared.get(n.acl).cloned().ok_or_else(|| format!("node {p} names ACL list {} of {}", n.acl, shared.len()))?;
-                if tree.put(Node::restored(p, n.data.as_deref(), acl, n.kind, n.persisted)) {
-                    return Err(format!("node {p} appears twice"));
+            let grouping = s.spawn(|| group_children(nodes.iter().map(Node::path)));
+            for node in &nodes {
+                if tree.put(node.clone()) {
+                    return Err(format!("node {} appears twice", node.path()));
                 }
             }
             grouping.join().expect("grouping children does not panic")
         })?;
+        // The map now holds the only reference to each node, so each parent
+        // can take its children in place.
         drop(nodes);
         for (parent, kids) in children {
             let node = tree.nodes.get_mut(&parent).ok_or_else(|| format!("{} nodes have no parent node {parent}", kids.len()))?;
@@ -324,11 +320,11 @@ impl DataTree {
 /// Every parent's children, from all paths (by parent path). Each set is
 /// built in bulk, which is fastest when the paths come sorted (as snapshots
 /// store them).
-fn group_children<'a>(paths: impl Iterator<Item = &'a Arc<str>>) -> Result<HashMap<Box<str>, Children>, String> {
+fn group_children<'a>(paths: impl Iterator<Item = &'a str>) -> Result<HashMap<Box<str>, Children>, String> {
     let mut slot_of: HashMap<&str, usize> = HashMap::new();
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut last: Option<(&str, usize)> = None;
-    for p in paths.filter(|p| &***p != path::ROOT) {
+    for p in paths.filter(|p| *p != path::ROOT) {
         let (parent, name) = path::split(p).ok_or_else(|| format!("node {p} has no parent path"))?;
         // Siblings mostly come one after another: skip the lookup for them.
         let slot = match last {
@@ -342,14 +338,4 @@ fn group_children<'a>(paths: impl Iterator<Item = &'a Arc<str>>) -> Result<HashM
         groups[slot].1.push(name);
     }
     Ok(groups.into_iter().map(|(parent, kids)| (parent.into(), kids.into_iter().collect())).collect())
-}
-
-/// A node as a snapshot stores it: everything but its children.
-#[derive(Debug, Clone)]
-pub struct RestoredNode {
-    pub data: Option<bytes::Bytes>,
-    /// Index into the snapshot's ACL lists.
-    pub acl: usize,
-    pub kind: NodeKind,
-    pub persisted: PersistedStat,
 }
