@@ -53,7 +53,7 @@ machine() {
   echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
   echo "kernel: $(uname -r)"
   echo "disk: $(df -h "$WORK" | awk 'NR==2 {print $1, $2}') ($(findmnt -no FSTYPE -T "$WORK"))"
-  echo "keeper: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
+  echo "keeper: $(git rev-parse --short HEAD)$(git diff --quiet -- . ':(exclude)perf-results' || echo '+dirty')"
   echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
 }
 [ -f "$ZK_SCRIPT" ] || { echo "no ZooKeeper script at $ZK_SCRIPT: set ZK_SCRIPT to ../shared/reference/zookeeper.sh (or an equivalent)" >&2; exit 1; }
