@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Rust: real ZooKeeper clients from
+# Installs what the test suite needs beyond Rust: a C compiler and make for the
+# build (jemalloc and liburing are compiled from source), real ZooKeeper clients from
 # Debian (zkCli.sh, the C client cli_mt, kazoo for the system Python) and the
 # ZooKeeper 3.8 server the differential tests compare against.
 # Idempotent: does nothing when everything is already there.
@@ -11,6 +12,9 @@ need=()
 [ -f /usr/share/java/zookeeper.jar ] || need+=(libzookeeper-java)
 [ -d /usr/lib/python3/dist-packages/kazoo ] || need+=(python3-kazoo)
 command -v java >/dev/null || need+=(default-jre-headless)
+# The build itself compiles jemalloc from source with make (and liburing with cc).
+command -v make >/dev/null || need+=(make)
+command -v cc >/dev/null || need+=(gcc)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "test dependencies: already installed"
