@@ -82,10 +82,10 @@ if [[ " $SECTIONS " == *" compare "* ]]; then
   for port in "$PORT" "$ZK_PORT"; do  # warm both (ZooKeeper's JIT above all); not reported
     "$BENCH" run --target "127.0.0.1:$port" --workload mixed --clients 64 --pipeline 8 --warmup 0 --duration "$WARM" "${client[@]}" >/dev/null
   done
-  for cp in 64:1 256:8; do
+  for cp in ${PAIRS:-64:1 256:8}; do
     echo "== compare clients=${cp%:*} pipeline=${cp#*:}"
     "$BENCH" compare --a "127.0.0.1:$PORT" --a-name keeper --a-pid "$(cat "$WORK/keeper.pid")" \
       --b "127.0.0.1:$ZK_PORT" --b-name zookeeper --b-pid "$(cat "$WORK/zk.pid")" \
-      --workload get,set,create,mixed --clients "${cp%:*}" --pipeline "${cp#*:}" --rounds "$ROUNDS" --warmup 1 --duration "$DUR" "${client[@]}"
+      --workload "${WORKLOADS:-get,set,create,mixed}" --clients "${cp%:*}" --pipeline "${cp#*:}" --rounds "$ROUNDS" --warmup 1 --duration "$DUR" "${client[@]}"
   done
 fi
