@@ -13,6 +13,8 @@
 #     seconds (default 4), after warming both for WARM seconds (default 10).
 #     ZooKeeper runs as ZK_JAVA (default java) with ZK_CLASSPATH (default
 #     Debian's, as tools/install-test-deps.sh installs it) and -Xmx1g.
+#     PAIRS (default "64:1 256:8", clients:pipeline) and WORKLOADS choose the
+#     closed loops; RATES (e.g. "get:10000 set:5000") runs open loops instead.
 #   [SECTIONS="scaling broadcast compare"] tools/scaling.sh [KEEPER_BIN] [BENCH_BIN]
 set -euo pipefail
 KEEPER=${1:-target/release/keeper}
@@ -82,10 +84,16 @@ if [[ " $SECTIONS " == *" compare "* ]]; then
   for port in "$PORT" "$ZK_PORT"; do  # warm both (ZooKeeper's JIT above all); not reported
     "$BENCH" run --target "127.0.0.1:$port" --workload mixed --clients 64 --pipeline 8 --warmup 0 --duration "$WARM" "${client[@]}" >/dev/null
   done
-  for cp in ${PAIRS:-64:1 256:8}; do
-    echo "== compare clients=${cp%:*} pipeline=${cp#*:}"
-    "$BENCH" compare --a "127.0.0.1:$PORT" --a-name keeper --a-pid "$(cat "$WORK/keeper.pid")" \
-      --b "127.0.0.1:$ZK_PORT" --b-name zookeeper --b-pid "$(cat "$WORK/zk.pid")" \
-      --workload "${WORKLOADS:-get,set,create,mixed}" --clients "${cp%:*}" --pipeline "${cp#*:}" --rounds "$ROUNDS" --warmup 1 --duration "$DUR" "${client[@]}"
-  done
+  both=(--a "127.0.0.1:$PORT" --a-name keeper --a-pid "$(cat "$WORK/keeper.pid")" --b "127.0.0.1:$ZK_PORT" --b-name zookeeper --b-pid "$(cat "$WORK/zk.pid")")
+  if [ -n "${RATES:-}" ]; then  # open loop: WORKLOAD:RATE pairs, 16 sessions
+    for wr in $RATES; do
+      echo "== compare open loop workload=${wr%:*} rate=${wr#*:} clients=16"
+      "$BENCH" compare "${both[@]}" --workload "${wr%:*}" --clients 16 --rate "${wr#*:}" --rounds "$ROUNDS" --warmup 1 --duration "$DUR" "${client[@]}"
+    done
+  else
+    for cp in ${PAIRS:-64:1 256:8}; do
+      echo "== compare clients=${cp%:*} pipeline=${cp#*:}"
+      "$BENCH" compare "${both[@]}" --workload "${WORKLOADS:-get,set,create,mixed}" --clients "${cp%:*}" --pipeline "${cp#*:}" --rounds "$ROUNDS" --warmup 1 --duration "$DUR" "${client[@]}"
+    done
+  fi
 fi
