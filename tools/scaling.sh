@@ -14,7 +14,8 @@
 #     ZooKeeper runs as ZK_JAVA (default java) with ZK_CLASSPATH (default
 #     Debian's, as tools/install-test-deps.sh installs it) and -Xmx1g.
 #     PAIRS (default "64:1 256:8", clients:pipeline) and WORKLOADS choose the
-#     closed loops; RATES (e.g. "get:10000 set:5000") runs open loops instead.
+#     closed loops; RATES (e.g. "get:10000 set:5000") runs open loops instead;
+#     KEEPER_ARGS adds serve options (e.g. "--broadcast-core shared").
 #   [SECTIONS="scaling broadcast compare"] tools/scaling.sh [KEEPER_BIN] [BENCH_BIN]
 set -euo pipefail
 KEEPER=${1:-target/release/keeper}
@@ -73,7 +74,8 @@ if [[ " $SECTIONS " == *" compare "* ]]; then
     printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\nextendedTypesEnabled=true\n' \
       "$WORK/${side%:*}" "${side#*:}" >"$WORK/${side%:*}/zoo.cfg"
   done
-  taskset -c "0-$((S - 1))" "$KEEPER" serve --config "$WORK/keeper/zoo.cfg" >"$WORK/keeper/log" 2>&1 &
+  # shellcheck disable=SC2086 # KEEPER_ARGS: extra serve options, split on spaces
+  taskset -c "0-$((S - 1))" "$KEEPER" serve --config "$WORK/keeper/zoo.cfg" ${KEEPER_ARGS:-} >"$WORK/keeper/log" 2>&1 &
   echo $! >"$WORK/keeper.pid"
   taskset -c "0-$((S - 1))" "$ZK_JAVA" -Xmx1g -cp "$ZK_CLASSPATH" -Dzookeeper.extendedTypesEnabled=true \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zk/zoo.cfg" >"$WORK/zk/log" 2>&1 &
