@@ -1,6 +1,7 @@
 //! Bad input never takes the server down: random bytes, truncated frames,
 //! absurd lengths and unknown opcodes each affect only their own connection,
 //! with the reply ZooKeeper gives, while other clients keep being served.
+//! A storm of connecting clients finds room in the accept queue.
 
 mod common;
 
@@ -143,4 +144,22 @@ fn handshake_with_and_without_read_only_byte() {
     s.write_all(&connect_frame(0, &[0; 16], 30_000, 1 << 40, true)).unwrap();
     assert!(read_frame(&mut s).is_none());
     assert!(four_letter(k.port, "ruok") == "imok");
+}
+
+/// Each shard's listening socket queues 4096 connections (or the kernel's
+/// `net.core.somaxconn`, if lower), so that thousands of clients
+/// reconnecting at once are not dropped and made to retry a second later.
+#[test]
+fn listen_backlog_holds_a_reconnect_storm() {
+    let k = Keeper::start_with("backlog", "", 2);
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    let filter = format!("sport = :{}", k.addr().port());
+    let out = std::process::Command::new("ss").args(["-Hltn", &filter]).output().expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // For a listening socket, ss's third column (Send-Q) is its backlog.
+    let backlogs: Vec<u32> = text.lines().map(|l| l.split_whitespace().nth(2).and_then(|c| c.parse().ok()).expect("an ss line")).collect();
+    assert_eq!(backlogs.len(), 2, "one listening socket per shard: {text}");
+    for backlog in backlogs {
+        assert_eq!(backlog, somaxconn.min(4096), "{text}");
+    }
 }

@@ -2,7 +2,7 @@
 # Installs what the test suite needs beyond Rust: a C compiler and make for the
 # build (jemalloc and liburing are compiled from source), real ZooKeeper clients from
 # Debian (zkCli.sh, the C client cli_mt, kazoo for the system Python) and the
-# ZooKeeper 3.8 server the differential tests compare against.
+# ZooKeeper 3.8 server the differential tests compare against, and ss (iproute2).
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -15,6 +15,8 @@ command -v java >/dev/null || need+=(default-jre-headless)
 # The build itself compiles jemalloc from source with make (and liburing with cc).
 command -v make >/dev/null || need+=(make)
 command -v cc >/dev/null || need+=(gcc)
+# A test reads the listening socket's backlog with ss.
+command -v ss >/dev/null || need+=(iproute2)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "test dependencies: already installed"

@@ -7,6 +7,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+/// Connections the kernel queues on each listening socket until a shard
+/// accepts them. Thousands of clients reconnect at once after a failover; a
+/// full queue drops their SYNs and each retries a second later. The kernel
+/// caps it at `net.core.somaxconn` (4096 by default).
+pub const LISTEN_BACKLOG: i32 = 4096;
 /// Requests one connection may have unanswered before its reader pauses.
 pub const OUTSTANDING_PER_CONN_MAX: usize = 1000;
 /// Output bytes queued for one connection before it is closed as a slow reader.

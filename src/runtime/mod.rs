@@ -83,7 +83,7 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
     (0..shards)
         .map(|_| {
             let s = socket(true)?;
-            s.listen(1024)?;
+            s.listen(limits::LISTEN_BACKLOG)?;
             // SAFETY: into_raw_fd hands over sole ownership of the descriptor.
             Ok(unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) })
         })
