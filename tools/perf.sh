@@ -26,13 +26,8 @@ mkdir -p "$OUT"
 cargo build --release --bin keeper --bin keeper-bench >/dev/null
 BENCH=target/release/keeper-bench
 
-serving() { # PORT: until srvr answers with a mode (the server has recovered and serves)
-  for _ in $(seq 1 1200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf srvr >&3 && timeout 1 cat <&3) 2>/dev/null | grep -q '^Mode:'; then return 0; fi
-    sleep 0.05
-  done
-  echo "server on port $1 did not serve within 60 s" >&2; return 1
-}
+# shellcheck source=tools/serving.sh
+source tools/serving.sh
 start_keeper() {
   mkdir -p "$WORK/keeper"
   printf 'tickTime=2000\ndataDir=%s/keeper/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n' "$WORK" "$KEEPER_PORT" >"$WORK/keeper/zoo.cfg"

@@ -62,13 +62,8 @@ if [[ " $SECTIONS " == *" compare "* ]]; then
   ZK_JAVA=${ZK_JAVA:-java} ZK_CLASSPATH=${ZK_CLASSPATH:-/etc/zookeeper/conf:/usr/share/java/zookeeper.jar}
   [ $((CPUS - S)) -ge 1 ] || { echo "compare: SERVER_CPUS=$S leaves no CPU for the client" >&2; exit 1; }
   ZK_PORT=$((PORT + 1))
-  serving() { # PORT: until srvr answers with a mode
-    for _ in $(seq 1 600); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf srvr >&3 && timeout 1 cat <&3) 2>/dev/null | grep -q '^Mode:'; then return 0; fi
-      sleep 0.1
-    done
-    echo "server on port $1 did not serve within 60 s" >&2; exit 1
-  }
+  # shellcheck source=tools/serving.sh
+  source "$(dirname "$0")/serving.sh"
   mkdir -p "$WORK/keeper" "$WORK/zk"
   for side in keeper:$PORT zk:$ZK_PORT; do
     printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s/data\nclientPort=%s\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nadmin.enableServer=false\nextendedTypesEnabled=true\n' \
@@ -80,7 +75,8 @@ if [[ " $SECTIONS " == *" compare "* ]]; then
   taskset -c "0-$((S - 1))" "$ZK_JAVA" -Xmx1g -cp "$ZK_CLASSPATH" -Dzookeeper.extendedTypesEnabled=true \
     org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zk/zoo.cfg" >"$WORK/zk/log" 2>&1 &
   echo $! >"$WORK/zk.pid"
-  serving "$PORT"; serving "$ZK_PORT"
+  serving "$PORT" || exit 1
+  serving "$ZK_PORT" || exit 1
   echo "== compare: keeper and ZooKeeper ($("$ZK_JAVA" -version 2>&1 | head -1)) each on cpus 0-$((S - 1)), client on cpus $S-$((CPUS - 1))"
   client=(--executors "$((CPUS - S))" --cpus "$S-$((CPUS - 1))" --no-progress)
   for port in "$PORT" "$ZK_PORT"; do  # warm both (ZooKeeper's JIT above all); not reported
