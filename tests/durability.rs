@@ -454,3 +454,34 @@ fn sessions_survive_a_restart_and_expire_by_their_timeout_after_it() {
     // ...and once nobody keeps it alive, it expires by its timeout and takes the ephemeral.
     assert!(common::eventually(Duration::from_secs(10), || get(&mut probe, "/eph").is_none()), "the ephemeral goes when its session expires after the restart");
 }
+
+#[test]
+fn a_second_server_on_the_same_data_directories_refuses_to_start() {
+    let mut k = Keeper::start("dir-lock");
+    let mut c = RawClient::connect(k.addr());
+    let names: Vec<String> = (0..50).map(|i| format!("/locked{i}")).collect();
+    for name in &names {
+        assert_eq!(create(&mut c, name, name.as_bytes()), 0);
+    }
+    let shared = k.data_dir();
+    let own = k.dir.join("own");
+    let cases = [
+        ("the same dataDir", format!("dataDir={}", shared.display())),
+        ("the same dataLogDir", format!("dataDir={}\ndataLogDir={}", own.display(), shared.display())),
+    ];
+    for (case, dirs) in cases {
+        let config = k.dir.join("second.cfg");
+        std::fs::write(&config, format!("tickTime=500\nclientPort={}\nclientPortAddress=127.0.0.1\n{dirs}\n", common::free_port())).unwrap();
+        let (status, out) = common::serve_expecting_exit(&config, Duration::from_secs(15));
+        let status = status.unwrap_or_else(|| panic!("a second server on {case} kept running:\n{out}"));
+        assert!(!status.success(), "a second server on {case} exits with an error");
+        assert!(out.contains(&format!("in use by process {}", k.pid())), "the refusal on {case} names the holder's pid:\n{out}");
+    }
+    assert_eq!(get(&mut c, "/locked49").as_deref(), Some(b"/locked49".as_slice()), "the first server kept serving");
+    drop(c);
+    k.restart();
+    let mut c = RawClient::connect(k.addr());
+    for name in &names {
+        assert_eq!(get(&mut c, name).as_deref(), Some(name.as_bytes()), "{name} survived the refused second server and a restart");
+    }
+}

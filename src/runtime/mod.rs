@@ -21,7 +21,7 @@ pub mod stream;
 use crate::core::tree::DataTree;
 use crate::server::config::Config;
 use crate::storage::log::DATA_SUBDIR;
-use crate::storage::recovery;
+use crate::storage::{lock, recovery};
 use glommio::channels::shared_channel;
 use glommio::{LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -123,12 +123,24 @@ impl BroadcastSetup {
     }
 }
 
+/// Locks the snapshot directory and, when it is another, the log directory.
+fn lock_data_dirs(snap_dir: &std::path::Path, log_dir: &std::path::Path) -> Result<Vec<lock::DirLock>, String> {
+    let mut locks = vec![lock::lock(snap_dir)?];
+    let same = std::fs::canonicalize(snap_dir).ok() == std::fs::canonicalize(log_dir).ok();
+    if !same {
+        locks.push(lock::lock(log_dir)?);
+    }
+    Ok(locks)
+}
+
 /// Recovers state from disk, starts every core, and serves until the process exits.
 pub fn serve(cfg: Config) -> Result<(), String> {
     let cfg = Arc::new(cfg);
-    let listeners = listen(cfg.client_addr, cfg.shards)?;
     let log_dir = cfg.data_log_dir.join(DATA_SUBDIR);
     let snap_dir = cfg.data_dir.join(DATA_SUBDIR);
+    // Held until the process ends; taken before anything reads the directories.
+    let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
+    let listeners = listen(cfg.client_addr, cfg.shards)?;
     let started = std::time::Instant::now();
     let (tree, log, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes)?;
     let from = recovered.snapshot.as_ref().map_or("an empty tree".to_string(), |s| format!("snapshot {}", s.path.display()));

@@ -1,6 +1,8 @@
 //! Durable storage behind the in-memory tree: the transaction log (read
-//! through memory maps), snapshots, recovery at start-up and retention.
+//! through memory maps), snapshots, recovery at start-up and retention, and
+//! the lock that keeps a second server off the same directories.
 
+pub mod lock;
 pub mod log;
 mod naming;
 pub mod purge;

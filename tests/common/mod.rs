@@ -163,6 +163,35 @@ impl Drop for Keeper {
     }
 }
 
+/// Runs `keeper serve --config <config>` expecting it to exit by itself:
+/// its exit status and output, or `None` (after killing it) if it was
+/// still running at the deadline.
+pub fn serve_expecting_exit(config: &Path, deadline: Duration) -> (Option<std::process::ExitStatus>, String) {
+    let out_path = config.with_extension("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keeper"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("keeper binary starts");
+    let end = Instant::now() + deadline;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, std::fs::read_to_string(&out_path).unwrap_or_default())
+}
+
 /// Sends a four-letter word and returns the answer ("" if none).
 pub fn four_letter(port: u16, word: &str) -> String {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
