@@ -3,6 +3,7 @@
 //! the server and in a simulator.
 
 pub mod acl;
+pub mod messages;
 pub mod path;
 pub mod prep;
 pub mod read;

@@ -146,9 +146,13 @@ pub fn get_data_response(r: &mut JuteReader) -> DecodeResult<(Option<Bytes>, Sta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::tree::open_acl;
     use crate::proto::frame::{self, FrameCheck};
+    use crate::proto::records::{Acl, Id};
     use crate::proto::request::{SetWatchesRequest, decode};
+
+    fn open_acl() -> Vec<Acl> {
+        vec![Acl { perms: crate::proto::codes::perms::ALL, id: Id::new("world", "anyone") }]
+    }
 
     #[test]
     fn encoder_round_trips_through_the_server_decoder() {

@@ -17,6 +17,8 @@
 //! `runtime`); nothing here depends on which.
 //! Standalone is an ensemble of one on exactly this path.
 
+use crate::config::Config;
+use crate::core::messages::{AdminReport, ConnectInfo, Entry, Origin, ShardId, ShardReport, ToBroadcast, ToShard};
 use crate::core::prep::{self, PrepContext};
 use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
@@ -24,11 +26,9 @@ use crate::core::txn::{NodeKind, Txn, TxnBody};
 use crate::proto::codes::OpCode;
 use crate::proto::request::Request;
 use crate::runtime::limits;
-use crate::runtime::messages::{AdminReport, ConnectInfo, Entry, Origin, ShardId, ShardReport, ToBroadcast, ToShard};
 use crate::runtime::notify::Mailbox;
 use crate::runtime::snapshotter::SnapshotFeed;
 use crate::runtime::wall_ms;
-use crate::server::config::Config;
 use crate::storage::log::{SyncJob, TxnLog};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::io::BufferedFile;

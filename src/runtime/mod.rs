@@ -11,15 +11,15 @@
 //! is left to the kernel's sync workers and the snapshot thread.
 
 pub mod broadcast;
+pub mod fourlw;
 pub mod limits;
-pub mod messages;
 pub mod notify;
 pub mod shard;
 pub mod snapshotter;
 pub mod stream;
 
+use crate::config::Config;
 use crate::core::tree::DataTree;
-use crate::server::config::Config;
 use crate::storage::log::DATA_SUBDIR;
 use crate::storage::{lock, recovery};
 use glommio::channels::shared_channel;
@@ -109,8 +109,8 @@ struct BroadcastSetup {
     cfg: Arc<Config>,
     tree: Arc<DataTree>,
     log: crate::storage::log::TxnLog,
-    from_shards: Vec<glommio::channels::shared_channel::SharedReceiver<messages::ToBroadcast>>,
-    to_shards: Vec<glommio::channels::shared_channel::SharedSender<messages::ToShard>>,
+    from_shards: Vec<glommio::channels::shared_channel::SharedReceiver<crate::core::messages::ToBroadcast>>,
+    to_shards: Vec<glommio::channels::shared_channel::SharedSender<crate::core::messages::ToShard>>,
     snapshots: snapshotter::SnapshotFeed,
     released: Arc<std::sync::atomic::AtomicI64>,
 }

@@ -20,9 +20,9 @@
 //! It also runs autopurge (`autopurge.purgeInterval` hours, keeping
 //! `autopurge.snapRetainCount` snapshots), as ZooKeeper's purge task does.
 
+use crate::config::Config;
+use crate::core::messages::Entry;
 use crate::core::tree::DataTree;
-use crate::runtime::messages::Entry;
-use crate::server::config::Config;
 use crate::storage::{purge, snapshot};
 use std::path::PathBuf;
 use std::sync::Arc;

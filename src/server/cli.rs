@@ -8,7 +8,7 @@
 //! keeper version                                 print the version
 //! ```
 
-use crate::server::config::Config;
+use crate::config::Config;
 
 /// Usage text, shown on `--help` and after a usage error.
 pub const USAGE: &str = "usage:
@@ -108,8 +108,7 @@ fn serve(args: Vec<String>) -> Result<(), String> {
             }
             "--broadcast-core" => {
                 let v = it.next().ok_or("--broadcast-core needs shared or dedicated")?;
-                shared_broadcast =
-                    Some(crate::server::config::parse_broadcast_core(&v).ok_or(format!("--broadcast-core: expected shared or dedicated, got {v:?}"))?);
+                shared_broadcast = Some(crate::config::parse_broadcast_core(&v).ok_or(format!("--broadcast-core: expected shared or dedicated, got {v:?}"))?);
             }
             other => return Err(format!("serve: unknown argument {other:?}\n{USAGE}")),
         }

@@ -1,6 +1,4 @@
-//! The operator's side: configuration, four-letter words, the command line.
+//! The operator's side: the command line and the data inspection tools.
 
 pub mod cli;
-pub mod config;
-pub mod fourlw;
 pub mod inspect;

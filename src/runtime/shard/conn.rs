@@ -7,13 +7,13 @@
 //! it. Notifications are appended to `out` when the transaction that fires
 //! them is applied, so they precede any later reply that reflects the change.
 
+use crate::core::messages::ConnReport;
 use crate::core::reply::ReplyShape;
 use crate::proto::codes::{ErrorCode, OpCode, state};
 use crate::proto::frame::ConnectResponse;
 use crate::proto::records::Id;
 use crate::proto::request::Request;
 use crate::proto::response::{Response, write_notification, write_response};
-use crate::runtime::messages::ConnReport;
 use crate::runtime::notify::Notify;
 use crate::runtime::wall_ms;
 use bytes::BytesMut;

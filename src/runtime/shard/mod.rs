@@ -22,7 +22,9 @@ mod serve;
 
 pub use serve::{ShardSetup, run_shard};
 
+use crate::config::Config;
 use crate::core::acl;
+use crate::core::messages::{AdminQuery, Entry, Origin, ServerCounters, ShardId, ShardReport};
 use crate::core::read::{self, ReadContext};
 use crate::core::reply::write_reply;
 use crate::core::session;
@@ -32,8 +34,6 @@ use crate::core::txn::TxnBody;
 use crate::proto::codes::{ErrorCode, OpCode, perms, xid};
 use crate::proto::frame::ConnectResponse;
 use crate::proto::response::Response;
-use crate::runtime::messages::{AdminQuery, Entry, Origin, ServerCounters, ShardId, ShardReport};
-use crate::server::config::Config;
 use conn::{Conn, ConnId, Pending, Phase};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;

@@ -6,12 +6,12 @@
 use super::ShardState;
 use super::conn::{Conn, Pending, Phase};
 use crate::core::acl::{self, AuthOutcome};
+use crate::core::messages::{ConnectInfo, Origin, ToBroadcast};
 use crate::core::reply::ReplyShape;
 use crate::proto::codes::{ErrorCode, OpCode};
 use crate::proto::frame::ConnectRequest;
 use crate::proto::request::{self, Request, RequestError};
 use crate::proto::response::Response;
-use crate::runtime::messages::{ConnectInfo, Origin, ToBroadcast};
 use bytes::Bytes;
 use std::rc::Rc;
 use std::sync::Arc;

@@ -4,13 +4,13 @@
 use super::ShardState;
 use super::conn::{Conn, Phase};
 use super::requests::Action;
+use crate::config::Config;
+use crate::core::messages::{Origin, ShardId, ToBroadcast, ToShard};
 use crate::core::tree::DataTree;
 use crate::proto::frame::{self, FrameCheck};
+use crate::runtime::fourlw;
 use crate::runtime::limits::{self, ConnLimits};
-use crate::runtime::messages::{Origin, ShardId, ToBroadcast, ToShard};
 use crate::runtime::stream::SharedStream;
-use crate::server::config::Config;
-use crate::server::fourlw;
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};

@@ -6,8 +6,8 @@
 //! host facts a word prints (directory sizes, open descriptors, environment)
 //! are read here, on the shard answering the word, never on the broadcast core.
 
-use crate::runtime::messages::{AdminQuery, AdminReport, ConnReport, ServerCounters};
-use crate::server::config::Config;
+use crate::config::Config;
+use crate::core::messages::{AdminQuery, AdminReport, ConnReport, ServerCounters};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
