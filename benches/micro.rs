@@ -11,6 +11,7 @@
 use bytes::{Bytes, BytesMut};
 use keeper::core::tree::{DataTree, open_acl};
 use keeper::core::txn::{NodeKind, Txn, TxnBody, TxnOp};
+use keeper::core::zxid::Zxid;
 use keeper::proto::codes::OpCode;
 use keeper::proto::encode;
 use keeper::proto::records::Stat;
@@ -73,7 +74,7 @@ fn tree_of(n: usize) -> (DataTree, i64) {
 }
 
 fn txn(zxid: i64, op: TxnOp) -> Txn {
-    Txn { zxid, time_ms: 0, session_id: 1, cxid: 1, body: TxnBody::Single(op) }
+    Txn { zxid: Zxid::from_raw(zxid), time_ms: 0, session_id: 1, cxid: 1, body: TxnBody::Single(op) }
 }
 
 /// The tree: applying a transaction (the broadcast core's work for it; the
@@ -114,25 +115,24 @@ mod tree {
 #[divan::bench_group(sample_count = 20)]
 mod log {
     use super::*;
-    use keeper::storage::log::TxnLog;
+    use keeper::storage::log::{Log, TxnLog};
 
     /// Appends `batch` 100-byte creates, then syncs once: cost per batch.
     #[divan::bench(args = [1, 16, 128])]
     fn append_and_sync(b: divan::Bencher, batch: usize) {
         let dir = std::env::temp_dir().join(format!("keeper-bench-log-{}-{batch}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut log, _) = TxnLog::open(&dir, 64 << 20, 0, |_| {}).unwrap();
+        let (mut log, _) = TxnLog::open(&dir, 64 << 20, Zxid::ZERO, |_| {}).unwrap();
         let mut zxid = 0;
         b.counter(divan::counter::ItemsCount::new(batch)).bench_local(|| {
             for _ in 0..batch {
                 zxid += 1;
-                log.append(&txn(
+                log.append_txn(&txn(
                     zxid,
                     TxnOp::Create { path: format!("/b/n{zxid}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent },
-                ))
-                .unwrap();
+                ));
             }
-            log.sync_blocking().unwrap();
+            log.persist_blocking().unwrap();
         });
         drop(log);
         let _ = std::fs::remove_dir_all(&dir);

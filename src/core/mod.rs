@@ -4,10 +4,13 @@
 
 pub mod acl;
 pub mod messages;
+pub mod outstanding;
 pub mod path;
 pub mod prep;
 pub mod read;
 pub mod reply;
+pub mod sequencer;
 pub mod session;
 pub mod tree;
 pub mod txn;
+pub mod zxid;

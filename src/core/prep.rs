@@ -1,22 +1,23 @@
-//! Preparing writes: request + tree + who is asking → transaction body.
-//! ZooKeeper's `PrepRequestProcessor`, check for check and in the same order,
-//! so the same request fails with the same error code.
+//! Preparing writes: request + committed tree + outstanding changes + who
+//! is asking → transaction body. ZooKeeper's `PrepRequestProcessor`, check
+//! for check and in the same order, so the same request fails with the
+//! same error code.
 //!
-//! The tree given to `prep` already holds every earlier proposed transaction
-//! (the broadcast core applies each transaction to its own tree as soon as it
-//! is prepared), so ZooKeeper's "outstanding changes" are simply the tree.
-//! Inside a multi, later ops must see earlier ops' effects without touching
-//! the tree until the whole multi is known to succeed: [`View`] overlays
-//! those pending changes, as ZooKeeper's `ChangeRecord`s do.
+//! Prep reads nodes through a [`View`]: the changes of the request itself
+//! (inside a multi, later ops see earlier ops' effects), then the
+//! [`Outstanding`] changes of transactions prepared but not yet committed,
+//! then the committed tree. What a successful request changed comes back
+//! in [`Prepared::changes`], for the caller to push onto the outstanding
+//! changes under the transaction's zxid. A failed request changes nothing.
 
 use crate::core::acl;
+use crate::core::outstanding::{Changes, Outstanding, Record};
 use crate::core::path;
 use crate::core::tree::{self, DataTree};
 use crate::core::txn::{NodeKind, TxnBody, TxnOp};
 use crate::proto::codes::{ErrorCode, OpCode, perms};
-use crate::proto::records::{Acl, Id};
+use crate::proto::records::Id;
 use crate::proto::request::{CreateMode, CreateRequest, MultiOp, Request};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The largest TTL ZooKeeper accepts, in milliseconds (`EphemeralType.TTL`: 40 bits).
@@ -31,40 +32,25 @@ pub struct PrepContext<'a> {
     pub extended_types: bool,
 }
 
-/// What prep needs to know of a node (ZooKeeper's `ChangeRecord`).
-#[derive(Debug, Clone)]
-struct Record {
-    acl: Arc<Vec<Acl>>,
-    version: i32,
-    aversion: i32,
-    child_creates: i32,
-    num_children: usize,
-    kind: NodeKind,
+/// A prepared request: the transaction body, and what it changed for the
+/// next prep to see (empty when it failed).
+#[derive(Debug)]
+pub struct Prepared {
+    pub body: TxnBody,
+    pub changes: Changes,
 }
 
-impl Record {
-    fn of(node: &tree::Node) -> Record {
-        Record {
-            acl: node.acl.clone(),
-            version: node.persisted.version,
-            aversion: node.persisted.aversion,
-            child_creates: node.persisted.child_creates,
-            num_children: node.children.len(),
-            kind: node.kind(),
-        }
-    }
-}
-
-/// The tree plus the changes of the multi being prepared.
+/// The committed tree, under the outstanding changes, under the request's own.
 struct View<'a> {
     tree: &'a DataTree,
-    /// `None` marks a node deleted earlier in the multi.
-    changes: HashMap<String, Option<Record>>,
+    outstanding: &'a Outstanding,
+    /// `None` marks a node this request deleted.
+    changes: Changes,
 }
 
 impl View<'_> {
     fn get(&self, path: &str) -> Result<Record, ErrorCode> {
-        let found = match self.changes.get(path) {
+        let found = match self.changes.get(path).or_else(|| self.outstanding.get(path)) {
             Some(change) => change.clone(),
             None => self.tree.get(path).map(Record::of),
         };
@@ -76,17 +62,50 @@ impl View<'_> {
     }
 
     fn set(&mut self, path: &str, record: Option<Record>) {
-        self.changes.insert(path.to_string(), record);
+        self.changes.insert(Arc::from(path), record);
     }
 }
 
 /// Prepares a write request into a transaction body. Failures become
 /// `Error` ops: they still take a zxid, as in ZooKeeper.
-pub fn prep(tree: &DataTree, op: OpCode, req: &Request, ctx: &PrepContext<'_>) -> TxnBody {
-    let mut view = View { tree, changes: HashMap::new() };
-    match req {
+pub fn prep(tree: &DataTree, outstanding: &Outstanding, op: OpCode, req: &Request, ctx: &PrepContext<'_>) -> Prepared {
+    let mut view = View { tree, outstanding, changes: Changes::new() };
+    let body = match req {
         Request::Multi(ops) => TxnBody::Multi(prep_multi(&mut view, ops, ctx)),
         _ => TxnBody::Single(prep_single(&mut view, op, req, ctx).unwrap_or_else(|code| TxnOp::Error { code: code.code() })),
+    };
+    debug_assert!(!body_failed(&body) || view.changes.is_empty(), "a failed request changes nothing");
+    Prepared { body, changes: view.changes }
+}
+
+/// Prepares a closeSession: it deletes every ephemeral node the session
+/// owns in the view (committed ones not deleted since, and outstanding
+/// ones), which the next prep must see gone.
+pub fn prep_close_session(tree: &DataTree, outstanding: &Outstanding, session_id: i64) -> Prepared {
+    let mut view = View { tree, outstanding, changes: Changes::new() };
+    let mut owned: Vec<Arc<str>> = tree.ephemerals_of(session_id).chain(outstanding.ephemerals_of(session_id)).cloned().collect();
+    owned.sort();
+    owned.dedup();
+    for path in owned {
+        let still_owned = view.get(&path).is_ok_and(|r| r.kind == NodeKind::Ephemeral { session_id });
+        if !still_owned {
+            continue;
+        }
+        let parent_path = path::split(&path).map(|(parent, _)| parent).expect("an ephemeral node has a parent");
+        let mut parent = view.get(parent_path).expect("an existing node's parent exists");
+        parent.num_children -= 1;
+        view.set(parent_path, Some(parent));
+        view.set(&path, None);
+    }
+    Prepared { body: TxnBody::CloseSession, changes: view.changes }
+}
+
+/// Whether every op of a body failed (a failed single op, or a failed multi).
+fn body_failed(body: &TxnBody) -> bool {
+    match body {
+        TxnBody::Single(op) => matches!(op, TxnOp::Error { .. }),
+        TxnBody::Multi(ops) => !ops.is_empty() && ops.iter().all(|op| matches!(op, TxnOp::Error { .. })),
+        TxnBody::CreateSession { .. } | TxnBody::CloseSession => false,
     }
 }
 
@@ -140,6 +159,8 @@ fn prep_multi(view: &mut View<'_>, ops: &[MultiOp], ctx: &PrepContext<'_>) -> Ve
         match prep_single(view, code, &req, ctx) {
             Ok(txn_op) => out.push(txn_op),
             Err(failed) => {
+                // The whole multi fails: what its earlier ops changed is undone.
+                view.changes.clear();
                 // Ops before the failure report Ok, the failure its code, ops after it
                 // RuntimeInconsistency (DataTree.processTxn for a failed MultiTxn).
                 let mut codes = vec![ErrorCode::Ok; i];
@@ -260,6 +281,7 @@ mod tests {
     use super::*;
     use crate::core::tree::open_acl;
     use crate::core::txn::Txn;
+    use crate::core::zxid::Zxid;
 
     fn ctx() -> PrepContext<'static> {
         PrepContext { session_id: 9, ids: &[], extended_types: true }
@@ -276,9 +298,14 @@ mod tests {
         }
     }
 
+    /// Prep against the committed tree alone (nothing outstanding).
+    fn prep_committed(tree: &DataTree, op: OpCode, req: &Request, ctx: &PrepContext<'_>) -> TxnBody {
+        prep(tree, &Outstanding::default(), op, req, ctx).body
+    }
+
     fn run(tree: &mut DataTree, zxid: i64, op: OpCode, req: &Request) -> TxnBody {
-        let body = prep(tree, op, req, &ctx());
-        tree.apply(&Txn { zxid, time_ms: 0, session_id: 9, cxid: 0, body: body.clone() });
+        let body = prep_committed(tree, op, req, &ctx());
+        tree.apply(&Txn { zxid: Zxid::from_raw(zxid), time_ms: 0, session_id: 9, cxid: 0, body: body.clone() });
         body
     }
 
@@ -286,14 +313,14 @@ mod tests {
     fn create_path_rules_match_zookeeper() {
         let mut tree = DataTree::new();
         run(&mut tree, 1, OpCode::Create, &create("/existing", 0));
-        let code = |p: &str| error_code(&prep(&tree, OpCode::Create, &create(p, 0), &ctx()));
+        let code = |p: &str| error_code(&prep_committed(&tree, OpCode::Create, &create(p, 0), &ctx()));
         assert_eq!(code("/a//b"), Some(ErrorCode::NoNode.code()));
         assert_eq!(code("/missing/"), Some(ErrorCode::NoNode.code()));
         assert_eq!(code("/existing/"), Some(ErrorCode::BadArguments.code()));
         assert_eq!(code("/"), Some(ErrorCode::NodeExists.code()));
         assert_eq!(code("/existing"), Some(ErrorCode::NodeExists.code()));
         assert_eq!(code("noslash"), Some(ErrorCode::BadArguments.code()));
-        assert_eq!(error_code(&prep(&tree, OpCode::Create, &create("/x", 9), &ctx())), Some(ErrorCode::BadArguments.code()));
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::Create, &create("/x", 9), &ctx())), Some(ErrorCode::BadArguments.code()));
     }
 
     #[test]
@@ -315,7 +342,7 @@ mod tests {
             MultiOp::Check { path: "/m".into(), version: 3 },
             MultiOp::Delete { path: "/m".into(), version: -1 },
         ];
-        let body = prep(&tree, OpCode::Multi, &Request::Multi(ops), &ctx());
+        let body = prep_committed(&tree, OpCode::Multi, &Request::Multi(ops), &ctx());
         let codes: Vec<i32> = match body {
             TxnBody::Multi(ops) => ops.iter().map(|op| if let TxnOp::Error { code } = op { *code } else { 99 }).collect(),
             _ => panic!(),
@@ -332,7 +359,7 @@ mod tests {
             MultiOp::Check { path: "/m".into(), version: 1 },
             MultiOp::Delete { path: "/m".into(), version: 1 },
         ];
-        let body = prep(&tree, OpCode::Multi, &Request::Multi(ops), &ctx());
+        let body = prep_committed(&tree, OpCode::Multi, &Request::Multi(ops), &ctx());
         assert!(matches!(&body, TxnBody::Multi(ops) if ops.iter().all(|op| !matches!(op, TxnOp::Error { .. }))), "{body:?}");
     }
 
@@ -340,16 +367,59 @@ mod tests {
     fn ttl_and_ephemeral_rules() {
         let mut tree = DataTree::new();
         let ttl = |flags, ttl| Request::Create(CreateRequest { path: "/t".into(), data: None, acl: open_acl(), flags, ttl });
-        assert_eq!(error_code(&prep(&tree, OpCode::CreateTtl, &ttl(5, 0), &ctx())), Some(ErrorCode::BadArguments.code()));
-        assert_eq!(error_code(&prep(&tree, OpCode::CreateTtl, &ttl(0, 100), &ctx())), Some(ErrorCode::BadArguments.code()));
-        assert_eq!(error_code(&prep(&tree, OpCode::CreateTtl, &ttl(5, 100), &ctx())), None);
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::CreateTtl, &ttl(5, 0), &ctx())), Some(ErrorCode::BadArguments.code()));
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::CreateTtl, &ttl(0, 100), &ctx())), Some(ErrorCode::BadArguments.code()));
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::CreateTtl, &ttl(5, 100), &ctx())), None);
         let off = PrepContext { extended_types: false, ..ctx() };
-        assert_eq!(error_code(&prep(&tree, OpCode::CreateTtl, &ttl(5, 100), &off)), Some(ErrorCode::Unimplemented.code()));
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::CreateTtl, &ttl(5, 100), &off)), Some(ErrorCode::Unimplemented.code()));
         run(&mut tree, 1, OpCode::Create, &create("/e", 1));
-        assert_eq!(error_code(&prep(&tree, OpCode::Create, &create("/e/c", 0), &ctx())), Some(ErrorCode::NoChildrenForEphemerals.code()));
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::Create, &create("/e/c", 0), &ctx())), Some(ErrorCode::NoChildrenForEphemerals.code()));
         assert_eq!(
-            error_code(&prep(&tree, OpCode::Delete, &Request::Delete { path: "/zookeeper".into(), version: -1 }, &ctx())),
+            error_code(&prep_committed(&tree, OpCode::Delete, &Request::Delete { path: "/zookeeper".into(), version: -1 }, &ctx())),
             Some(ErrorCode::BadArguments.code())
         );
+    }
+
+    #[test]
+    fn prep_sees_outstanding_changes_and_a_failed_multi_leaves_none() {
+        let tree = DataTree::new();
+        let mut outstanding = Outstanding::default();
+        let first = prep(&tree, &outstanding, OpCode::Create, &create("/o", 0), &ctx());
+        assert!(matches!(first.body, TxnBody::Single(TxnOp::Create { .. })));
+        outstanding.push(Zxid::from_raw(1), first.changes);
+        // Not committed, yet the next prep sees /o: a child works, a second /o does not.
+        let child = prep(&tree, &outstanding, OpCode::Create, &create("/o/", 2), &ctx());
+        assert!(matches!(&child.body, TxnBody::Single(TxnOp::Create { path, .. }) if path == "/o/0000000000"), "{child:?}");
+        outstanding.push(Zxid::from_raw(2), child.changes);
+        assert_eq!(error_code(&prep_committed(&tree, OpCode::Create, &create("/o", 0), &ctx())), None, "the committed tree alone has no /o");
+        let again = prep(&tree, &outstanding, OpCode::Create, &create("/o", 0), &ctx());
+        assert_eq!(error_code(&again.body), Some(ErrorCode::NodeExists.code()));
+        assert!(again.changes.is_empty(), "a failed request changes nothing");
+        let failing = vec![
+            MultiOp::Create { op: OpCode::Create, req: CreateRequest { path: "/m".into(), data: None, acl: open_acl(), flags: 0, ttl: 0 } },
+            MultiOp::Delete { path: "/o".into(), version: -1 },
+        ];
+        let multi = prep(&tree, &outstanding, OpCode::Multi, &Request::Multi(failing), &ctx());
+        assert!(multi.changes.is_empty(), "the failed multi's create of /m is undone: {multi:?}");
+        // The sequential suffix counts the outstanding create.
+        let next = prep(&tree, &outstanding, OpCode::Create, &create("/o/", 2), &ctx());
+        assert!(matches!(&next.body, TxnBody::Single(TxnOp::Create { path, .. }) if path == "/o/0000000001"), "{next:?}");
+    }
+
+    #[test]
+    fn close_session_deletes_committed_and_outstanding_ephemerals_in_the_view() {
+        let mut tree = DataTree::new();
+        let eph = |path: &str| create(path, 1);
+        run(&mut tree, 1, OpCode::Create, &eph("/e1"));
+        let mut outstanding = Outstanding::default();
+        let pending = prep(&tree, &outstanding, OpCode::Create, &eph("/e2"), &ctx());
+        outstanding.push(Zxid::from_raw(2), pending.changes);
+        let closed = prep_close_session(&tree, &outstanding, 9);
+        assert_eq!(closed.body, TxnBody::CloseSession);
+        assert_eq!(closed.changes.get("/e1"), Some(&None));
+        assert_eq!(closed.changes.get("/e2"), Some(&None));
+        assert_eq!(closed.changes.get("/").and_then(|r| r.as_ref()).map(|r| r.num_children), Some(1), "only /zookeeper is left under /");
+        outstanding.push(Zxid::from_raw(3), closed.changes);
+        assert_eq!(error_code(&prep(&tree, &outstanding, OpCode::Create, &eph("/e1"), &ctx()).body), None, "/e1 is gone once the close is outstanding");
     }
 }

@@ -10,6 +10,7 @@
 //! `Multi` whose ops are all `Error`): like ZooKeeper, a failed write consumes
 //! a zxid, and the reply carries it.
 
+use crate::core::zxid::Zxid;
 use crate::proto::records::Acl;
 use bytes::Bytes;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -70,8 +71,9 @@ pub enum TxnBody {
 /// A stamped transaction.
 #[derive(Debug, Clone, PartialEq, Archive, Serialize, Deserialize)]
 pub struct Txn {
-    /// The transaction's id: epoch in the high 32 bits, counter in the low.
-    pub zxid: i64,
+    /// The transaction's id (see [`Zxid`]); archived as one i64, as before
+    /// the type existed, so older logs read unchanged.
+    pub zxid: Zxid,
     /// Wall-clock milliseconds when the broadcast core prepared it.
     pub time_ms: i64,
     /// The session that asked for it (or whose expiry caused it).
@@ -81,7 +83,19 @@ pub struct Txn {
     pub body: TxnBody,
 }
 
+/// A transaction as the log stores it: its zxid and its rkyv bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub zxid: Zxid,
+    pub payload: Vec<u8>,
+}
+
 impl Txn {
+    /// The record the log stores.
+    pub fn to_record(&self) -> LogRecord {
+        LogRecord { zxid: self.zxid, payload: self.to_bytes() }
+    }
+
     /// Serializes for the log.
     pub fn to_bytes(&self) -> Vec<u8> {
         rkyv::to_bytes::<rkyv::rancor::Error>(self).expect("serializing a Txn cannot fail").into_vec()
@@ -103,7 +117,7 @@ mod tests {
     #[test]
     fn round_trips_through_rkyv() {
         let txn = Txn {
-            zxid: 0x1_0000_0005,
+            zxid: Zxid::new(1, 5),
             time_ms: 1_700_000_000_000,
             session_id: 42,
             cxid: 7,

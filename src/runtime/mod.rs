@@ -91,38 +91,6 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
         .map_err(fail)
 }
 
-/// The tree itself, once every other core has made its copy.
-fn take_when_copied(mut tree: Arc<DataTree>) -> DataTree {
-    loop {
-        match Arc::try_unwrap(tree) {
-            Ok(t) => return t,
-            Err(shared) => {
-                tree = shared;
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        }
-    }
-}
-
-/// What the broadcast loop needs, handed to the executor that runs it.
-struct BroadcastSetup {
-    cfg: Arc<Config>,
-    tree: Arc<DataTree>,
-    log: crate::storage::log::TxnLog,
-    from_shards: Vec<glommio::channels::shared_channel::SharedReceiver<crate::core::messages::ToBroadcast>>,
-    to_shards: Vec<glommio::channels::shared_channel::SharedSender<crate::core::messages::ToShard>>,
-    snapshots: snapshotter::SnapshotFeed,
-    released: Arc<std::sync::atomic::AtomicI64>,
-}
-
-impl BroadcastSetup {
-    /// The broadcast loop, once every other core has copied the tree.
-    async fn run(self) {
-        let tree = take_when_copied(self.tree);
-        broadcast::run_broadcast(self.cfg, tree, self.log, self.from_shards, self.to_shards, self.snapshots, self.released).await
-    }
-}
-
 /// Locks the snapshot directory and, when it is another, the log directory.
 fn lock_data_dirs(snap_dir: &std::path::Path, log_dir: &std::path::Path) -> Result<Vec<lock::DirLock>, String> {
     let mut locks = vec![lock::lock(snap_dir)?];
@@ -152,9 +120,10 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         recovered.log.replayed,
         started.elapsed().as_millis()
     );
-    let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid()));
-    // Each core copies the recovered tree's map (the nodes are shared) in its own thread,
-    // and the broadcast core takes the original once the others are done.
+    let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid().raw()));
+    // Each core (the broadcast loop and the snapshotter included) copies the
+    // recovered tree's map (the nodes are shared) in its own thread; the
+    // original goes when the last copy is made.
     let tree = Arc::new(tree);
     let snapshots = snapshotter::start(cfg.clone(), tree.clone(), snap_dir, log_dir);
 
@@ -169,7 +138,8 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         to_shards.push(tx_s);
         shard_ends.push((tx_b, rx_s));
     }
-    let mut broadcast = Some(BroadcastSetup { cfg: cfg.clone(), tree: tree.clone(), log, from_shards, to_shards, snapshots, released: released.clone() });
+    let mut broadcast =
+        Some(broadcast::BroadcastSetup { cfg: cfg.clone(), tree: tree.clone(), log, from_shards, to_shards, snapshots, released: released.clone() });
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
     for (shard, (listener_fd, (to_broadcast, from_broadcast))) in listeners.into_iter().zip(shard_ends).enumerate() {
@@ -183,7 +153,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
                 let own = DataTree::clone(&tree);
                 drop(tree);
                 if let Some(b) = local_broadcast {
-                    glommio::spawn_local(b.run()).detach();
+                    glommio::spawn_local(broadcast::run_broadcast(b)).detach();
                 }
                 shard::run_shard(shard::ShardSetup { id: shard, cfg, tree: own, released, listener: listener_fd, to_broadcast, from_broadcast, conn_limits })
             })
@@ -195,7 +165,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpus[0]))
             .name("keeper-broadcast")
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-            .spawn(move || b.run())
+            .spawn(move || broadcast::run_broadcast(b))
             .map_err(|e| format!("cannot start the broadcast core on cpu {}: {e}", cpus[0]))?;
         handles.push(handle);
     }

@@ -71,11 +71,18 @@ impl<T> Mailbox<T> {
         self.has_items.notify();
     }
 
-    /// Waits for at least one item and returns all queued items, oldest first.
-    pub async fn drain(&self) -> VecDeque<T> {
+    /// Waits for at least one item and returns up to `max` of the queued
+    /// items, oldest first (the rest wait for the next call, which returns
+    /// at once).
+    pub async fn drain_up_to(&self, max: usize) -> VecDeque<T> {
+        assert!(max > 0, "a drain takes at least one item");
         loop {
-            let taken = std::mem::take(&mut *self.items.borrow_mut());
+            let taken = {
+                let mut items = self.items.borrow_mut();
+                if items.len() <= max { std::mem::take(&mut *items) } else { items.drain(..max).collect() }
+            };
             if !taken.is_empty() {
+                debug_assert!(taken.len() <= max);
                 self.has_space.notify();
                 return taken;
             }

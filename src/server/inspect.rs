@@ -3,6 +3,7 @@
 //! corruption reported by file and offset.
 
 use crate::core::txn::{Txn, TxnBody, TxnOp};
+use crate::core::zxid::Zxid;
 use crate::proto::records::Acl;
 use crate::storage::log::{self, Scanned};
 use crate::storage::snapshot::{self, SnapshotFile};
@@ -85,7 +86,7 @@ pub fn dump_snapshot(path: &Path, out: &mut impl Write) -> Result<(), String> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let zxid = name
         .strip_prefix("snapshot.")
-        .and_then(|h| i64::from_str_radix(h, 16).ok())
+        .and_then(|h| i64::from_str_radix(h, 16).ok().map(Zxid::from_raw))
         .ok_or(format!("{}: not a snapshot file name (snapshot.<hex zxid>)", path.display()))?;
     let mut p = snapshot::Collected::default();
     let (zxid, count) = snapshot::read(&SnapshotFile { path: path.to_path_buf(), zxid }, &mut p).map_err(|e| e.to_string())?;

@@ -42,7 +42,7 @@ pub fn purge(snap_dir: &Path, log_dir: &Path, retain: usize) -> Result<Purged, S
     }
     let segments = log::list_segments(log_dir).map_err(|e| e.to_string())?;
     for pair in segments.windows(2) {
-        if pair[1].first_zxid <= oldest_kept + 1 {
+        if pair[1].first_zxid <= oldest_kept.next() {
             std::fs::remove_file(&pair[0].path).map_err(|e| format!("cannot delete {}: {e}", pair[0].path.display()))?;
             purged.segments.push(pair[0].path.clone());
         }

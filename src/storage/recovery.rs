@@ -10,9 +10,10 @@
 //!   the server's history (nothing was ever purged before it);
 //! - otherwise start-up stops, naming the file and offset that failed.
 
-use super::log::{self, LogError, Recovery, TxnLog};
+use super::log::{self, Log, LogError, Recovery, TxnLog};
 use super::snapshot::{self, SnapshotFile};
 use crate::core::tree::DataTree;
+use crate::core::zxid::Zxid;
 use std::path::Path;
 
 /// What recovery found, for the start-up log line.
@@ -29,7 +30,7 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize) -> Result<
     let snaps = snapshot::list(snap_dir).map_err(|e| format!("cannot list {}: {e}", snap_dir.display()))?;
     let segments = log::list_segments(log_dir).map_err(|e| e.to_string())?;
     let log_start = segments.first().map(|s| s.first_zxid);
-    let covers = |zxid: i64| log_start.is_none_or(|first| first <= zxid + 1);
+    let covers = |zxid: Zxid| log_start.is_none_or(|first| first <= zxid.next());
     let mut skipped = Vec::new();
     let mut chosen: Option<(DataTree, SnapshotFile)> = None;
     for file in snaps.iter().rev() {
@@ -38,7 +39,9 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize) -> Result<
                 chosen = Some((tree, file.clone()));
                 break;
             }
-            Ok(_) => skipped.push(format!("snapshot {} is valid but the log starts at zxid {:#x}, after it", file.path.display(), log_start.unwrap_or(0))),
+            Ok(_) => {
+                skipped.push(format!("snapshot {} is valid but the log starts at zxid {}, after it", file.path.display(), log_start.unwrap_or(Zxid::ZERO)))
+            }
             Err(e) => skipped.push(e.to_string()),
         }
     }
@@ -68,7 +71,7 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize) -> Result<
     })
     .map_err(|e: LogError| e.to_string())?;
     if log.last_zxid() < tree.last_zxid() {
-        eprintln!("keeper: warning: the log ends at zxid {:#x}, before the snapshot's {:#x}", log.last_zxid(), tree.last_zxid());
+        eprintln!("keeper: warning: the log ends at zxid {}, before the snapshot's {}", log.last_zxid(), tree.last_zxid());
     }
     Ok((tree, log, Recovered { snapshot, log: report }))
 }

@@ -25,6 +25,7 @@
 
 use crate::core::tree::{AclCache, DataTree, Node, PersistedStat};
 use crate::core::txn::NodeKind;
+use crate::core::zxid::Zxid;
 use crate::proto::records::Acl;
 use bytes::Bytes;
 use memmap2::Mmap;
@@ -65,7 +66,7 @@ enum Chunk {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotFile {
     pub path: PathBuf,
-    pub zxid: i64,
+    pub zxid: Zxid,
 }
 
 /// Snapshot files in `dir`, oldest first (temporary files excluded).
@@ -82,7 +83,7 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut header = [0u8; HEADER_LEN];
     header[..8].copy_from_slice(MAGIC);
-    header[8..16].copy_from_slice(&zxid.to_le_bytes());
+    header[8..16].copy_from_slice(&zxid.raw().to_le_bytes());
     out.write_all(&header)?;
 
     let mut acl_index: HashMap<*const Vec<Acl>, u32> = HashMap::new();
@@ -198,7 +199,7 @@ impl SnapshotVisitor for Validate {
 }
 
 /// Maps, checks and visits a snapshot; returns its zxid and node count.
-pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(i64, u64), SnapshotError> {
+pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(Zxid, u64), SnapshotError> {
     let err = |offset: usize, why: String| SnapshotError { file: file.path.clone(), offset, why };
     let f = File::open(&file.path).map_err(|e| err(0, format!("cannot open: {e}")))?;
     // SAFETY: snapshot files are immutable once renamed into place.
@@ -207,9 +208,9 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
     if bytes.len() < HEADER_LEN + FOOTER_LEN || &bytes[..8] != MAGIC {
         return Err(err(0, "bad header".into()));
     }
-    let zxid = i64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let zxid = Zxid::from_raw(i64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")));
     if zxid != file.zxid {
-        return Err(err(8, format!("header zxid {zxid:#x} does not match the file name")));
+        return Err(err(8, format!("header zxid {zxid} does not match the file name")));
     }
     let footer_at = bytes.len() - FOOTER_LEN;
     let footer = &bytes[footer_at..];
@@ -338,9 +339,9 @@ mod tests {
 
     fn tree_with(n: usize) -> DataTree {
         let mut tree = DataTree::new();
-        let mut zxid = 0;
+        let mut zxid = Zxid::ZERO;
         let mut apply = |tree: &mut DataTree, body| {
-            zxid += 1;
+            zxid = zxid.next();
             tree.apply(&Txn { zxid, time_ms: 7, session_id: 9, cxid: 0, body });
         };
         apply(&mut tree, TxnBody::CreateSession { timeout_ms: 5000 });
@@ -375,7 +376,7 @@ mod tests {
         for (i, parent) in ["/d/n1", "/d/n12", "/d/n2", "/d/n299"].iter().enumerate() {
             for c in ["b", "a", "c"] {
                 let create = TxnOp::Create { path: format!("{parent}/{c}"), data: None, acl: open_acl(), kind: NodeKind::Persistent };
-                let zxid = tree.last_zxid() + 1;
+                let zxid = tree.last_zxid().next();
                 tree.apply(&Txn { zxid, time_ms: i as i64, session_id: 9, cxid: 0, body: TxnBody::Single(create) });
             }
         }

@@ -86,7 +86,7 @@ pub struct Effect {
 impl DataTree {
     /// Applies `txn`: works out its effect and installs its changes here.
     pub fn apply(&mut self, txn: &Txn) -> Effect {
-        assert!(txn.zxid > self.last_zxid, "transactions apply in zxid order: {:#x} after {:#x}", txn.zxid, self.last_zxid);
+        assert!(txn.zxid > self.last_zxid, "transactions apply in zxid order: {} after {}", txn.zxid, self.last_zxid);
         self.last_zxid = txn.zxid;
         let mut events = Events::new();
         let mut changes = Changes::new();
@@ -96,7 +96,7 @@ impl DataTree {
                 Applied::Session
             }
             TxnBody::CloseSession => {
-                self.close_session(txn.session_id, txn.zxid, &mut events, &mut changes);
+                self.close_session(txn.session_id, txn.zxid.raw(), &mut events, &mut changes);
                 Applied::Session
             }
             TxnBody::Single(op) => Applied::Single(self.apply_op(op, txn, &mut events, &mut changes)),
@@ -118,7 +118,7 @@ impl DataTree {
                 OpResult::Created { path: path.clone(), stat }
             }
             TxnOp::Delete { path } => {
-                self.delete_node(path, txn.zxid, events, changes);
+                self.delete_node(path, txn.zxid.raw(), events, changes);
                 OpResult::Deleted
             }
             TxnOp::SetData { path, data, version } => {
@@ -126,7 +126,7 @@ impl DataTree {
                 let old_len = old.data_len();
                 let node = old.with_data(data.as_deref(), |f| {
                     f.persisted.version = *version;
-                    f.persisted.mzxid = txn.zxid;
+                    f.persisted.mzxid = txn.zxid.raw();
                     f.persisted.mtime = txn.time_ms;
                 });
                 let (stat, new_len) = (node.stat(), node.data_len());
@@ -161,11 +161,11 @@ impl DataTree {
         assert!(!self.nodes.contains(path), "trees diverged: create of existing node {path}");
         let parent = self.node_at(parent_path).edited(|f| {
             f.persisted.child_creates = f.persisted.child_creates.wrapping_add(1);
-            f.persisted.pzxid = txn.zxid;
+            f.persisted.pzxid = txn.zxid.raw();
             f.children.insert(name);
         });
         let acl = self.acls.intern(acl);
-        let node = Node::new(path, data, acl, kind, txn.zxid, txn.time_ms);
+        let node = Node::new(path, data, acl, kind, txn.zxid.raw(), txn.time_ms);
         let (stat, data_len) = (node.stat(), node.data_len());
         events.push(TreeEvent::new(EventType::NodeCreated, &node));
         events.push(TreeEvent::new(EventType::NodeChildrenChanged, &parent));
@@ -207,9 +207,10 @@ impl DataTree {
 mod tests {
     use super::*;
     use crate::core::tree::open_acl;
+    use crate::core::zxid::Zxid;
 
     fn txn(zxid: i64, body: TxnBody) -> Txn {
-        Txn { zxid, time_ms: 1000 + zxid, session_id: 7, cxid: 1, body }
+        Txn { zxid: Zxid::from_raw(zxid), time_ms: 1000 + zxid, session_id: 7, cxid: 1, body }
     }
 
     fn create(path: &str, kind: NodeKind) -> TxnBody {

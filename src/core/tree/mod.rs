@@ -28,6 +28,7 @@ pub use node::{Children, Node, NodeFields, PersistedStat};
 
 use crate::core::path;
 use crate::core::txn::NodeKind;
+use crate::core::zxid::Zxid;
 use crate::proto::codes::perms;
 use crate::proto::records::{Acl, Id};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -75,7 +76,7 @@ pub struct DataTree {
     /// Live sessions and their negotiated timeouts.
     sessions: HashMap<i64, i32>,
     /// The zxid of the last transaction applied.
-    last_zxid: i64,
+    last_zxid: Zxid,
     /// Sum of data lengths and path lengths (ZooKeeper's approximate data size).
     data_bytes: u64,
     quota: quota::QuotaRoots,
@@ -89,7 +90,7 @@ impl Default for DataTree {
 
 impl DataTree {
     /// A tree with no node at all, at `last_zxid`.
-    fn empty(last_zxid: i64, sessions: HashMap<i64, i32>) -> DataTree {
+    fn empty(last_zxid: Zxid, sessions: HashMap<i64, i32>) -> DataTree {
         DataTree {
             nodes: node_map::NodeMap::default(),
             acls: AclCache::default(),
@@ -142,8 +143,8 @@ impl DataTree {
 
     /// Installs a committed transaction's changes (what [`DataTree::apply`]
     /// returned on the broadcast core).
-    pub fn install(&mut self, zxid: i64, changes: &[Change]) {
-        assert!(zxid > self.last_zxid, "transactions install in zxid order: {zxid:#x} after {:#x}", self.last_zxid);
+    pub fn install(&mut self, zxid: Zxid, changes: &[Change]) {
+        assert!(zxid > self.last_zxid, "transactions install in zxid order: {zxid} after {}", self.last_zxid);
         self.last_zxid = zxid;
         for change in changes {
             self.install_change(change);
@@ -196,7 +197,7 @@ impl DataTree {
 
     /// A tree holding only `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`.
     pub fn new() -> DataTree {
-        let mut tree = DataTree::empty(0, HashMap::new());
+        let mut tree = DataTree::empty(Zxid::ZERO, HashMap::new());
         let open = tree.acls.intern(&open_acl());
         let config_acl = tree.acls.intern(&read_acl());
         let node = |path: &str, acl: &Arc<Vec<Acl>>, edit: &dyn Fn(&mut NodeFields)| {
@@ -234,7 +235,7 @@ impl DataTree {
     }
 
     /// The zxid of the last applied transaction.
-    pub fn last_zxid(&self) -> i64 {
+    pub fn last_zxid(&self) -> Zxid {
         self.last_zxid
     }
 
@@ -289,7 +290,7 @@ impl DataTree {
     /// its nodes' ACLs were interned in, and every node (children are
     /// linked here). Fails, naming the path, if a parent is missing or a
     /// path appears twice.
-    pub fn restore(zxid: i64, sessions: impl IntoIterator<Item = (i64, i32)>, acls: AclCache, nodes: Vec<Node>) -> Result<DataTree, String> {
+    pub fn restore(zxid: Zxid, sessions: impl IntoIterator<Item = (i64, i32)>, acls: AclCache, nodes: Vec<Node>) -> Result<DataTree, String> {
         let mut tree = DataTree::empty(zxid, sessions.into_iter().collect());
         tree.acls = acls;
         tree.nodes.reserve(nodes.len());

@@ -228,7 +228,7 @@ impl ShardState {
         let Some(c) = self.conns.get(&conn_id).cloned() else {
             return;
         };
-        let zxid = self.tree.last_zxid();
+        let zxid = self.tree.last_zxid().raw();
         {
             let mut inner = c.inner.borrow_mut();
             match inner.pending.pop_front() {
@@ -258,7 +258,7 @@ impl ShardState {
     /// Answers queued reads until the next write, a read the replica is not
     /// yet fresh enough for, or the end of the queue.
     fn run_queued_reads(&mut self, c: &Rc<Conn>) {
-        let applied = self.tree.last_zxid();
+        let applied = self.tree.last_zxid().raw();
         loop {
             let next = {
                 let mut inner = c.inner.borrow_mut();
@@ -274,7 +274,7 @@ impl ShardState {
             match next {
                 Some(Pending::Read { xid, op, req, start, .. }) => self.answer_read(c, xid, op, &req, start),
                 Some(Pending::Ready { xid, op, result, start }) => {
-                    let zxid = self.tree.last_zxid();
+                    let zxid = self.tree.last_zxid().raw();
                     c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 }
                 _ => return,
@@ -294,7 +294,7 @@ impl ShardState {
             inner.notify_event(note.kind as i32, &note.path);
         }
         let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
-        inner.reply(reply_xid, self.tree.last_zxid(), &result, op, start);
+        inner.reply(reply_xid, self.tree.last_zxid().raw(), &result, op, start);
         drop(inner);
         self.notes = notes;
         self.counters.record_latency(start);
@@ -336,14 +336,15 @@ impl ServerCounters {
 mod tests {
     use super::*;
     use crate::core::txn::Txn;
+    use crate::core::zxid::Zxid;
 
     #[test]
     fn replica_installs_committed_stream_in_order() {
         let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new(), Arc::new(AtomicI64::new(0)));
-        let txn = Txn { zxid: 1, time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
+        let txn = Txn { zxid: Zxid::from_raw(1), time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
         let effect = DataTree::new().apply(&txn);
         shard.on_entry(&Entry::Txn { txn, origin: None, effect });
-        assert_eq!(shard.tree.last_zxid(), 1);
+        assert_eq!(shard.tree.last_zxid(), Zxid::from_raw(1));
         assert_eq!(shard.tree.sessions().get(&5), Some(&4000));
     }
 }

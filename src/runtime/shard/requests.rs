@@ -136,7 +136,7 @@ impl ShardState {
     /// Queues an answer behind earlier requests (or behind the replica
     /// catching up), or sends it now.
     fn answer_in_order(&mut self, c: &Rc<Conn>, item: Pending) -> Action {
-        let stale = matches!(item, Pending::Read { min_zxid, .. } if min_zxid > self.tree.last_zxid());
+        let stale = matches!(item, Pending::Read { min_zxid, .. } if min_zxid > self.tree.last_zxid().raw());
         let mut inner = c.inner.borrow_mut();
         if !inner.pending.is_empty() || stale {
             inner.pending.push_back(item);
@@ -148,7 +148,7 @@ impl ShardState {
         drop(inner);
         match item {
             Pending::Ready { xid, op, result, start } => {
-                let zxid = self.tree.last_zxid();
+                let zxid = self.tree.last_zxid().raw();
                 c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 self.mark_dirty(c.id);
             }
