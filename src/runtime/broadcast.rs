@@ -119,7 +119,6 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                 return;
             }
         }
-        glommio::yield_if_needed().await;
     }
 }
 
