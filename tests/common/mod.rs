@@ -54,6 +54,16 @@ impl Keeper {
         k
     }
 
+    /// Starts a server on a copy of `data` (a `keeper-v1` directory) as its
+    /// dataDir's contents.
+    pub fn start_with_data(name: &str, extra: &str, data: &Path) -> Keeper {
+        let dir = temp_dir(name);
+        copy_dir(data, &dir.join("data").join("keeper-v1"));
+        let mut k = Keeper { child: None, port: free_port(), dir, extra: extra.to_string(), shards: 1, one_cpu: false };
+        k.launch();
+        k
+    }
+
     /// Starts a server confined to CPU 0, with extra zoo.cfg lines.
     pub fn start_on_one_cpu(name: &str, extra: &str) -> Keeper {
         let dir = temp_dir(name);
@@ -159,6 +169,19 @@ impl Drop for Keeper {
         self.kill();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
 }

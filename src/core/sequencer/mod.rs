@@ -239,7 +239,8 @@ impl Sequencer {
             ToBroadcast::Admin { origin, query } => {
                 let token = self.next_token;
                 self.next_token += 1;
-                self.gathers.insert(token, Gather { origin, parts: Vec::with_capacity(self.shard_count), remaining: self.shard_count });
+                let earlier = self.gathers.insert(token, Gather { origin, parts: Vec::with_capacity(self.shard_count), remaining: self.shard_count });
+                assert!(earlier.is_none(), "report tokens are never reused");
                 for shard in 0..self.shard_count {
                     self.out.messages.push((shard, ToShard::AdminCollect { token, query }));
                 }
@@ -274,8 +275,8 @@ impl Sequencer {
 
     /// The log could not be written: the next [`Ready`] says stop.
     pub fn storage_failed(&mut self, why: String) {
+        // The first failure is the one to report; later ones follow from it.
         self.out.fatal.get_or_insert(why);
-        debug_assert!(self.out.fatal.is_some());
     }
 
     /// Drops every outstanding change: prep sees the committed tree alone
@@ -384,12 +385,14 @@ impl Sequencer {
         }
         candidates.retain(|path| self.outstanding.get(path).is_none());
         candidates.sort();
+        let before = self.prepared;
         for path in candidates.into_iter().take(per_run) {
             let req = Request::DeleteContainer { path };
             let ctx = PrepContext { session_id: 0, ids: &[], extended_types: self.cfg.extended_types };
             let prepared = prep::prep(&self.tree, &self.outstanding, OpCode::DeleteContainer, &req, &ctx);
             self.propose(0, 0, prepared, None);
         }
+        assert!(self.prepared.raw() - before.raw() <= per_run as i64, "the reaper deletes at most {per_run} nodes a run");
     }
 
     /// One shard's part of a report; the last part completes it.
@@ -397,6 +400,7 @@ impl Sequencer {
         let Some(g) = self.gathers.get_mut(&token) else {
             return;
         };
+        assert!(g.remaining > 0, "a finished report takes no more parts");
         g.parts.push(part);
         g.remaining -= 1;
         if g.remaining > 0 {
