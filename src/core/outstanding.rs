@@ -20,6 +20,7 @@ use crate::core::tree;
 use crate::core::txn::NodeKind;
 use crate::core::zxid::Zxid;
 use crate::proto::records::Acl;
+use smallvec::SmallVec;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -56,8 +57,9 @@ pub type Changes = HashMap<Arc<str>, Option<Record>>;
 pub struct Outstanding {
     /// The newest change of each path, and the zxid that made it.
     by_path: HashMap<Arc<str>, (Zxid, Option<Record>)>,
-    /// The paths each outstanding transaction changed, in zxid order.
-    by_zxid: VecDeque<(Zxid, Vec<Arc<str>>)>,
+    /// The paths each outstanding transaction changed, in zxid order (most
+    /// change two: a node and its parent, kept inline).
+    by_zxid: VecDeque<(Zxid, SmallVec<[Arc<str>; 2]>)>,
 }
 
 impl Outstanding {
@@ -73,7 +75,7 @@ impl Outstanding {
         if changes.is_empty() {
             return;
         }
-        let mut paths = Vec::with_capacity(changes.len());
+        let mut paths = SmallVec::with_capacity(changes.len());
         for (path, record) in changes {
             paths.push(path.clone());
             self.by_path.insert(path, (zxid, record));
