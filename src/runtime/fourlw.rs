@@ -169,7 +169,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             let _ = writeln!(out, "minSessionTimeout={}", cfg.min_session_timeout_ms);
             let _ = writeln!(out, "maxSessionTimeout={}", cfg.max_session_timeout_ms);
             let _ = writeln!(out, "clientPortListenBacklog=-1");
-            let _ = writeln!(out, "serverId={}", if cfg.peers.is_empty() { 0 } else { cfg.my_id });
+            let _ = writeln!(out, "serverId={}", if cfg.servers.is_empty() { 0 } else { cfg.my_id });
         }
         "envi" => {
             out.push_str("Environment:\n");

@@ -130,8 +130,12 @@ fn serve(args: Vec<String>) -> Result<(), String> {
     if !cfg.force_sync {
         eprintln!("keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only");
     }
-    if !cfg.peers.is_empty() {
-        eprintln!("keeper: warning: server.N lines are present but replication is not built yet; serving standalone as server {}", cfg.my_id);
+    if !cfg.servers.is_empty() {
+        eprintln!(
+            "keeper: warning: server.N lines are present and valid, but replication is not built yet; serving standalone as server {} \
+             (peerType, readonlymode.enabled and electionPortBindRetry take effect with replication)",
+            cfg.my_id
+        );
     }
     crate::runtime::serve(cfg)
 }

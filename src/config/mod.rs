@@ -6,22 +6,16 @@
 //! message naming the key and its line. Keys may carry ZooKeeper's
 //! `zookeeper.` system-property prefix.
 
+pub mod ensemble;
+
+pub use ensemble::{Role, ServerSpec};
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Default jute.maxbuffer: the largest frame a client may send (1 MiB - 1).
 pub const MAX_FRAME_BYTES_DEFAULT: usize = 0xfffff;
-
-/// One `server.N=host:peerPort:electionPort` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerSpec {
-    pub id: u8,
-    pub host: String,
-    pub peer_port: u16,
-    pub election_port: u16,
-    pub observer: bool,
-}
 
 /// Which four-letter words are allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +47,16 @@ pub struct Config {
     pub max_session_timeout_ms: i32,
     /// Connections allowed from one IP address; 0 means unlimited.
     pub max_client_cnxns: u32,
-    pub peers: Vec<PeerSpec>,
+    /// The `server.N` lines; empty for a standalone server.
+    pub servers: Vec<ServerSpec>,
+    /// This server's id (`myid` in dataDir when servers are listed, else 1).
     pub my_id: u8,
+    /// `peerType`, and its line: this server's role, which must match its server line.
+    pub peer_type: Option<(Role, usize)>,
+    /// `readonlymode.enabled`: serve reads while cut off from the quorum.
+    pub read_only_mode: bool,
+    /// `electionPortBindRetry`: attempts to bind the peer port (0: keep trying).
+    pub election_port_bind_retry: u32,
     pub four_letter_words: Whitelist,
     pub extended_types: bool,
     pub snap_retain_count: u32,
@@ -119,8 +121,11 @@ impl Default for Config {
             min_session_timeout_ms: 2 * tick_ms as i32,
             max_session_timeout_ms: 20 * tick_ms as i32,
             max_client_cnxns: 60,
-            peers: Vec::new(),
+            servers: Vec::new(),
             my_id: 1,
+            peer_type: None,
+            read_only_mode: false,
+            election_port_bind_retry: 3,
             four_letter_words: Whitelist::Only(vec!["srvr".into()]),
             extended_types: false,
             snap_retain_count: 3,
@@ -162,7 +167,6 @@ const IGNORED_KEYS: &[&str] = &[
     "dynamicConfigFile",
     "quorumListenOnAllIPs",
     "syncEnabled",
-    "peerType",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "secureClientPort",
@@ -271,8 +275,12 @@ impl Config {
                 }
                 "keeper.broadcastCore" => cfg.shared_broadcast = parse_broadcast_core(value).ok_or_else(|| bad("shared or dedicated"))?,
                 k if k.starts_with("server.") => {
-                    cfg.peers.push(parse_peer(k, value).map_err(|why| ConfigError(format!("line {line_no}: invalid {key}: {why}")))?)
+                    let spec = ensemble::parse_server(k, value, line_no).map_err(|why| ConfigError(format!("line {line_no}: invalid {key}: {why}")))?;
+                    ensemble::add_server(&mut cfg.servers, spec)?;
                 }
+                "peerType" => cfg.peer_type = Some((Role::parse(value).ok_or_else(|| bad("participant or observer"))?, line_no)),
+                "readonlymode.enabled" => cfg.read_only_mode = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "electionPortBindRetry" => cfg.election_port_bind_retry = num("a number of attempts (0: no limit)")? as u32,
                 k if IGNORED_KEYS.contains(&k) || k.starts_with("ssl.") || k.starts_with("quorum.") || k.starts_with("group.") || k.starts_with("weight.") => {
                     cfg.unsupported.push(k.to_string())
                 }
@@ -303,23 +311,17 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Reads `myid` from dataDir when the config lists servers.
+    /// Reads `myid` from dataDir when the config lists servers, and checks
+    /// the ensemble (see [`ensemble::validate`]).
     pub fn load_my_id(&mut self) -> Result<(), ConfigError> {
-        if self.peers.is_empty() {
-            return Ok(());
+        if self.servers.is_empty() {
+            return match self.peer_type {
+                Some((Role::Observer, line)) => Err(ConfigError(format!("line {line}: peerType=observer needs server.N lines naming the ensemble to observe"))),
+                _ => Ok(()),
+            };
         }
-        let path = self.data_dir.join("myid");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ConfigError(format!("cannot read {} (required when server.N lines are present): {e}", path.display())))?;
-        let id = text
-            .trim()
-            .parse::<u8>()
-            .map_err(|_| ConfigError(format!("{}: expected a server id between 1 and 254, found {:?}", path.display(), text.trim())))?;
-        if !self.peers.iter().any(|p| p.id == id) {
-            return Err(ConfigError(format!("{}: server id {id} has no server.{id} line in the config", path.display())));
-        }
-        self.my_id = id;
-        Ok(())
+        self.my_id = ensemble::read_my_id(&self.data_dir, &self.servers)?;
+        ensemble::validate(&self.servers, self.my_id, self.peer_type)
     }
 }
 
@@ -346,23 +348,6 @@ fn parse_yes_no(v: &str) -> Option<bool> {
 fn parse_whitelist(v: &str) -> Whitelist {
     let words: Vec<String> = v.split(',').map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect();
     if words.iter().any(|w| w == "*") { Whitelist::All } else { Whitelist::Only(words) }
-}
-
-/// `server.N=host:peerPort:electionPort[:participant|observer][;clientAddr]`.
-fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, String> {
-    let id = key["server.".len()..].parse::<u8>().ok().filter(|id| *id >= 1 && *id < 255).ok_or("server id must be 1-254")?;
-    let addr = value.split(';').next().unwrap_or("");
-    let parts: Vec<&str> = addr.split(':').collect();
-    if parts.len() < 3 {
-        return Err("expected host:peerPort:electionPort".into());
-    }
-    let port = |p: &str| p.parse::<u16>().map_err(|_| format!("bad port {p:?}"));
-    let observer = match parts.get(3) {
-        None | Some(&"participant") => false,
-        Some(&"observer") => true,
-        Some(other) => return Err(format!("unknown role {other:?}")),
-    };
-    Ok(PeerSpec { id, host: parts[0].to_string(), peer_port: port(parts[1])?, election_port: port(parts[2])?, observer })
 }
 
 #[cfg(test)]
@@ -398,9 +383,16 @@ mod tests {
     }
 
     #[test]
-    fn peers_parse() {
-        let cfg = Config::parse("server.2=10.0.0.2:2888:3888\nserver.3=h:1:2:observer;0.0.0.0:2181\n").unwrap();
-        assert_eq!(cfg.peers[0], PeerSpec { id: 2, host: "10.0.0.2".into(), peer_port: 2888, election_port: 3888, observer: false });
-        assert!(cfg.peers[1].observer);
+    fn ensemble_keys_parse() {
+        let cfg = Config::parse(
+            "server.2=10.0.0.2:2888:3888\nserver.3=h:1:2:observer;0.0.0.0:2181\npeerType=observer\nreadonlymode.enabled=true\nelectionPortBindRetry=0\n",
+        )
+        .unwrap();
+        assert_eq!((cfg.servers[0].id, cfg.servers[0].role, cfg.servers[1].role), (2, Role::Participant, Role::Observer));
+        assert_eq!(cfg.peer_type, Some((Role::Observer, 3)));
+        assert!(cfg.read_only_mode);
+        assert_eq!(cfg.election_port_bind_retry, 0);
+        let twice = Config::parse("server.1=a:1:2\nserver.1=b:1:2\n").unwrap_err().0;
+        assert!(twice.contains("line 2") && twice.contains("listed twice"), "{twice}");
     }
 }
