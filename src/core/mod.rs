@@ -3,6 +3,7 @@
 //! the server and in a simulator.
 
 pub mod acl;
+pub mod consensus;
 pub mod messages;
 pub mod outstanding;
 pub mod path;
