@@ -122,17 +122,18 @@ mod log {
     fn append_and_sync(b: divan::Bencher, batch: usize) {
         let dir = std::env::temp_dir().join(format!("keeper-bench-log-{}-{batch}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let (mut log, _) = TxnLog::open(&dir, 64 << 20, Zxid::ZERO, |_| {}).unwrap();
-        let mut zxid = 0;
+        let (mut log, _) = TxnLog::open(&dir, 64 << 20, 0, true, |_| {}).unwrap();
+        let mut index = 0u64;
         b.counter(divan::counter::ItemsCount::new(batch)).bench_local(|| {
             for _ in 0..batch {
-                zxid += 1;
-                log.append_txn(&txn(
-                    zxid,
-                    TxnOp::Create { path: format!("/b/n{zxid}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent },
-                ));
+                index += 1;
+                let create = txn(
+                    index as i64,
+                    TxnOp::Create { path: format!("/b/n{index}"), data: Some(Bytes::from(vec![1u8; 100])), acl: open_acl(), kind: NodeKind::Persistent },
+                );
+                log.append(&raft::prelude::Entry { index, term: 1, data: create.to_bytes().into(), ..Default::default() });
             }
-            log.persist_blocking().unwrap();
+            log.persist_blocking(None).unwrap();
         });
         drop(log);
         let _ = std::fs::remove_dir_all(&dir);
@@ -149,7 +150,7 @@ mod snapshot {
         let (tree, _) = tree_of(n);
         let dir = std::env::temp_dir().join(format!("keeper-bench-snap-w-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        b.counter(divan::counter::ItemsCount::new(n)).bench_local(|| snapshot::write(&tree, &dir).unwrap());
+        b.counter(divan::counter::ItemsCount::new(n)).bench_local(|| snapshot::write(&tree, Default::default(), &dir).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -158,7 +159,7 @@ mod snapshot {
         let (tree, _) = tree_of(n);
         let dir = std::env::temp_dir().join(format!("keeper-bench-snap-l-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let file = snapshot::write(&tree, &dir).unwrap();
+        let file = snapshot::write(&tree, Default::default(), &dir).unwrap();
         drop(tree);
         b.counter(divan::counter::ItemsCount::new(n)).bench_local(|| snapshot::load(&file).unwrap());
         let _ = std::fs::remove_dir_all(&dir);

@@ -173,11 +173,16 @@ fn keeper_dir(k: &Keeper) -> PathBuf {
     k.data_dir().join("keeper-v1")
 }
 
-fn last_segment(dir: &Path) -> PathBuf {
+/// The raft log's segment files in `dir`, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut segs: Vec<PathBuf> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("txnlog.")).collect();
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("raftlog.")).collect();
     segs.sort();
-    segs.pop().unwrap()
+    segs
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    segments(dir).pop().unwrap()
 }
 
 /// Starts a server on a damaged copy: either it serves a prefix of `names`
@@ -240,7 +245,7 @@ fn torn_and_damaged_log_tails() {
     let seg = last_segment(&dir);
     let bytes = std::fs::read(&seg).unwrap();
     // Find the record boundaries by walking the format: 32-byte header, then
-    // records of 16 + padded payload bytes.
+    // records of 24 + padded payload bytes (length, crc, index, term, payload).
     let mut starts = Vec::new();
     let mut off = 32;
     while off + 4 <= bytes.len() {
@@ -249,18 +254,19 @@ fn torn_and_damaged_log_tails() {
             break;
         }
         starts.push(off);
-        off += 16 + len.div_ceil(8) * 8;
+        off += 24 + len.div_ceil(8) * 8;
     }
     let end = off;
     let last = *starts.last().unwrap();
     let cases: Vec<DamageCase> = vec![
         ("cut inside the last length".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 2))),
         ("cut inside the last crc".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 6))),
-        ("cut inside the last payload".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 20))),
+        ("cut inside the last term".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 20))),
+        ("cut inside the last payload".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 30))),
         ("cut at the end of records".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(end))),
-        ("flipped byte in the last payload".into(), Box::new(move |b: &mut Vec<u8>| b[last + 18] ^= 0x55)),
+        ("flipped byte in the last payload".into(), Box::new(move |b: &mut Vec<u8>| b[last + 28] ^= 0x55)),
         ("garbage after the last record".into(), Box::new(move |b: &mut Vec<u8>| b[end + 5] = 0x77)),
-        ("flipped byte in the middle".into(), Box::new(move |b: &mut Vec<u8>| b[starts_mid(&starts) + 20] ^= 0x55)),
+        ("flipped byte in the middle".into(), Box::new(move |b: &mut Vec<u8>| b[starts_mid(&starts) + 28] ^= 0x55)),
     ];
     fn starts_mid(starts: &[usize]) -> usize {
         starts[starts.len() / 2]
@@ -335,13 +341,7 @@ fn corrupt_newest_snapshot_falls_back_to_an_older_one_and_the_log() {
         std::fs::remove_file(s).unwrap();
     }
     std::fs::write(&newest, &corrupt).unwrap();
-    let first_segment = {
-        let mut segs: Vec<PathBuf> =
-            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("txnlog.")).collect();
-        segs.sort();
-        segs.remove(0)
-    };
-    std::fs::remove_file(first_segment).unwrap();
+    std::fs::remove_file(&segments(&dir)[0]).unwrap();
     assert_eq!(recovers_prefix_or_refuses(&mut k, &names, "corrupt only snapshot, log purged"), None);
 }
 

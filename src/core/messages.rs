@@ -1,6 +1,7 @@
-//! What crosses cores. Shards send [`ToBroadcast`]; the broadcast core sends
-//! [`ToShard`]. Each direction is one bounded SPSC channel per shard, so the
-//! topology is a star around the broadcast core.
+//! What crosses cores and servers. Shards send [`ToBroadcast`]; the
+//! broadcast core sends [`ToShard`]. Each direction is one bounded SPSC
+//! channel per shard, so the topology is a star around the broadcast core.
+//! Broadcast cores of an ensemble exchange [`PeerMessage`]s.
 //!
 //! Ordering contract: the broadcast core emits [`Entry`]s in one total order
 //! (zxid order for transactions, with handshake and sync replies placed after
@@ -8,6 +9,8 @@
 //! in that order. A shard acts only on entries addressed to it, except that it
 //! installs every transaction's changes in its tree and fires its watches.
 
+use crate::core::consensus::LogPosition;
+use crate::core::consensus::wire::WireMessage;
 use crate::core::tree::Effect;
 use crate::core::tree::watches::ConnId;
 use crate::core::txn::Txn;
@@ -68,10 +71,11 @@ pub enum ToBroadcast {
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Entry {
-    /// A durable transaction and what applying it did (worked out once, on
-    /// the broadcast core); `origin` is where its reply goes (none for
-    /// expiry and the reaper).
-    Txn { txn: Txn, origin: Option<Origin>, effect: Effect },
+    /// A committed transaction and what applying it did (worked out once,
+    /// on the broadcast core); `origin` is where its reply goes (none for
+    /// expiry, the reaper, and writes of clients of other servers);
+    /// `position` is its raft entry's.
+    Txn { txn: Txn, origin: Option<Origin>, effect: Effect, position: LogPosition },
     /// A sync's reply point.
     Synced { origin: Origin, cxid: i32, path: Option<String> },
     /// A re-attach succeeded with this timeout.
@@ -169,4 +173,28 @@ pub struct AdminReport {
     pub sessions: Vec<(i64, i32, i64)>,
     pub shards: Vec<ShardReport>,
     pub uptime_ms: u64,
+    /// `standalone`, `leader`, `follower` or `observer`.
+    pub mode: &'static str,
+}
+
+/// Broadcast core → broadcast core of another server of the ensemble.
+#[derive(Debug, Clone, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum PeerMessage {
+    /// A raft message, in keeper's wire form.
+    Raft(Box<WireMessage>),
+    /// A client's write, for the leader to prepare: the request as the
+    /// client sent it (jute, without the frame length), and the
+    /// connection's identities (scheme, id). `malformed`: the body did not
+    /// decode (it still takes a zxid, as in ZooKeeper).
+    Forward { session_id: i64, cxid: i32, op: i32, request: Vec<u8>, ids: Vec<(String, String)>, malformed: bool },
+    /// A client connected with no session: open this one (an id from the
+    /// sending server's range) with this negotiated timeout.
+    CreateSession { session_id: i64, timeout_ms: i32 },
+    /// A client re-attached to a session here, with the right password:
+    /// is it alive? (`shard`/`conn`: the connection, echoed back.)
+    Revalidate { session_id: i64, timeout_ms: i32, shard: u32, conn: u64 },
+    /// The leader's answer to `Revalidate`.
+    Revalidated { session_id: i64, timeout_ms: i32, shard: u32, conn: u64, alive: bool },
+    /// Sessions with client activity on the sending server.
+    Touch(Vec<i64>),
 }

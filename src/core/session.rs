@@ -153,6 +153,17 @@ impl SessionTracker {
         expired
     }
 
+    /// Tracks exactly these sessions, each touched at `now_ms` (a new
+    /// leader's fresh start); ids keep coming from where they were.
+    pub fn rearm(&mut self, sessions: impl IntoIterator<Item = (i64, i32)>, now_ms: i64) {
+        self.sessions.clear();
+        self.buckets.clear();
+        for (id, timeout_ms) in sessions {
+            self.add(id, timeout_ms, now_ms);
+        }
+        debug_assert_eq!(self.buckets.values().map(|b| b.len()).sum::<usize>(), self.sessions.len(), "every session is in one bucket");
+    }
+
     /// (id, timeout, expiry time) of every tracked session, by expiry (dump).
     pub fn expiries(&self) -> Vec<(i64, i32, i64)> {
         let mut out: Vec<(i64, i32, i64)> = self.sessions.iter().map(|(id, s)| (*id, s.timeout_ms, s.expires_at_ms)).collect();

@@ -8,9 +8,11 @@
 //! this core submits to its io_uring (the kernel runs it on its own worker
 //! and the completion lands in this core's ring, with no thread hand-off in
 //! user space). A persist that rolls the log on to new segments (file
-//! creation, `fallocate`, directory syncs) runs on glommio's blocking
-//! thread pool, so nothing here ever blocks the reactor. With
-//! `forceSync=no` a plain persist is reported done at once.
+//! creation, `fallocate`, directory syncs) or writes a new raft hard state
+//! runs on glommio's blocking thread pool. With `forceSync=no` a plain
+//! persist is reported done at once. The one blocking call left on the
+//! reactor is cutting a conflicting log suffix, which only a follower
+//! does, after a leader change.
 //!
 //! Batching: each loop turn takes at most [`limits::BATCH_REQUESTS_MAX`]
 //! events from the mailbox, feeds them to the sequencer, then carries out
@@ -20,14 +22,14 @@
 
 use crate::config::Config;
 use crate::core::messages::{ToBroadcast, ToShard};
-use crate::core::sequencer::{Clock, Ready, Sequencer};
+use crate::core::sequencer::{self, Clock, Persist, Ready, Sequencer};
 use crate::core::tree::DataTree;
-use crate::core::zxid::Zxid;
 use crate::runtime::limits;
 use crate::runtime::notify::Mailbox;
 use crate::runtime::snapshotter::SnapshotFeed;
 use crate::runtime::wall_ms;
-use crate::storage::log::{Log, PersistJob, PersistWork, TxnLog};
+use crate::storage::log::{HardState, Log, PersistJob, PersistWork, TxnLog};
+use crate::storage::recovery::Recovered;
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::io::BufferedFile;
 use glommio::spawn_local;
@@ -40,8 +42,8 @@ use std::time::{Duration, Instant};
 /// What wakes the broadcast loop.
 enum Event {
     FromShard(ToBroadcast),
-    /// A persist's I/O finished (or failed).
-    Persisted(PersistJob, std::io::Result<()>),
+    /// A persist's I/O finished (or failed); the token is the sequencer's.
+    Persisted(u64, PersistJob, std::io::Result<()>),
     Tick,
 }
 
@@ -50,7 +52,8 @@ pub struct BroadcastSetup {
     pub cfg: Arc<Config>,
     /// The recovered tree; the loop makes its own copy, as every core does.
     pub tree: Arc<DataTree>,
-    pub log: TxnLog,
+    /// What recovery found besides the tree (the log, raft entries, positions).
+    pub recovered: Recovered,
     pub from_shards: Vec<SharedReceiver<ToBroadcast>>,
     pub to_shards: Vec<SharedSender<ToShard>>,
     pub snapshots: SnapshotFeed,
@@ -68,14 +71,20 @@ struct Driver {
     released: Arc<AtomicI64>,
     /// The active log segment, opened for io_uring syncs (re-opened when the log rolls).
     sync_file: Option<(Arc<std::fs::File>, Rc<BufferedFile>)>,
+    /// A persist is running.
+    persisting: bool,
+    /// A Ready that must wait for the running persist (it cuts the log).
+    deferred: Option<Ready>,
     started: Instant,
 }
 
 /// Runs the broadcast core until the process exits.
 pub async fn run_broadcast(setup: BroadcastSetup) {
-    let BroadcastSetup { cfg, tree, log, from_shards, to_shards, snapshots, released } = setup;
+    let BroadcastSetup { cfg, tree, recovered, from_shards, to_shards, snapshots, released } = setup;
     let tree = DataTree::clone(&tree);
-    assert_eq!(tree.last_zxid(), log.last_zxid(), "the recovered tree is the log replayed");
+    let Recovered { log, base, entries, applied, .. } = recovered;
+    let hard = log.hard_state();
+    let hard_state = raft::prelude::HardState { term: hard.term, vote: hard.vote, commit: hard.commit, ..Default::default() };
     let mailbox: Rc<Mailbox<Event>> = Rc::new(Mailbox::new(limits::BROADCAST_MAILBOX_ITEMS));
     for rx in from_shards {
         let mailbox = mailbox.clone();
@@ -91,10 +100,11 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
     for tx in to_shards {
         out.push(tx.connect().await);
     }
-    spawn_timer(mailbox.clone(), Duration::from_millis(cfg.tick_ms as u64));
-    spawn_timer(mailbox.clone(), Duration::from_millis(cfg.container_check_interval_ms));
-    let mut driver = Driver { cfg: cfg.clone(), log, mailbox, out, snapshots, released, sync_file: None, started: Instant::now() };
-    let mut seq = Sequencer::new(cfg, tree, driver.out.len(), driver.now());
+    spawn_timer(mailbox.clone(), Duration::from_millis(crate::core::consensus::RAFT_TICK_MS as u64));
+    let mut driver =
+        Driver { cfg: cfg.clone(), log, mailbox, out, snapshots, released, sync_file: None, persisting: false, deferred: None, started: Instant::now() };
+    let recovered = sequencer::Recovered { tree, base, entries, applied, hard_state };
+    let mut seq = Sequencer::new(cfg, recovered, driver.out.len(), driver.now());
     loop {
         let events = driver.mailbox.drain_up_to(limits::BATCH_REQUESTS_MAX).await;
         let now = driver.now();
@@ -102,17 +112,27 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
             match event {
                 Event::FromShard(msg) => seq.on_message(msg, now),
                 Event::Tick => seq.tick(now),
-                Event::Persisted(job, Ok(())) => {
-                    let up_to = job.up_to();
+                Event::Persisted(token, job, Ok(())) => {
+                    driver.persisting = false;
                     driver.log.finish_persist(job);
-                    seq.persisted(up_to);
+                    seq.persisted(token);
                 }
-                Event::Persisted(_, Err(e)) => seq.storage_failed(format!("persisting the transaction log failed: {e}")),
+                Event::Persisted(_, _, Err(e)) => seq.storage_failed(format!("persisting the transaction log failed: {e}")),
             }
         }
-        loop {
+        if !driver.persisting
+            && let Some(ready) = driver.deferred.take()
+            && !driver.act(ready, &mut seq).await
+        {
+            return;
+        }
+        while driver.deferred.is_none() {
             let ready = seq.ready();
             if ready.is_empty() {
+                break;
+            }
+            if ready.truncate_after.is_some() && driver.persisting {
+                driver.deferred = Some(ready);
                 break;
             }
             if !driver.act(ready, &mut seq).await {
@@ -142,22 +162,31 @@ impl Driver {
     /// Carries out one Ready, in the order its fields are written; false
     /// once the shards are gone.
     async fn act(&mut self, ready: Ready, seq: &mut Sequencer) -> bool {
-        if let Some(why) = ready.fatal {
+        let last_released = ready.last_released_zxid();
+        let Ready { fatal: failure, truncate_after, append, persist, peers, release, messages } = ready;
+        if let Some(why) = failure {
             fatal(&why);
         }
-        for record in &ready.append {
-            self.log.append(record.zxid, &record.payload);
+        if let Some(index) = truncate_after {
+            debug_assert!(!self.persisting, "a cut waits for the running persist");
+            if let Err(e) = self.log.truncate_after(index) {
+                fatal(&format!("cutting the log after index {index} failed: {e}"));
+            }
         }
-        if let Some(up_to) = ready.persist {
-            self.start_persist(up_to, seq);
+        for entry in &append {
+            self.log.append(entry);
         }
-        if let Some(last) = ready.last_released_zxid() {
+        if let Some(persist) = persist {
+            self.start_persist(persist, seq);
+        }
+        assert!(peers.is_empty(), "peer links are not built yet, so the ensemble is this server alone");
+        if let Some(last) = last_released {
             // Raised before any shard can apply the batch: a read arriving at
             // any shard from now on waits until that shard has applied it.
             self.released.store(last.raw(), Ordering::Release);
         }
-        if !ready.release.is_empty() {
-            let batch = Arc::new(ready.release);
+        if !release.is_empty() {
+            let batch = Arc::new(release);
             if self.snapshots.send(batch.clone()).is_err() {
                 fatal("the snapshot thread stopped");
             }
@@ -167,7 +196,7 @@ impl Driver {
                 }
             }
         }
-        for (shard, msg) in ready.messages {
+        for (shard, msg) in messages {
             if self.out[shard].send(msg).await.is_err() {
                 return false;
             }
@@ -177,15 +206,18 @@ impl Driver {
 
     /// Starts the persist the sequencer asked for; its completion comes back
     /// as an event (or, with nothing to wait for, at once).
-    fn start_persist(&mut self, up_to: Zxid, seq: &mut Sequencer) {
-        let job = match self.log.start_persist() {
+    fn start_persist(&mut self, persist: Persist, seq: &mut Sequencer) {
+        let Persist { token, hard_state } = persist;
+        let hard_state = hard_state.map(|hs| HardState { term: hs.term, vote: hs.vote, commit: hs.commit });
+        let job = match self.log.start_persist(hard_state) {
             Ok(Some(job)) => job,
-            Ok(None) => unreachable!("the sequencer asks for a persist only with something appended"),
+            // Nothing new to make durable (the ready held only messages for after it).
+            Ok(None) => return seq.persisted(token),
             Err(e) => return seq.storage_failed(format!("writing the transaction log failed: {e}")),
         };
-        assert_eq!(job.up_to(), up_to, "the log persists what the sequencer appended");
+        self.persisting = true;
         let Some(file) = job.sync_file() else {
-            // A roll: file creation and directory syncs, on a thread that may block.
+            // A roll or a hard state: file creation and syncs, on a thread that may block.
             let mailbox = self.mailbox.clone();
             spawn_local(async move {
                 let (job, result) = glommio::executor()
@@ -195,14 +227,15 @@ impl Driver {
                         (job, result)
                     })
                     .await;
-                mailbox.push_now(Event::Persisted(job, result));
+                mailbox.push_now(Event::Persisted(token, job, result));
             })
             .detach();
             return;
         };
         if !self.cfg.force_sync {
+            self.persisting = false;
             self.log.finish_persist(job);
-            return seq.persisted(up_to);
+            return seq.persisted(token);
         }
         let handle = match self.uring_handle(file) {
             Ok(handle) => handle,
@@ -211,7 +244,7 @@ impl Driver {
         let mailbox = self.mailbox.clone();
         spawn_local(async move {
             let result = handle.fdatasync().await.map_err(std::io::Error::from);
-            mailbox.push_now(Event::Persisted(job, result));
+            mailbox.push_now(Event::Persisted(token, job, result));
         })
         .detach();
     }

@@ -73,7 +73,7 @@ fn server_body(report: &AdminReport) -> String {
     let _ = writeln!(out, "Connections: {}", conns(report).count());
     let _ = writeln!(out, "Outstanding: {}", c.outstanding);
     let _ = writeln!(out, "Zxid: 0x{:x}", report.last_zxid);
-    let _ = writeln!(out, "Mode: standalone");
+    let _ = writeln!(out, "Mode: {}", report.mode);
     let _ = writeln!(out, "Node count: {}", report.node_count);
     out
 }
@@ -273,7 +273,7 @@ fn mntr(report: &AdminReport) -> String {
     };
     let rows: Vec<(&str, String)> = vec![
         ("version", VERSION.to_string()),
-        ("server_state", "standalone".into()),
+        ("server_state", report.mode.into()),
         ("ephemerals_count", ephemerals.to_string()),
         ("num_alive_connections", conns(report).count().to_string()),
         ("avg_latency", java_double(avg_latency(&c))),
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(parse(&[0, 0, 0, 45]), None);
         assert_eq!(java_double(0.0), "0.0");
         assert_eq!(java_double(1.26274), "1.2627");
-        let report = AdminReport { last_zxid: 0x45, node_count: 5, ..Default::default() };
+        let report = AdminReport { last_zxid: 0x45, node_count: 5, mode: "standalone", ..Default::default() };
         let srvr = render("srvr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
         assert!(srvr.contains("Zxid: 0x45\nMode: standalone\nNode count: 5\n"), "{srvr}");
         let mntr = render("mntr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());

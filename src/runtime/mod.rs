@@ -110,14 +110,18 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
     let listeners = listen(cfg.client_addr, cfg.shards)?;
     let started = std::time::Instant::now();
-    let (tree, log, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes)?;
+    let (voters, _) = crate::core::consensus::membership(&cfg);
+    let only_voter = voters == [cfg.my_id as u64];
+    let (tree, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes, only_voter)?;
     let from = recovered.snapshot.as_ref().map_or("an empty tree".to_string(), |s| format!("snapshot {}", s.path.display()));
     eprintln!(
-        "keeper: recovered {} nodes and {} sessions (zxid 0x{:x}) from {from} and {} logged transactions in {} ms",
+        "keeper: recovered {} nodes and {} sessions (zxid {}) from {from}, {} legacy transactions and {} raft entries (applied up to index {}) in {} ms",
         tree.node_count(),
         tree.sessions().len(),
         tree.last_zxid(),
-        recovered.log.replayed,
+        recovered.legacy_replayed,
+        recovered.entries.len(),
+        recovered.applied,
         started.elapsed().as_millis()
     );
     let released = Arc::new(std::sync::atomic::AtomicI64::new(tree.last_zxid().raw()));
@@ -139,7 +143,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         shard_ends.push((tx_b, rx_s));
     }
     let mut broadcast =
-        Some(broadcast::BroadcastSetup { cfg: cfg.clone(), tree: tree.clone(), log, from_shards, to_shards, snapshots, released: released.clone() });
+        Some(broadcast::BroadcastSetup { cfg: cfg.clone(), tree: tree.clone(), recovered, from_shards, to_shards, snapshots, released: released.clone() });
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
     for (shard, (listener_fd, (to_broadcast, from_broadcast))) in listeners.into_iter().zip(shard_ends).enumerate() {

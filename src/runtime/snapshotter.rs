@@ -21,6 +21,7 @@
 //! `autopurge.snapRetainCount` snapshots), as ZooKeeper's purge task does.
 
 use crate::config::Config;
+use crate::core::consensus::LogPosition;
 use crate::core::messages::Entry;
 use crate::core::tree::DataTree;
 use crate::storage::{purge, snapshot};
@@ -63,6 +64,8 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
     let mut seed = (std::process::id() as u64) << 32 | (crate::runtime::wall_ms() as u64 & 0xffff_ffff) | 1;
     let mut threshold = next_threshold(cfg.snap_count, &mut seed);
     let mut since = 0u64;
+    // The raft position of the last transaction installed: where a snapshot of this tree stands.
+    let mut position = LogPosition::default();
     let purge_every = (cfg.purge_interval_hours > 0).then(|| Duration::from_secs(cfg.purge_interval_hours as u64 * 3600));
     let mut last_purge = Instant::now();
     let mut busy = false;
@@ -76,7 +79,7 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
         } else {
             match rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(batch) => {
-                    since += install(&mut tree, &batch);
+                    since += install(&mut tree, &mut position, &batch);
                     busy = true;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -86,7 +89,7 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
         loop {
             match rx.try_recv() {
                 Ok(batch) => {
-                    since += install(&mut tree, &batch);
+                    since += install(&mut tree, &mut position, &batch);
                     busy = true;
                 }
                 Err(TryRecvError::Empty) => break,
@@ -105,7 +108,7 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
             }
         }
         if since >= threshold && writer.is_none() {
-            writer = Some(start_writer(tree.clone(), snap_dir.clone()));
+            writer = Some(start_writer(tree.clone(), position, snap_dir.clone()));
             since = 0;
             threshold = next_threshold(cfg.snap_count, &mut seed);
         }
@@ -122,11 +125,13 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
 }
 
 /// Installs a committed batch; returns how many transactions it held.
-fn install(tree: &mut DataTree, batch: &[Entry]) -> u64 {
+fn install(tree: &mut DataTree, position: &mut LogPosition, batch: &[Entry]) -> u64 {
     let mut txns = 0;
     for entry in batch {
-        if let Entry::Txn { txn, effect, .. } = entry {
+        if let Entry::Txn { txn, effect, position: at, .. } = entry {
             tree.install(txn.zxid, &effect.changes);
+            debug_assert!(*at > *position, "entries install in log order");
+            *position = *at;
             txns += 1;
         }
     }
@@ -137,11 +142,11 @@ fn install(tree: &mut DataTree, batch: &[Entry]) -> u64 {
 type Writer = std::thread::JoinHandle<(std::io::Result<snapshot::SnapshotFile>, usize, Instant)>;
 
 /// Writes `frozen` (a copy of the snapshotter's tree) on a thread of its own.
-fn start_writer(frozen: DataTree, snap_dir: PathBuf) -> Writer {
+fn start_writer(frozen: DataTree, position: LogPosition, snap_dir: PathBuf) -> Writer {
     let started = Instant::now();
     std::thread::Builder::new()
         .name("keeper-snapwrite".into())
-        .spawn(move || (snapshot::write(&frozen, &snap_dir), frozen.node_count(), started))
+        .spawn(move || (snapshot::write(&frozen, position, &snap_dir), frozen.node_count(), started))
         .expect("the snapshot writer thread starts")
 }
 

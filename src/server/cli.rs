@@ -132,10 +132,11 @@ fn serve(args: Vec<String>) -> Result<(), String> {
     }
     if !cfg.servers.is_empty() {
         eprintln!(
-            "keeper: warning: server.N lines are present and valid, but replication is not built yet; serving standalone as server {} \
+            "keeper: warning: server.N lines are present and valid, but peer links are not built yet; serving standalone as server {} \
              (peerType, readonlymode.enabled and electionPortBindRetry take effect with replication)",
             cfg.my_id
         );
+        cfg.servers.clear();
     }
     crate::runtime::serve(cfg)
 }

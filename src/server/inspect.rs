@@ -5,7 +5,9 @@
 use crate::core::txn::{Txn, TxnBody, TxnOp};
 use crate::core::zxid::Zxid;
 use crate::proto::records::Acl;
-use crate::storage::log::{self, Scanned};
+use crate::storage::log::entry_of_record;
+use crate::storage::record::Format;
+use crate::storage::segment::{self, Scanned};
 use crate::storage::snapshot::{self, SnapshotFile};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -50,17 +52,39 @@ pub fn txn_line(txn: &Txn) -> String {
     format!("zxid 0x{:x} time {} session 0x{:x} cxid 0x{:x} {body}", txn.zxid, txn.time_ms, txn.session_id, txn.cxid)
 }
 
-/// Prints every record of a segment file, or of every segment in a directory.
+/// One record as a line: a transaction (V1), or a raft entry with its
+/// transaction or no-op (V2).
+fn record_line(format: Format, key: u64, term: u64, payload: &[u8]) -> String {
+    let txn_text = |bytes: &[u8]| Txn::from_bytes(bytes).map_or_else(|e| format!("UNDECODABLE transaction: {e}"), |t| txn_line(&t));
+    match format {
+        Format::V1 => txn_text(payload),
+        Format::V2 => match entry_of_record(key, term, payload) {
+            Ok(e) if e.data.is_empty() => format!("index {key} term {term} no-op"),
+            Ok(e) => format!("index {key} term {term} {}", txn_text(&e.data)),
+            Err(why) => format!("index {key} term {term} UNDECODABLE entry: {why}"),
+        },
+    }
+}
+
+/// Prints every record of a segment file, or of every segment in a
+/// directory (the legacy log's, then the raft log's).
 /// Returns false if corruption was found.
 pub fn dump_log(path: &Path, out: &mut impl Write) -> Result<bool, String> {
-    let files =
-        if path.is_dir() { log::list_segments(path).map_err(|e| e.to_string())?.into_iter().map(|s| s.path).collect() } else { vec![path.to_path_buf()] };
+    let files = if path.is_dir() {
+        let mut files = Vec::new();
+        for format in [Format::V1, Format::V2] {
+            files.extend(segment::list(path, format).map_err(|e| e.to_string())?.into_iter().map(|s| s.path));
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
     let mut clean = true;
     for file in files {
         let mut text = String::new();
-        let first = log::scan(&file, |s| match s {
-            Scanned::Record { txn, .. } => {
-                let _ = writeln!(text, "{}", txn_line(&txn));
+        let header = segment::scan(&file, |s| match s {
+            Scanned::Record { format, key, term, payload, .. } => {
+                let _ = writeln!(text, "{}", record_line(format, key, term, payload));
             }
             Scanned::End { offset } => {
                 let _ = writeln!(text, "-- end of records at offset {offset}");
@@ -76,7 +100,11 @@ pub fn dump_log(path: &Path, out: &mut impl Write) -> Result<bool, String> {
             }
         })
         .map_err(|e| e.to_string())?;
-        writeln!(out, "== {} (first zxid 0x{first:x})\n{text}", file.display()).map_err(|e| e.to_string())?;
+        let first = match header.format {
+            Format::V1 => format!("legacy log, first zxid {:#x}", header.first),
+            Format::V2 => format!("raft log, first index {}", header.first),
+        };
+        writeln!(out, "== {} ({first})\n{text}", file.display()).map_err(|e| e.to_string())?;
     }
     Ok(clean)
 }
@@ -89,9 +117,20 @@ pub fn dump_snapshot(path: &Path, out: &mut impl Write) -> Result<(), String> {
         .and_then(|h| i64::from_str_radix(h, 16).ok().map(Zxid::from_raw))
         .ok_or(format!("{}: not a snapshot file name (snapshot.<hex zxid>)", path.display()))?;
     let mut p = snapshot::Collected::default();
-    let (zxid, count) = snapshot::read(&SnapshotFile { path: path.to_path_buf(), zxid }, &mut p).map_err(|e| e.to_string())?;
+    let info = snapshot::read(&SnapshotFile { path: path.to_path_buf(), zxid }, &mut p).map_err(|e| e.to_string())?;
     let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
-    w(out, format!("snapshot {} zxid 0x{zxid:x}: {count} nodes, {} sessions", path.display(), p.sessions.len()))?;
+    w(
+        out,
+        format!(
+            "snapshot {} zxid {} raft index {} term {}: {} nodes, {} sessions",
+            path.display(),
+            info.zxid,
+            info.position.index,
+            info.position.term,
+            info.nodes,
+            p.sessions.len()
+        ),
+    )?;
     for (id, timeout) in &p.sessions {
         w(out, format!("session 0x{id:x} timeout {timeout}"))?;
     }

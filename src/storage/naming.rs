@@ -1,14 +1,14 @@
-//! File names of the form `<prefix><zxid as 16 hex digits>`, used by log
-//! segments and snapshots: listing a directory's files of one kind, oldest first.
+//! File names of the form `<prefix><key as 16 hex digits>`, used by log
+//! segments (key: zxid or raft index) and snapshots (key: zxid): listing a
+//! directory's files of one kind, oldest first.
 
-use crate::core::zxid::Zxid;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The `(path, zxid)` of every file in `dir` named `<prefix><hex>`, sorted
-/// by zxid. A missing directory holds no file. Other names (temporary files
+/// The `(path, key)` of every file in `dir` named `<prefix><hex>`, sorted
+/// by key. A missing directory holds no file. Other names (temporary files
 /// included) are skipped.
-pub fn list(dir: &Path, prefix: &str) -> io::Result<Vec<(PathBuf, Zxid)>> {
+pub fn list(dir: &Path, prefix: &str) -> io::Result<Vec<(PathBuf, u64)>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -19,15 +19,15 @@ pub fn list(dir: &Path, prefix: &str) -> io::Result<Vec<(PathBuf, Zxid)>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(hex) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else { continue };
-        if let Ok(zxid) = i64::from_str_radix(hex, 16) {
-            out.push((entry.path(), Zxid::from_raw(zxid)));
+        if let Ok(key) = u64::from_str_radix(hex, 16) {
+            out.push((entry.path(), key));
         }
     }
-    out.sort_by_key(|(_, zxid)| *zxid);
+    out.sort_by_key(|(_, key)| *key);
     Ok(out)
 }
 
-/// The name of the file for `zxid`.
-pub fn name(prefix: &str, zxid: Zxid) -> String {
-    format!("{prefix}{:016x}", zxid.raw())
+/// The name of the file for `key`.
+pub fn name(prefix: &str, key: u64) -> String {
+    format!("{prefix}{key:016x}")
 }

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! file    = header chunk* footer
-//! header  = magic "KPRSNAP1" | zxid i64 LE | reserved 16 bytes          ; 32 bytes
+//! header  = magic "KPRSNAP1" | zxid i64 LE                              ; 32 bytes
+//!           raft index u64 LE | raft term u64 LE   ; the last entry applied
+//!                                                  ; (zeros: written before replication)
 //! chunk   = length u32 LE | crc32c u32 LE | reserved 8 bytes             ; 16 bytes
 //!           payload (length bytes: an rkyv archive of a Chunk)
 //!           zero padding to a multiple of 16
@@ -23,6 +25,7 @@
 //! the directory fsynced, so a crash never leaves a half snapshot under the
 //! final name.
 
+use crate::core::consensus::LogPosition;
 use crate::core::tree::{AclCache, DataTree, Node, PersistedStat};
 use crate::core::txn::NodeKind;
 use crate::core::zxid::Zxid;
@@ -71,19 +74,23 @@ pub struct SnapshotFile {
 
 /// Snapshot files in `dir`, oldest first (temporary files excluded).
 pub fn list(dir: &Path) -> io::Result<Vec<SnapshotFile>> {
-    Ok(super::naming::list(dir, PREFIX)?.into_iter().map(|(path, zxid)| SnapshotFile { path, zxid }).collect())
+    Ok(super::naming::list(dir, PREFIX)?.into_iter().map(|(path, zxid)| SnapshotFile { path, zxid: Zxid::from_raw(zxid as i64) }).collect())
 }
 
-/// Writes `tree` as `dir/snapshot.<zxid>`, durably. Returns the file.
-pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
+/// Writes `tree`, which has applied the raft log up to `position`, as
+/// `dir/snapshot.<zxid>`, durably. Returns the file.
+pub fn write(tree: &DataTree, position: LogPosition, dir: &Path) -> io::Result<SnapshotFile> {
     let zxid = tree.last_zxid();
-    let path = dir.join(super::naming::name(PREFIX, zxid));
-    let tmp = dir.join(format!("{}.tmp", super::naming::name(PREFIX, zxid)));
+    let name = super::naming::name(PREFIX, zxid.raw() as u64);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!("{name}.tmp"));
     let file = File::create(&tmp)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut header = [0u8; HEADER_LEN];
     header[..8].copy_from_slice(MAGIC);
     header[8..16].copy_from_slice(&zxid.raw().to_le_bytes());
+    header[16..24].copy_from_slice(&position.index.to_le_bytes());
+    header[24..32].copy_from_slice(&position.term.to_le_bytes());
     out.write_all(&header)?;
 
     let mut acl_index: HashMap<*const Vec<Acl>, u32> = HashMap::new();
@@ -134,7 +141,7 @@ pub fn write(tree: &DataTree, dir: &Path) -> io::Result<SnapshotFile> {
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, &path)?;
-    super::log::sync_dir(dir)?;
+    super::segment::sync_dir(dir)?;
     Ok(SnapshotFile { path, zxid })
 }
 
@@ -198,8 +205,17 @@ impl SnapshotVisitor for Validate {
     }
 }
 
-/// Maps, checks and visits a snapshot; returns its zxid and node count.
-pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(Zxid, u64), SnapshotError> {
+/// What a snapshot's header and footer say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub zxid: Zxid,
+    /// The last raft entry the tree had applied ((0, 0) before replication).
+    pub position: LogPosition,
+    pub nodes: u64,
+}
+
+/// Maps, checks and visits a snapshot.
+pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<SnapshotInfo, SnapshotError> {
     let err = |offset: usize, why: String| SnapshotError { file: file.path.clone(), offset, why };
     let f = File::open(&file.path).map_err(|e| err(0, format!("cannot open: {e}")))?;
     // SAFETY: snapshot files are immutable once renamed into place.
@@ -212,6 +228,8 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
     if zxid != file.zxid {
         return Err(err(8, format!("header zxid {zxid} does not match the file name")));
     }
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let position = LogPosition { index: u64_at(16), term: u64_at(24) };
     let footer_at = bytes.len() - FOOTER_LEN;
     let footer = &bytes[footer_at..];
     if &footer[..8] != FOOTER_MAGIC || footer[28..] != [0; 4] {
@@ -265,7 +283,7 @@ pub fn read(file: &SnapshotFile, visitor: &mut impl SnapshotVisitor) -> Result<(
     if seen_nodes != nodes {
         return Err(err(footer_at, format!("footer says {nodes} nodes, chunks hold {seen_nodes}")));
     }
-    Ok((zxid, nodes))
+    Ok(SnapshotInfo { zxid, position, nodes })
 }
 
 /// A node as `keeper snapshot dump` lists it: a copy of what the snapshot stores.
@@ -323,12 +341,13 @@ impl SnapshotVisitor for Loader {
     }
 }
 
-/// Loads a snapshot into a tree.
-pub fn load(file: &SnapshotFile) -> Result<DataTree, SnapshotError> {
+/// Loads a snapshot into a tree; also returns the raft position it is at.
+pub fn load(file: &SnapshotFile) -> Result<(DataTree, LogPosition), SnapshotError> {
     let mut loader = Loader::default();
-    let (zxid, _) = read(file, &mut loader)?;
+    let info = read(file, &mut loader)?;
     let Loader { sessions, acls, nodes, .. } = loader;
-    DataTree::restore(zxid, sessions, acls, nodes).map_err(|why| SnapshotError { file: file.path.clone(), offset: 0, why })
+    let tree = DataTree::restore(info.zxid, sessions, acls, nodes).map_err(|why| SnapshotError { file: file.path.clone(), offset: 0, why })?;
+    Ok((tree, info.position))
 }
 
 #[cfg(test)]
@@ -380,11 +399,14 @@ mod tests {
                 tree.apply(&Txn { zxid, time_ms: i as i64, session_id: 9, cxid: 0, body: TxnBody::Single(create) });
             }
         }
-        let file = write(&tree, &dir).unwrap();
+        let at = LogPosition { index: 77, term: 3 };
+        let file = write(&tree, at, &dir).unwrap();
         let mut stored = Collected::default();
         read(&file, &mut stored).unwrap();
         assert!(stored.nodes.windows(2).all(|w| w[0].0 < w[1].0), "nodes are written sorted by path");
-        same(&tree, &load(&file).unwrap());
+        let (loaded, position) = load(&file).unwrap();
+        same(&tree, &loaded);
+        assert_eq!(position, at, "the raft position comes back");
         // Snapshots written before nodes were sorted list them in map order.
         for shuffle in [|v: &mut Vec<Node>| v.reverse(), |v: &mut Vec<Node>| v.rotate_left(17)] {
             let mut loader = Loader::default();
@@ -418,9 +440,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let tree = tree_with(NODES_PER_CHUNK + 100);
-        let file = write(&tree, &dir).unwrap();
+        let file = write(&tree, LogPosition::default(), &dir).unwrap();
         assert_eq!(list(&dir).unwrap(), vec![file.clone()]);
-        same(&tree, &load(&file).unwrap());
+        same(&tree, &load(&file).unwrap().0);
         let pristine = std::fs::read(&file.path).unwrap();
         for (at, expect) in [(pristine.len() / 2, "checksum mismatch"), (pristine.len() - 3, "footer"), (3, "bad header")] {
             let mut bytes = pristine.clone();

@@ -1,27 +1,33 @@
 //! The sequencer: the broadcast core's logic as a pure state machine, the
 //! one place where writes are ordered. It holds no file, socket, clock,
-//! task or process handle; a driver (`runtime::broadcast`, or a test, or
-//! the simulator) feeds it inputs and carries out its outputs, the way
-//! raft-rs's `RawNode` is driven.
+//! task or process handle; a driver (`runtime::broadcast`, a test, or the
+//! simulator) feeds it inputs and carries out its outputs, the way raft-rs's
+//! `RawNode` is driven. The raft node lives inside it: a standalone server
+//! is an ensemble of one on exactly this path.
 //!
-//! It prepares each write against the committed tree plus the outstanding
-//! changes of writes prepared before it ([`Outstanding`]), stamps zxid and
-//! time, and hands the transaction to the log. Once the log says it is
-//! durable, the transaction commits: it is applied to the committed tree,
-//! which works out its effect (the reply, the watch triggers, the node
-//! versions every other tree installs), and released to the shards. It
-//! also owns sessions and their expiry, handshakes, the container and TTL
-//! reaper's decisions, and gathering four-letter-word reports.
+//! On the leader it prepares each write against the committed tree plus
+//! the outstanding changes of writes prepared before it ([`Outstanding`]),
+//! stamps zxid and time, and proposes it to raft. A follower forwards its
+//! clients' writes to the leader. When raft commits an entry (durable on a
+//! quorum), every server applies it to its committed tree, which works out
+//! its effect (the reply, the watch triggers, the node versions every other
+//! tree installs), and releases it to its shards; the server whose client
+//! asked replies. It also owns sessions (the leader expires them),
+//! handshakes, sync (a raft ReadIndex), the container and TTL reaper's
+//! decisions, and gathering four-letter-word reports.
 //!
-//! Standalone, "durable" is "committed". In an ensemble a consensus node
-//! slots in between: persisted entries are acknowledged to it, and commit
-//! follows its quorum; nothing else here changes.
+//! A new leader prepares nothing until every entry in its log from before
+//! its term has committed (its own no-op entry commits them): prep then
+//! reads committed state plus its own outstanding changes only, so there is
+//! no outstanding state to rebuild from an uncommitted suffix. Writes that
+//! arrive meanwhile wait, in order, and so do writes while no leader is
+//! known.
 //!
 //! # Inputs
-//! - [`Sequencer::on_message`]: a shard's message (a write, sync, handshake,
-//!   session touches, a four-letter word), with the time;
-//! - [`Sequencer::tick`]: time passes (session expiry, the reaper);
-//! - [`Sequencer::persisted`]: the log is durable up to a zxid;
+//! - [`Sequencer::on_message`]: a shard's message, with the time;
+//! - [`Sequencer::on_peer`]: another server's message;
+//! - [`Sequencer::tick`]: time passes (raft's clock, session expiry, the reaper);
+//! - [`Sequencer::persisted`]: a persist the sequencer asked for is durable;
 //! - [`Sequencer::storage_failed`]: the log could not be written.
 //!
 //! # Outputs: [`Ready`], and the rules for acting on one
@@ -29,48 +35,65 @@
 //! [`Sequencer::ready`] and acts on it in this order:
 //! 1. `fatal`: if set, stop at once and act on nothing else, so no reply
 //!    ever leaves for a write that was not logged.
-//! 2. `append`: append every record to the log, in order. Their zxids
-//!    strictly increase and continue the log.
-//! 3. `persist`: if set, start a persist (group commit) of everything
-//!    appended, which reaches exactly that zxid. The sequencer asks for one
-//!    persist at a time: the next comes only after [`Sequencer::persisted`]
-//!    reported this one, and covers everything appended meanwhile. Writes
-//!    keep being prepared and appended while a persist runs (pipelining).
-//! 4. `release`: hand the entries to every shard, in order, after raising
+//! 2. `truncate_after`: cut the log after this index (the leader replaced
+//!    an uncommitted suffix of it).
+//! 3. `append`: append every entry to the log, in order; their indexes
+//!    continue the log.
+//! 4. `persist`: if set, make everything appended durable, with the hard
+//!    state first if it carries one, then report [`Sequencer::persisted`]
+//!    with its token. The sequencer asks for one persist at a time; writes
+//!    keep being prepared and appended while it runs (pipelining).
+//! 5. `peers`: send each message to its server (none of them needs
+//!    anything persisted that is not already durable).
+//! 6. `release`: hand the entries to every shard, in order, after raising
 //!    the cross-shard read barrier to [`Ready::last_released_zxid`]. Only
-//!    committed transactions are released, in zxid order, each with its
-//!    effect worked out on the committed tree; a reply that needs no
-//!    transaction (sync, re-attach, refusals) follows every transaction
-//!    prepared before it.
-//! 5. `messages`: send each to its shard (four-letter-word collection).
+//!    committed transactions are released, in zxid order; a reply that
+//!    needs no transaction (sync, re-attach, refusals) follows every entry
+//!    this server had when it was asked.
+//! 7. `messages`: send each to its shard (four-letter-word collection).
 //!
 //! A failed call leaves the state untouched: a write that fails its checks
 //! is not a failed call; it becomes a transaction that fails (it takes a
 //! zxid, as in ZooKeeper).
 
+mod reports;
+mod writes;
+
 #[cfg(test)]
 mod tests;
 
 use crate::config::Config;
-use crate::core::messages::{AdminReport, ConnectInfo, Entry, Origin, ShardId, ShardReport, ToBroadcast, ToShard};
+use crate::core::consensus::store::RaftStore;
+use crate::core::consensus::wire::WireMessage;
+use crate::core::consensus::{self, LogPosition};
+use crate::core::messages::{Entry, Origin, PeerMessage, ShardId, ToBroadcast, ToShard};
 use crate::core::outstanding::Outstanding;
-use crate::core::prep::{self, PrepContext, Prepared};
 use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
-use crate::core::txn::{LogRecord, NodeKind, Txn, TxnBody};
+use crate::core::txn::Txn;
 use crate::core::zxid::Zxid;
-use crate::proto::codes::OpCode;
-use crate::proto::request::Request;
+use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message};
+use raft::{RawNode, StateRole};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// The time, as the driver read it: monotonic milliseconds (since any
-/// fixed point; session expiry and the reaper's schedule) and wall-clock
-/// milliseconds since the Unix epoch (transaction times, TTLs, reports).
+/// fixed point; raft's clock, session expiry and the reaper's schedule) and
+/// wall-clock milliseconds since the Unix epoch (transaction times, TTLs,
+/// reports).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Clock {
     pub mono_ms: i64,
     pub wall_ms: i64,
+}
+
+/// A persist to run: everything appended, and the hard state first if set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Persist {
+    /// What to report back to [`Sequencer::persisted`].
+    pub token: u64,
+    /// A new term or vote, durable before anything else of this persist.
+    pub hard_state: Option<HardState>,
 }
 
 /// What the driver must do, in field order (see the module documentation).
@@ -78,10 +101,14 @@ pub struct Clock {
 pub struct Ready {
     /// Stop now: storage failed under the acknowledged-write guarantee.
     pub fatal: Option<String>,
-    /// Records to append to the log, in zxid order.
-    pub append: Vec<LogRecord>,
-    /// Start a persist that makes the log durable up to this zxid.
-    pub persist: Option<Zxid>,
+    /// Cut the log after this index before appending.
+    pub truncate_after: Option<u64>,
+    /// raft entries to append to the log, in index order.
+    pub append: Vec<RaftEntry>,
+    /// Start this persist.
+    pub persist: Option<Persist>,
+    /// Messages for other servers of the ensemble, by server id.
+    pub peers: Vec<(u64, PeerMessage)>,
     /// Committed entries for every shard, in order.
     pub release: Vec<Entry>,
     /// Messages for single shards.
@@ -91,7 +118,13 @@ pub struct Ready {
 impl Ready {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.fatal.is_none() && self.append.is_empty() && self.persist.is_none() && self.release.is_empty() && self.messages.is_empty()
+        self.fatal.is_none()
+            && self.truncate_after.is_none()
+            && self.append.is_empty()
+            && self.persist.is_none()
+            && self.peers.is_empty()
+            && self.release.is_empty()
+            && self.messages.is_empty()
     }
 
     /// The zxid of the last transaction in `release`.
@@ -100,91 +133,167 @@ impl Ready {
     }
 }
 
-/// An entry prepared but not yet released, in release order.
-#[derive(Debug)]
-enum Pending {
-    /// A transaction waiting to commit; `origin` is where its reply goes.
-    Txn { txn: Txn, origin: Option<Origin> },
-    /// A reply that needs no transaction: released once everything before it is.
-    Reply(Entry),
+/// What recovery hands the sequencer: the committed tree and the raft log.
+pub struct Recovered {
+    /// The tree, with every entry up to `applied` applied.
+    pub tree: DataTree,
+    /// The raft position the log starts after (a snapshot's).
+    pub base: LogPosition,
+    /// Every raft entry after `base`, applied or not, in order.
+    pub entries: Vec<RaftEntry>,
+    /// The index of the last entry applied to `tree`.
+    pub applied: u64,
+    /// The hard state last made durable.
+    pub hard_state: HardState,
 }
 
-/// A four-letter-word report being gathered from the shards.
+/// Where a write goes now.
+enum Route {
+    /// This server leads and may prepare.
+    Prepare,
+    /// Forward it to this leader.
+    Forward(u64),
+    /// Keep it until there is a leader that may prepare.
+    Hold,
+}
+
+/// A sync waiting for its ReadIndex.
 #[derive(Debug)]
-struct Gather {
+struct PendingSync {
     origin: Origin,
-    parts: Vec<ShardReport>,
-    remaining: usize,
+    cxid: i32,
+    path: Option<String>,
 }
 
 /// The broadcast core's state: see the module documentation.
-#[derive(Debug)]
 pub struct Sequencer {
     cfg: Arc<Config>,
     shard_count: usize,
-    /// The committed state: every released transaction applied.
+    my_id: u64,
+    /// The committed state: every committed transaction applied.
     tree: DataTree,
     /// What prepared, uncommitted transactions changed, for prep to see.
     outstanding: Outstanding,
-    /// Prepared entries not yet released, in order.
-    pending: VecDeque<Pending>,
-    /// The zxid of the last prepared transaction.
+    raft: RawNode<RaftStore>,
+    /// This server's role and the leader it knows, as raft last said.
+    role: StateRole,
+    leader: u64,
+    /// As leader: prep waits until the commit index reaches this (every
+    /// entry from before this term committed).
+    lead_from: Option<u64>,
+    /// The zxid of the last transaction this server prepared (as leader).
     prepared: Zxid,
-    /// The log is durable up to here (standalone: committed up to here).
-    durable: Zxid,
-    /// The persist in flight and the zxid it reaches.
-    persisting: Option<Zxid>,
+    /// Transactions this leader proposed, not yet committed: (index, term, txn).
+    proposed: VecDeque<(u64, u64, Txn)>,
+    /// Writes waiting for a leader that may prepare, in arrival order.
+    held: VecDeque<writes::Held>,
+    /// Where the replies of this server's clients' writes go, by (session, xid).
+    origins: HashMap<(i64, i32), Origin>,
+    /// Syncs waiting for their ReadIndex, by request token.
+    syncs: HashMap<u64, PendingSync>,
+    next_sync: u64,
+    /// Replies that need no transaction, each released once this server
+    /// has applied the index it names, in order.
+    replies: VecDeque<(u64, Entry)>,
+    /// The index of the last entry applied to the tree.
+    applied: u64,
+    /// raft readies appended but not yet durable: their numbers, and the
+    /// messages that may only leave once they are.
+    unpersisted: VecDeque<(u64, Vec<Message>)>,
+    /// The persist in flight (its token).
+    persisting: Option<u64>,
+    /// A term or vote not yet durable, for the next persist.
+    hard_state_due: Option<HardState>,
+    /// The term and vote last handed to a persist.
+    hard_state_sent: (u64, u64),
+    /// Sessions (authoritative on the leader) and their expiry.
     sessions: SessionTracker,
-    /// The connection each session is attached to.
+    /// The connection each session is attached to, on this server.
     owners: HashMap<i64, Origin>,
-    gathers: HashMap<u64, Gather>,
-    next_token: u64,
+    /// On the leader: the server each session is attached to.
+    session_servers: HashMap<i64, u64>,
+    reports: reports::Reports,
     started: Clock,
     now: Clock,
-    /// When the reaper runs next (monotonic ms).
+    /// When raft ticks next and the reaper runs next (monotonic ms).
+    next_raft_tick_ms: i64,
     next_reap_ms: i64,
     /// Outputs gathered since the last `ready`.
     out: Ready,
 }
 
 impl Sequencer {
-    /// A sequencer starting from the recovered tree (which the log holds
-    /// entirely, durably), serving `shard_count` shards. Sessions restored
-    /// from disk count as touched now, as in ZooKeeper.
-    pub fn new(cfg: Arc<Config>, tree: DataTree, shard_count: usize, now: Clock) -> Sequencer {
+    /// A sequencer starting from what recovery found, serving `shard_count` shards.
+    pub fn new(cfg: Arc<Config>, recovered: Recovered, shard_count: usize, now: Clock) -> Sequencer {
         assert!(shard_count > 0, "at least one shard");
+        let Recovered { tree, base, entries, applied, mut hard_state } = recovered;
+        let my_id = cfg.my_id as u64;
+        let (voters, learners) = consensus::membership(&cfg);
+        let only_voter = voters == [my_id];
+        if only_voter {
+            // Its own durable entries are committed (recovery applied them all).
+            hard_state.commit = hard_state.commit.max(applied);
+        }
+        assert!(applied <= hard_state.commit.max(base.index), "applied entries are committed");
+        let mut store = RaftStore::new(ConfState::from((voters, learners)), hard_state.clone(), base.index, base.term);
+        store.append(&entries);
+        let raft_config = raft::Config {
+            id: my_id,
+            election_tick: consensus::ELECTION_TICKS,
+            heartbeat_tick: consensus::HEARTBEAT_TICKS,
+            applied,
+            max_size_per_msg: consensus::MESSAGE_BYTES_MAX,
+            max_inflight_msgs: consensus::INFLIGHT_MESSAGES_MAX,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        raft_config.validate().expect("keeper's raft settings are valid");
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let mut raft = RawNode::new(&raft_config, store, &logger).expect("a raft node starts on a valid store");
+        if only_voter {
+            raft.campaign().expect("the only voter can stand for election");
+        }
         let mut sessions = SessionTracker::new(cfg.tick_ms as i64, session::first_session_id(cfg.my_id, now.wall_ms));
         for (&id, &timeout) in tree.sessions() {
             sessions.add(id, timeout, now.mono_ms);
         }
-        let zxid = tree.last_zxid();
         let next_reap_ms = now.mono_ms + cfg.container_check_interval_ms as i64;
         Sequencer {
+            prepared: tree.last_zxid(),
+            hard_state_sent: (hard_state.term, hard_state.vote),
             cfg,
             shard_count,
+            my_id,
             tree,
             outstanding: Outstanding::default(),
-            pending: VecDeque::new(),
-            prepared: zxid,
-            durable: zxid,
+            raft,
+            role: StateRole::Follower,
+            leader: 0,
+            lead_from: None,
+            proposed: VecDeque::new(),
+            held: VecDeque::new(),
+            origins: HashMap::new(),
+            syncs: HashMap::new(),
+            next_sync: 1,
+            replies: VecDeque::new(),
+            applied,
+            unpersisted: VecDeque::new(),
             persisting: None,
+            hard_state_due: None,
             sessions,
             owners: HashMap::new(),
-            gathers: HashMap::new(),
-            next_token: 1,
+            session_servers: HashMap::new(),
+            reports: reports::Reports::default(),
             started: now,
             now,
+            next_raft_tick_ms: now.mono_ms + consensus::RAFT_TICK_MS,
             next_reap_ms,
             out: Ready::default(),
         }
     }
 
-    /// The zxid of the last prepared transaction.
-    pub fn prepared_zxid(&self) -> Zxid {
-        self.prepared
-    }
-
-    /// The zxid of the last committed transaction.
+    /// The zxid of the last transaction this server applied.
     pub fn committed_zxid(&self) -> Zxid {
         self.tree.last_zxid()
     }
@@ -194,18 +303,46 @@ impl Sequencer {
         &self.tree
     }
 
+    /// The index of the last entry applied.
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
+    /// The leader this server knows (0 for none), and whether it is this server.
+    pub fn leader(&self) -> (u64, bool) {
+        (self.leader, self.role == StateRole::Leader)
+    }
+
+    /// ZooKeeper's name for this server's role: `standalone`, `leader`,
+    /// `follower` or `observer` (what `srvr` shows).
+    pub fn mode(&self) -> &'static str {
+        let (voters, learners) = consensus::membership(&self.cfg);
+        if learners.contains(&self.my_id) {
+            "observer"
+        } else if voters.len() == 1 && learners.is_empty() {
+            "standalone"
+        } else if self.role == StateRole::Leader {
+            "leader"
+        } else {
+            "follower"
+        }
+    }
+
     /// Takes the outputs gathered since the last call.
     pub fn ready(&mut self) -> Ready {
-        self.release_committed();
-        if self.persisting.is_none() && self.prepared > self.durable {
-            self.persisting = Some(self.prepared);
-            self.out.persist = Some(self.prepared);
+        self.drive_raft();
+        if self.persisting.is_none()
+            && let Some(&(number, _)) = self.unpersisted.back()
+        {
+            self.persisting = Some(number);
+            self.out.persist = Some(Persist { token: number, hard_state: self.hard_state_due.take() });
         }
-        debug_assert!(self.out.append.windows(2).all(|w| w[0].zxid < w[1].zxid), "appends in zxid order");
+        self.release_replies();
+        debug_assert!(self.out.append.windows(2).all(|w| w[1].index == w[0].index + 1), "appends are contiguous");
         std::mem::take(&mut self.out)
     }
 
-    /// Advances the time the sequencer stamps and expires by.
+    /// Advances the time the sequencer stamps, ticks and expires by.
     fn advance(&mut self, now: Clock) {
         assert!(now.mono_ms >= self.now.mono_ms, "monotonic time never goes back: {} after {}", now.mono_ms, self.now.mono_ms);
         self.now = now;
@@ -214,48 +351,74 @@ impl Sequencer {
     /// A message from a shard.
     pub fn on_message(&mut self, msg: ToBroadcast, now: Clock) {
         self.advance(now);
+        self.handle_message(msg);
+    }
+
+    fn handle_message(&mut self, msg: ToBroadcast) {
         match msg {
-            ToBroadcast::Write { origin, session_id, cxid, op, req, ids } => {
-                if !self.sessions.touch(session_id, self.now.mono_ms) {
-                    // ZooKeeper drops requests of unknown or closing sessions silently.
-                    return;
-                }
-                let prepared = if op == OpCode::CloseSession {
-                    self.sessions.set_closing(session_id);
-                    prep::prep_close_session(&self.tree, &self.outstanding, session_id)
-                } else {
-                    let ctx = PrepContext { session_id, ids: &ids, extended_types: self.cfg.extended_types };
-                    prep::prep(&self.tree, &self.outstanding, op, &req, &ctx)
-                };
-                self.propose(session_id, cxid, prepared, Some(origin));
+            ToBroadcast::Write { .. } => self.route_write(msg),
+            ToBroadcast::Sync { origin, cxid, path } => {
+                let token = self.next_sync;
+                self.next_sync += 1;
+                self.syncs.insert(token, PendingSync { origin, cxid, path });
+                self.raft.read_index(token.to_le_bytes().to_vec());
             }
-            ToBroadcast::Sync { origin, cxid, path } => self.pending.push_back(Pending::Reply(Entry::Synced { origin, cxid, path })),
             ToBroadcast::Connect { origin, info } => self.connect(origin, info),
-            ToBroadcast::Touch(ids) => {
+            ToBroadcast::Touch(ids) => self.touch(ids),
+            ToBroadcast::Admin { origin, query } => self.start_report(origin, query),
+            ToBroadcast::AdminPart { token, part } => self.report_part(token, part),
+        }
+    }
+
+    /// A message from server `from`.
+    pub fn on_peer(&mut self, from: u64, msg: PeerMessage, now: Clock) {
+        self.advance(now);
+        self.handle_peer(from, msg);
+    }
+
+    fn handle_peer(&mut self, from: u64, msg: PeerMessage) {
+        match msg {
+            PeerMessage::Raft(wire) => self.step_raft(from, &wire),
+            PeerMessage::Forward { session_id, cxid, op, request, ids, malformed } => self.forwarded(from, session_id, cxid, op, &request, ids, malformed),
+            PeerMessage::CreateSession { session_id, timeout_ms } => self.create_session(from, session_id, timeout_ms),
+            PeerMessage::Revalidate { session_id, timeout_ms, shard, conn } => self.revalidate(from, session_id, timeout_ms, shard, conn),
+            PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive } => {
+                self.revalidated(session_id, timeout_ms, Origin { shard: shard as ShardId, conn }, alive)
+            }
+            PeerMessage::Touch(ids) => {
                 for id in ids {
                     self.sessions.touch(id, self.now.mono_ms);
                 }
             }
-            ToBroadcast::Admin { origin, query } => {
-                let token = self.next_token;
-                self.next_token += 1;
-                let earlier = self.gathers.insert(token, Gather { origin, parts: Vec::with_capacity(self.shard_count), remaining: self.shard_count });
-                assert!(earlier.is_none(), "report tokens are never reused");
-                for shard in 0..self.shard_count {
-                    self.out.messages.push((shard, ToShard::AdminCollect { token, query }));
-                }
-            }
-            ToBroadcast::AdminPart { token, part } => self.admin_part(token, part),
         }
     }
 
-    /// Time passes: expire sessions whose time is up and, when due, reap
-    /// containers and TTL nodes.
+    /// Hands a peer's raft message to the raft node; a malformed one is dropped.
+    fn step_raft(&mut self, from: u64, wire: &WireMessage) {
+        let msg = match wire.to_raft() {
+            Ok(m) if m.from == from && m.to == self.my_id => m,
+            Ok(m) => return eprintln!("keeper: dropping a raft message from server {from} that says it is from {} to {}", m.from, m.to),
+            Err(e) => return eprintln!("keeper: dropping a raft message from server {from}: {}", e.0),
+        };
+        if let Err(e) = self.raft.step(msg) {
+            eprintln!("keeper: raft refused a message from server {from}: {e}");
+        }
+    }
+
+    /// Time passes: raft ticks, sessions whose time is up expire (on the
+    /// leader), and the reaper runs when due.
     pub fn tick(&mut self, now: Clock) {
         self.advance(now);
+        while self.next_raft_tick_ms <= self.now.mono_ms {
+            self.raft.tick();
+            self.next_raft_tick_ms += consensus::RAFT_TICK_MS;
+        }
+        if !self.may_prepare() {
+            return;
+        }
         for id in self.sessions.expire(self.now.mono_ms) {
             eprintln!("keeper: expiring session 0x{id:x}, timeout of {} ms exceeded", self.sessions.timeout_of(id).unwrap_or(0));
-            let prepared = prep::prep_close_session(&self.tree, &self.outstanding, id);
+            let prepared = crate::core::prep::prep_close_session(&self.tree, &self.outstanding, id);
             self.propose(id, 0, prepared, None);
         }
         if self.now.mono_ms >= self.next_reap_ms {
@@ -264,13 +427,15 @@ impl Sequencer {
         }
     }
 
-    /// The log is durable up to `up_to`: the persist that was asked for is done.
-    pub fn persisted(&mut self, up_to: Zxid) {
-        assert_eq!(self.persisting, Some(up_to), "a persist completes only after it was asked for, and reaches what was asked");
-        assert!(up_to <= self.prepared, "the log holds only prepared transactions");
+    /// The persist with this token is durable.
+    pub fn persisted(&mut self, token: u64) {
+        assert_eq!(self.persisting, Some(token), "a persist completes only after it was asked for");
         self.persisting = None;
-        self.durable = up_to;
-        self.release_committed();
+        self.raft.on_persist_ready(token);
+        while self.unpersisted.front().is_some_and(|(number, _)| *number <= token) {
+            let (_, messages) = self.unpersisted.pop_front().expect("front exists");
+            self.send_raft(messages);
+        }
     }
 
     /// The log could not be written: the next [`Ready`] says stop.
@@ -281,143 +446,177 @@ impl Sequencer {
 
     /// Drops every outstanding change: prep sees the committed tree alone
     /// from now on (what a server that lost the leadership must do; the
-    /// transactions already handed to the log still commit, or are cut
-    /// from it, as consensus decides).
+    /// transactions already in the log commit, or are cut from it, as raft
+    /// decides).
     pub fn drop_outstanding(&mut self) {
         self.outstanding.clear();
+        self.proposed.clear();
         debug_assert!(self.outstanding.is_empty());
     }
 
-    /// A handshake: a new session (a createSession transaction) or a re-attach.
-    fn connect(&mut self, origin: Origin, info: ConnectInfo) {
-        let applied = self.tree.last_zxid();
-        if info.last_zxid_seen > applied.raw() {
-            eprintln!("keeper: refusing session request: client has seen zxid 0x{:x}, our last zxid is {applied}", info.last_zxid_seen);
-            self.pending.push_back(Pending::Reply(Entry::Refused { origin }));
-            return;
-        }
-        let timeout_ms = info.timeout_ms.max(self.cfg.min_session_timeout_ms).min(self.cfg.max_session_timeout_ms);
-        debug_assert!(timeout_ms >= self.cfg.min_session_timeout_ms.min(self.cfg.max_session_timeout_ms));
-        if info.session_id == 0 {
-            let id = self.sessions.next_session_id();
-            self.sessions.add(id, timeout_ms, self.now.mono_ms);
-            self.owners.insert(id, origin);
-            let created = Prepared { body: TxnBody::CreateSession { timeout_ms }, changes: Default::default() };
-            self.propose(id, 0, created, Some(origin));
-            return;
-        }
-        let id = info.session_id;
-        // The session's current connection is dropped first, even if the password is wrong.
-        if let Some(old) = self.owners.remove(&id)
-            && old != origin
-        {
-            self.pending.push_back(Pending::Reply(Entry::Evict { origin: old }));
-        }
-        if info.passwd.as_ref() == session::password(id) && self.sessions.touch(id, self.now.mono_ms) {
-            self.owners.insert(id, origin);
-            self.pending.push_back(Pending::Reply(Entry::Attached { origin, session_id: id, timeout_ms }));
-        } else {
-            self.pending.push_back(Pending::Reply(Entry::Rejected { origin }));
+    /// Queues raft messages for their servers.
+    fn send_raft(&mut self, messages: Vec<Message>) {
+        for m in messages {
+            debug_assert_ne!(m.to, self.my_id, "raft never sends to itself");
+            self.out.peers.push((m.to, PeerMessage::Raft(Box::new(WireMessage::from(&m)))));
         }
     }
 
-    /// Stamps a prepared request with the next zxid and the time, records
-    /// what it changed as outstanding, and hands it to the log.
-    fn propose(&mut self, session_id: i64, cxid: i32, prepared: Prepared, origin: Option<Origin>) {
-        let zxid = self.prepared.next();
-        let txn = Txn { zxid, time_ms: self.now.wall_ms, session_id, cxid, body: prepared.body };
-        if matches!(txn.body, TxnBody::CloseSession) {
-            self.sessions.remove(session_id);
-            self.owners.remove(&session_id);
-        }
-        self.outstanding.push(zxid, prepared.changes);
-        self.out.append.push(txn.to_record());
-        self.pending.push_back(Pending::Txn { txn, origin });
-        self.prepared = zxid;
-        debug_assert!(self.prepared > self.durable, "a new transaction is not yet durable");
-    }
-
-    /// Commits what is durable (applying it to the committed tree) and
-    /// moves it, with the replies queued behind it, to the release.
-    fn release_committed(&mut self) {
-        let before = self.tree.last_zxid();
-        while let Some(front) = self.pending.front() {
-            if let Pending::Txn { txn, .. } = front
-                && txn.zxid > self.durable
+    /// Handles every raft ready: role changes, messages, commits, entries
+    /// to append and hard state to persist.
+    fn drive_raft(&mut self) {
+        while self.raft.has_ready() {
+            let mut rd = self.raft.ready();
+            if let Some(ss) = rd.ss() {
+                self.on_role(ss.raft_state, ss.leader_id);
+            }
+            self.send_raft(rd.take_messages());
+            assert!(rd.snapshot().is_empty(), "keeper does not send raft snapshots yet");
+            self.commit(rd.take_committed_entries());
+            let entries = rd.take_entries();
+            if let Some(first) = entries.first()
+                && first.index <= self.raft.store().last()
             {
+                self.out.truncate_after = Some(self.out.truncate_after.map_or(first.index - 1, |t| t.min(first.index - 1)));
+                self.out.append.retain(|e| e.index < first.index);
+            }
+            self.raft.mut_store().append(&entries);
+            let mut must_persist = !entries.is_empty();
+            self.out.append.extend(entries);
+            if let Some(hs) = rd.hs() {
+                self.raft.mut_store().set_hard_state(hs.clone());
+                if (hs.term, hs.vote) != self.hard_state_sent {
+                    self.hard_state_sent = (hs.term, hs.vote);
+                    self.hard_state_due = Some(hs.clone());
+                    must_persist = true;
+                }
+            }
+            for rs in rd.take_read_states() {
+                self.read_index_ready(rs.index, &rs.request_ctx);
+            }
+            let after_persist = rd.take_persisted_messages();
+            must_persist |= !after_persist.is_empty();
+            let number = rd.number();
+            self.raft.advance_append_async(rd);
+            if must_persist {
+                self.unpersisted.push_back((number, after_persist));
+            } else if self.unpersisted.is_empty() {
+                self.raft.on_persist_ready(number);
+            } else {
+                // Readies persist in order: this one rides with the next persist.
+                self.unpersisted.push_back((number, Vec::new()));
+            }
+        }
+    }
+
+    /// A role or leader change, as raft reports it.
+    fn on_role(&mut self, role: StateRole, leader: u64) {
+        let (was_leader, old_leader) = (self.role == StateRole::Leader, self.leader);
+        self.role = role;
+        self.leader = leader;
+        let term = self.raft.raft.term;
+        if role == StateRole::Leader && !was_leader {
+            eprintln!("keeper: server {} leads term {term}", self.my_id);
+            assert!(term <= u32::MAX as u64, "the zxid epoch is the raft term");
+            self.lead_from = Some(self.raft.raft.raft_log.last_index());
+            self.prepared = Zxid::new(term as u32, 0);
+        } else if leader != old_leader {
+            match leader {
+                0 => eprintln!("keeper: server {} has no leader in term {term} ({role:?})", self.my_id),
+                l => eprintln!("keeper: server {} follows server {l} in term {term}", self.my_id),
+            }
+        }
+        if was_leader && role != StateRole::Leader {
+            self.lead_from = None;
+            self.drop_outstanding();
+        }
+        if old_leader != 0 && leader != old_leader {
+            self.drop_pending_requests();
+        }
+        self.release_held();
+    }
+
+    /// The leader changed: writes and syncs sent through the old one may
+    /// never be answered, so their connections are closed (as a ZooKeeper
+    /// follower closes its clients' connections when it loses its leader);
+    /// the clients reconnect and keep their sessions.
+    fn drop_pending_requests(&mut self) {
+        let mut origins: Vec<Origin> = self.origins.drain().map(|(_, o)| o).collect();
+        origins.extend(self.syncs.drain().map(|(_, s)| s.origin));
+        origins.sort_by_key(|o| (o.shard, o.conn));
+        origins.dedup();
+        for origin in origins {
+            self.replies.push_back((0, Entry::Evict { origin }));
+        }
+    }
+
+    /// Applies committed entries to the tree and moves their transactions,
+    /// with the replies queued behind them, to the release.
+    fn commit(&mut self, entries: Vec<RaftEntry>) {
+        for entry in entries {
+            assert_eq!(entry.index, self.applied + 1, "entries commit in index order");
+            self.applied = entry.index;
+            if entry.entry_type != EntryType::EntryNormal || entry.data.is_empty() {
+                continue;
+            }
+            let txn = self.committed_txn(&entry);
+            let effect = self.tree.apply(&txn);
+            let origin = self.origins.remove(&(txn.session_id, txn.cxid));
+            let position = LogPosition { index: entry.index, term: entry.term };
+            self.out.release.push(Entry::Txn { txn, origin, effect, position });
+        }
+        self.outstanding.trim(self.tree.last_zxid());
+        if self.lead_from.is_some_and(|from| self.applied >= from) {
+            self.lead_from = None;
+            self.become_ready_leader();
+        }
+        let keep = if consensus::membership(&self.cfg).0.len() == 1 { 0 } else { consensus::RETAINED_ENTRIES };
+        let compact_to = self.applied.saturating_sub(keep);
+        self.raft.mut_store().compact(compact_to);
+    }
+
+    /// The transaction a committed entry holds: this leader's own (no
+    /// decoding), or decoded from the entry.
+    fn committed_txn(&mut self, entry: &RaftEntry) -> Txn {
+        while self.proposed.front().is_some_and(|(index, _, _)| *index < entry.index) {
+            self.proposed.pop_front();
+        }
+        if let Some((index, term, _)) = self.proposed.front()
+            && *index == entry.index
+            && *term == entry.term
+        {
+            return self.proposed.pop_front().expect("front exists").2;
+        }
+        Txn::from_bytes(&entry.data).unwrap_or_else(|e| panic!("committed raft entry {} does not hold a transaction: {e}", entry.index))
+    }
+
+    /// A ReadIndex came back: the sync is answered once this server has
+    /// applied up to `index`.
+    fn read_index_ready(&mut self, index: u64, ctx: &[u8]) {
+        let Ok(token) = <[u8; 8]>::try_from(ctx).map(u64::from_le_bytes) else { return };
+        if let Some(sync) = self.syncs.remove(&token) {
+            self.replies.push_back((index, Entry::Synced { origin: sync.origin, cxid: sync.cxid, path: sync.path }));
+        }
+    }
+
+    /// Moves replies whose index this server has applied to the release, in
+    /// order. (A connection's own replies may still come out of its request
+    /// order: a sync answered by a ReadIndex can overtake the connection's
+    /// earlier writes, or be overtaken by its later ones. The shard puts
+    /// each connection's replies back in request order.)
+    fn release_replies(&mut self) {
+        while let Some((index, _)) = self.replies.front() {
+            if *index > self.applied {
                 break;
             }
-            match self.pending.pop_front().expect("front exists") {
-                Pending::Txn { txn, origin } => {
-                    let effect = self.tree.apply(&txn);
-                    self.out.release.push(Entry::Txn { txn, origin, effect });
-                }
-                Pending::Reply(entry) => self.out.release.push(entry),
-            }
+            let (_, entry) = self.replies.pop_front().expect("front exists");
+            self.out.release.push(entry);
         }
-        if self.tree.last_zxid() > before {
-            self.outstanding.trim(self.tree.last_zxid());
-        }
-        debug_assert!(self.tree.last_zxid() <= self.durable, "only durable transactions commit");
     }
 
-    /// Deletes empty containers that once had children, and expired TTL
-    /// nodes (ZooKeeper's ContainerManager), through the normal write path.
-    /// Candidates come from the committed tree; a node that outstanding
-    /// writes changed is left for the next run.
-    fn reap_containers(&mut self) {
-        let per_run = (self.cfg.container_max_per_minute as u64 * self.cfg.container_check_interval_ms / 60_000).max(1) as usize;
-        let mut candidates: Vec<String> = Vec::new();
-        for path in self.tree.containers() {
-            let node = self.tree.get(path).expect("indexed containers exist");
-            if node.children.is_empty() && node.persisted.child_creates > 0 {
-                candidates.push(path.to_string());
-            }
-        }
-        for path in self.tree.ttls() {
-            let node = self.tree.get(path).expect("indexed TTL nodes exist");
-            if let NodeKind::Ttl { ttl_ms } = node.kind()
-                && node.children.is_empty()
-                && self.now.wall_ms - node.persisted.mtime > ttl_ms
-            {
-                candidates.push(path.to_string());
-            }
-        }
-        candidates.retain(|path| self.outstanding.get(path).is_none());
-        candidates.sort();
-        let before = self.prepared;
-        for path in candidates.into_iter().take(per_run) {
-            let req = Request::DeleteContainer { path };
-            let ctx = PrepContext { session_id: 0, ids: &[], extended_types: self.cfg.extended_types };
-            let prepared = prep::prep(&self.tree, &self.outstanding, OpCode::DeleteContainer, &req, &ctx);
-            self.propose(0, 0, prepared, None);
-        }
-        assert!(self.prepared.raw() - before.raw() <= per_run as i64, "the reaper deletes at most {per_run} nodes a run");
-    }
-
-    /// One shard's part of a report; the last part completes it.
-    fn admin_part(&mut self, token: u64, part: ShardReport) {
-        let Some(g) = self.gathers.get_mut(&token) else {
-            return;
-        };
-        assert!(g.remaining > 0, "a finished report takes no more parts");
-        g.parts.push(part);
-        g.remaining -= 1;
-        if g.remaining > 0 {
-            return;
-        }
-        let g = self.gathers.remove(&token).expect("present above");
-        debug_assert_eq!(g.parts.len(), self.shard_count, "every shard answered");
-        let (mono, wall) = (self.now.mono_ms, self.now.wall_ms);
-        let report = AdminReport {
-            last_zxid: self.tree.last_zxid().raw(),
-            node_count: self.tree.node_count() + 1,
-            approximate_data_size: self.tree.approximate_data_size(),
-            ephemerals: self.tree.ephemerals().iter().map(|(s, paths)| (*s, paths.iter().map(|p| p.to_string()).collect())).collect(),
-            sessions: self.sessions.expiries().into_iter().map(|(id, timeout, at)| (id, timeout, wall + (at - mono))).collect(),
-            shards: g.parts,
-            uptime_ms: (mono - self.started.mono_ms) as u64,
-        };
-        self.out.messages.push((g.origin.shard, ToShard::AdminReply { conn: g.origin.conn, report: Arc::new(report) }));
+    /// The index a reply that needs no transaction waits for: everything
+    /// this server has in its log now.
+    fn reply_after(&self) -> u64 {
+        self.raft.raft.raft_log.last_index()
     }
 }

@@ -1,18 +1,42 @@
 //! The sequencer on logical time: no sockets, no sleeps, no files. The
-//! test plays the driver: it feeds messages and ticks with the time it
-//! chooses, keeps the appended records as its log, and says when a
-//! persist completes.
+//! test plays every driver of a whole ensemble: it feeds messages and ticks
+//! with the time it chooses, keeps each server's appended entries as its
+//! log, decides when persists complete, and carries (or drops) the
+//! messages between servers.
 
 use super::*;
-use crate::core::messages::{AdminQuery, ConnectInfo};
+use crate::config::{Role, ServerSpec};
+use crate::core::messages::{AdminQuery, ConnectInfo, ShardReport};
 use crate::core::tree::{Applied, OpResult, open_acl};
-use crate::proto::codes::ErrorCode;
-use crate::proto::request::{CreateRequest, MultiOp};
+use crate::core::txn::{TxnBody, TxnOp};
+use crate::proto::codes::{ErrorCode, OpCode};
+use crate::proto::request::{CreateRequest, MultiOp, Request};
+use std::collections::{BTreeMap, HashSet};
 
 const TICK_MS: i64 = 2000;
 
-fn config(edit: impl FnOnce(&mut Config)) -> Arc<Config> {
-    let mut cfg = Config { tick_ms: TICK_MS as u32, min_session_timeout_ms: 4000, max_session_timeout_ms: 40_000, extended_types: true, ..Config::default() };
+fn config(my_id: u8, servers: usize, edit: &dyn Fn(&mut Config)) -> Arc<Config> {
+    let servers = (1..=servers as u8)
+        .map(|id| ServerSpec {
+            id,
+            host: "127.0.0.1".into(),
+            peer_port: 2000 + id as u16,
+            election_port: 3000 + id as u16,
+            role: Role::Participant,
+            client_host: None,
+            client_port: None,
+            line: id as usize,
+        })
+        .collect();
+    let mut cfg = Config {
+        tick_ms: TICK_MS as u32,
+        min_session_timeout_ms: 4000,
+        max_session_timeout_ms: 40_000,
+        extended_types: true,
+        my_id,
+        servers,
+        ..Config::default()
+    };
     edit(&mut cfg);
     Arc::new(cfg)
 }
@@ -25,88 +49,172 @@ fn origin(conn: u64) -> Origin {
     Origin { shard: 0, conn }
 }
 
-/// A sequencer with the driver's side: the log it appended to and the time.
-struct Harness {
-    seq: Sequencer,
-    log: Vec<LogRecord>,
-    now: i64,
-    /// The persist in flight, as the last `Ready` asked.
-    persisting: Option<Zxid>,
-}
-
-impl Harness {
-    fn new(cfg: Arc<Config>) -> Harness {
-        Harness { seq: Sequencer::new(cfg, DataTree::new(), 1, at(0)), log: Vec::new(), now: 0, persisting: None }
-    }
-
-    /// Takes a Ready and does what a driver does with its append and persist.
-    fn ready(&mut self) -> Ready {
-        let ready = self.seq.ready();
-        assert!(ready.fatal.is_none(), "{:?}", ready.fatal);
-        for record in &ready.append {
-            assert!(self.log.last().is_none_or(|last| last.zxid < record.zxid), "appends continue the log");
-            self.log.push(record.clone());
-        }
-        if let Some(z) = ready.persist {
-            assert!(self.persisting.is_none(), "one persist at a time");
-            assert_eq!(z, self.log.last().expect("something to persist").zxid, "a persist reaches everything appended");
-            self.persisting = Some(z);
-        }
-        ready
-    }
-
-    /// The persist in flight completes.
-    fn persist_done(&mut self) {
-        let z = self.persisting.take().expect("a persist in flight");
-        self.seq.persisted(z);
-    }
-
-    fn send(&mut self, msg: ToBroadcast) {
-        self.seq.on_message(msg, at(self.now));
-    }
-
-    /// Opens a session and commits it; returns its id.
-    fn session(&mut self, conn: u64) -> i64 {
-        let info = ConnectInfo { session_id: 0, passwd: bytes::Bytes::new(), timeout_ms: 4000, last_zxid_seen: 0 };
-        self.send(ToBroadcast::Connect { origin: origin(conn), info });
-        self.ready();
-        self.persist_done();
-        let ready = self.ready();
-        match &ready.release[..] {
-            [Entry::Txn { txn, .. }] if matches!(txn.body, TxnBody::CreateSession { .. }) => txn.session_id,
-            other => panic!("expected the createSession, got {other:?}"),
-        }
-    }
-
-    fn write(&mut self, session_id: i64, cxid: i32, op: OpCode, req: Request) {
-        self.send(ToBroadcast::Write { origin: origin(1), session_id, cxid, op, req, ids: Arc::from(Vec::new()) });
-    }
-
-    fn create(&mut self, session_id: i64, cxid: i32, path: &str, flags: i32) {
-        self.write(session_id, cxid, OpCode::Create, create(path, flags));
-    }
-
-    /// Persists what is appended and returns what gets released.
-    fn commit(&mut self) -> Vec<Entry> {
-        self.ready();
-        if self.persisting.is_some() {
-            self.persist_done();
-        }
-        self.ready().release
-    }
-}
-
 fn create(path: &str, flags: i32) -> Request {
     Request::Create(CreateRequest { path: path.into(), data: None, acl: open_acl(), flags, ttl: 0 })
 }
 
-/// The single op result of each released transaction.
-fn results(entries: &[Entry]) -> Vec<(i64, OpResult)> {
+/// One server and what its driver holds: its log and what it released.
+struct Node {
+    seq: Sequencer,
+    log: Vec<RaftEntry>,
+    /// The persist asked for and not yet completed.
+    persisting: Option<Persist>,
+    released: Vec<Entry>,
+}
+
+/// A whole ensemble on logical time.
+struct Cluster {
+    nodes: BTreeMap<u64, Node>,
+    now: i64,
+    /// Messages sent and not yet delivered: (from, to, message).
+    wire: Vec<(u64, u64, PeerMessage)>,
+    /// Servers cut off from every other (their messages are dropped both ways).
+    isolated: HashSet<u64>,
+    /// Whether persists complete as soon as they are asked for.
+    auto_persist: bool,
+}
+
+impl Cluster {
+    /// `n` servers (an ensemble of one when `n` is 0: a standalone server).
+    fn new(n: usize, edit: &dyn Fn(&mut Config)) -> Cluster {
+        let ids: Vec<u8> = if n == 0 { vec![1] } else { (1..=n as u8).collect() };
+        let nodes = ids
+            .into_iter()
+            .map(|id| {
+                let recovered =
+                    Recovered { tree: DataTree::new(), base: LogPosition::default(), entries: Vec::new(), applied: 0, hard_state: HardState::default() };
+                let seq = Sequencer::new(config(id, n, edit), recovered, 1, at(0));
+                (id as u64, Node { seq, log: Vec::new(), persisting: None, released: Vec::new() })
+            })
+            .collect();
+        Cluster { nodes, now: 0, wire: Vec::new(), isolated: HashSet::new(), auto_persist: true }
+    }
+
+    fn node(&mut self, id: u64) -> &mut Node {
+        self.nodes.get_mut(&id).expect("a server of the ensemble")
+    }
+
+    /// Takes one server's Ready and does what its driver would.
+    fn ready(&mut self, id: u64) -> Ready {
+        let node = self.node(id);
+        let mut ready = node.seq.ready();
+        assert!(ready.fatal.is_none(), "{:?}", ready.fatal);
+        if let Some(index) = ready.truncate_after {
+            node.log.retain(|e| e.index <= index);
+        }
+        for e in &ready.append {
+            assert_eq!(e.index, node.log.last().map_or(node.seq.raft.store().first() - 1, |l| l.index) + 1, "appends continue the log");
+            node.log.push(e.clone());
+        }
+        if let Some(p) = ready.persist.clone() {
+            assert!(node.persisting.is_none(), "one persist at a time");
+            node.persisting = Some(p);
+        }
+        node.released.append(&mut ready.release);
+        for (to, msg) in ready.peers.drain(..) {
+            self.wire.push((id, to, msg));
+        }
+        ready
+    }
+
+    /// Completes a server's persist in flight.
+    fn persist_done(&mut self, id: u64) -> bool {
+        let node = self.node(id);
+        let Some(p) = node.persisting.take() else { return false };
+        node.seq.persisted(p.token);
+        true
+    }
+
+    /// Runs every server until nothing moves: readies, persists (when
+    /// automatic) and message delivery.
+    fn settle(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            let ids: Vec<u64> = self.nodes.keys().copied().collect();
+            for &id in &ids {
+                moved |= !self.ready(id).is_empty();
+                if self.auto_persist {
+                    moved |= self.persist_done(id);
+                }
+            }
+            for (from, to, msg) in std::mem::take(&mut self.wire) {
+                moved = true;
+                if !self.isolated.contains(&from) && !self.isolated.contains(&to) {
+                    let now = at(self.now);
+                    self.node(to).seq.on_peer(from, msg, now);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the ensemble never settled");
+    }
+
+    /// Lets `ms` of time pass, tick by raft tick, settling after each.
+    fn run_for(&mut self, ms: i64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now = (self.now + consensus::RAFT_TICK_MS).min(end);
+            let now = at(self.now);
+            for node in self.nodes.values_mut() {
+                node.seq.tick(now);
+            }
+            self.settle();
+        }
+    }
+
+    /// The server that leads and may prepare, after waiting for one (at most 5 s).
+    fn leader(&mut self) -> u64 {
+        for _ in 0..100 {
+            let ready: Vec<u64> = self.nodes.iter().filter(|(id, n)| !self.isolated.contains(id) && n.seq.may_prepare()).map(|(id, _)| *id).collect();
+            if let [one] = ready[..] {
+                return one;
+            }
+            assert!(ready.len() < 2, "two leaders that may prepare: {ready:?}");
+            self.run_for(consensus::RAFT_TICK_MS);
+        }
+        panic!("no leader within 5 s");
+    }
+
+    fn send(&mut self, id: u64, msg: ToBroadcast) {
+        let now = at(self.now);
+        self.node(id).seq.on_message(msg, now);
+    }
+
+    /// Opens a session through server `id` (connection `conn`) and commits it; returns its id.
+    fn session(&mut self, id: u64, conn: u64) -> i64 {
+        let info = ConnectInfo { session_id: 0, passwd: bytes::Bytes::new(), timeout_ms: 4000, last_zxid_seen: 0 };
+        self.send(id, ToBroadcast::Connect { origin: origin(conn), info });
+        self.settle();
+        let found = self.node(id).released.iter().rev().find_map(|e| match e {
+            Entry::Txn { txn, origin: Some(o), .. } if o.conn == conn && matches!(txn.body, TxnBody::CreateSession { .. }) => Some(txn.session_id),
+            _ => None,
+        });
+        found.expect("the createSession was released to the connecting server with its origin")
+    }
+
+    fn write(&mut self, id: u64, session_id: i64, cxid: i32, op: OpCode, req: Request) {
+        self.send(id, ToBroadcast::Write { origin: origin(1), session_id, cxid, op, req, ids: Arc::from(Vec::new()) });
+    }
+
+    fn create(&mut self, id: u64, session_id: i64, cxid: i32, path: &str, flags: i32) {
+        self.write(id, session_id, cxid, OpCode::Create, create(path, flags));
+    }
+
+    /// What server `id` released since the last call.
+    fn take_released(&mut self, id: u64) -> Vec<Entry> {
+        std::mem::take(&mut self.node(id).released)
+    }
+}
+
+/// The single op result of each released transaction: (zxid, result).
+fn results(entries: &[Entry]) -> Vec<(Zxid, OpResult)> {
     entries
         .iter()
         .filter_map(|e| match e {
             Entry::Txn { txn, effect, .. } => match &effect.applied {
-                Applied::Single(r) => Some((txn.zxid.raw(), r.clone())),
+                Applied::Single(r) => Some((txn.zxid, r.clone())),
                 _ => None,
             },
             _ => None,
@@ -118,176 +226,192 @@ fn is_created(r: &OpResult) -> bool {
     matches!(r, OpResult::Created { .. })
 }
 
+/// A standalone server that leads, with a session open; persists are manual.
+fn standalone(edit: &dyn Fn(&mut Config)) -> (Cluster, i64) {
+    let mut c = Cluster::new(0, edit);
+    assert_eq!(c.leader(), 1);
+    let s = c.session(1, 1);
+    c.take_released(1);
+    c.auto_persist = false;
+    (c, s)
+}
+
+#[test]
+fn a_standalone_server_is_an_ensemble_of_one_that_leads_at_once() {
+    let mut c = Cluster::new(0, &|_| {});
+    c.settle();
+    assert!(c.node(1).seq.may_prepare(), "the only voter leads without waiting for a timeout");
+    assert_eq!(c.node(1).seq.mode(), "standalone");
+    let s = c.session(1, 1);
+    c.create(1, s, 1, "/a", 0);
+    c.settle();
+    let released = c.take_released(1);
+    assert!(matches!(&results(&released)[..], [(z, r)] if is_created(r) && z.epoch() == 1), "{released:?}");
+}
+
 #[test]
 fn group_commit_covers_everything_appended_before_it_and_batches_the_rest() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
+    let (mut c, s) = standalone(&|_| {});
     for (i, p) in ["/a", "/b", "/c"].iter().enumerate() {
-        h.create(s, i as i32, p, 0);
+        c.create(1, s, i as i32, p, 0);
     }
-    let first = h.ready();
+    let first = c.ready(1);
     assert_eq!(first.append.len(), 3, "the three writes are appended together");
-    assert_eq!(first.persist, Some(Zxid::from_raw(4)), "one persist for all three");
+    assert!(first.persist.is_some(), "one persist for all three");
     assert!(first.release.is_empty(), "nothing is released before it is durable");
-    h.create(s, 3, "/d", 0);
-    h.create(s, 4, "/e", 0);
-    let second = h.ready();
+    c.create(1, s, 3, "/d", 0);
+    c.create(1, s, 4, "/e", 0);
+    let second = c.ready(1);
     assert_eq!(second.append.len(), 2);
-    assert_eq!(second.persist, None, "no second persist while one is in flight");
-    h.persist_done();
-    let third = h.ready();
-    assert_eq!(results(&third.release).iter().map(|(z, _)| *z).collect::<Vec<_>>(), vec![2, 3, 4], "the first batch is released in zxid order");
-    assert_eq!(third.persist, Some(Zxid::from_raw(6)), "the next persist covers the writes appended meanwhile");
-    h.persist_done();
-    assert_eq!(results(&h.ready().release).len(), 2);
-    assert_eq!(h.seq.committed_zxid(), Zxid::from_raw(6));
+    assert!(second.persist.is_none(), "no second persist while one is in flight");
+    assert!(c.persist_done(1));
+    let third = c.ready(1);
+    assert!(third.persist.is_some(), "the next persist covers the writes appended meanwhile");
+    let zxids: Vec<Zxid> = results(&c.take_released(1)).iter().map(|(z, _)| *z).collect();
+    assert_eq!(zxids.len(), 3, "the first batch is released");
+    assert!(zxids.windows(2).all(|w| w[1] == w[0].next()), "consecutive zxids: {zxids:?}");
+    assert!(c.persist_done(1));
+    c.ready(1);
+    assert_eq!(results(&c.take_released(1)).len(), 2);
 }
 
 #[test]
 fn writes_prepared_while_a_persist_runs_see_the_outstanding_ones() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
-    h.create(s, 1, "/a", 0);
-    h.ready();
-    assert!(h.persisting.is_some());
+    let (mut c, s) = standalone(&|_| {});
+    c.create(1, s, 1, "/a", 0);
+    c.ready(1);
+    assert!(c.node(1).persisting.is_some());
     // Pipelining: /a is not committed yet, but the next writes see it.
-    h.create(s, 2, "/a/b", 0);
-    h.create(s, 3, "/a", 0);
-    h.write(s, 4, OpCode::SetData, Request::SetData { path: "/a".into(), data: None, version: 0 });
-    assert!(h.seq.tree().get("/a").is_none(), "the committed tree has no /a while it is being logged");
-    let mut released = results(&h.commit());
-    released.extend(results(&h.commit()));
+    c.create(1, s, 2, "/a/b", 0);
+    c.create(1, s, 3, "/a", 0);
+    c.write(1, s, 4, OpCode::SetData, Request::SetData { path: "/a".into(), data: None, version: 0 });
+    assert!(c.node(1).seq.tree().get("/a").is_none(), "the committed tree has no /a while it is being logged");
+    c.auto_persist = true;
+    c.settle();
+    let released = results(&c.take_released(1));
     assert_eq!(released.len(), 4);
     assert!(is_created(&released[0].1) && is_created(&released[1].1), "{released:?}");
     assert_eq!(released[2].1, OpResult::Error(ErrorCode::NodeExists.code()));
     assert!(matches!(released[3].1, OpResult::DataSet { stat } if stat.version == 1));
-    assert!(h.seq.tree().get("/a/b").is_some());
-    assert!(h.seq.outstanding.is_empty(), "everything committed: nothing outstanding");
+    assert!(c.node(1).seq.tree().get("/a/b").is_some());
+    assert!(c.node(1).seq.outstanding.is_empty(), "everything committed: nothing outstanding");
 }
 
 #[test]
 fn a_failed_write_takes_a_zxid_and_changes_nothing() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
-    h.write(s, 1, OpCode::SetData, Request::SetData { path: "/missing".into(), data: None, version: -1 });
-    h.create(s, 2, "/after", 0);
-    let released = results(&h.commit());
-    assert_eq!(released[0], (2, OpResult::Error(ErrorCode::NoNode.code())), "the failure has zxid 2");
-    assert_eq!(released[1].0, 3, "the next write takes the next zxid");
-    assert_eq!(h.log.len(), 3, "the failed write is logged, as ZooKeeper logs it");
+    let (mut c, s) = standalone(&|_| {});
+    c.auto_persist = true;
+    c.write(1, s, 1, OpCode::SetData, Request::SetData { path: "/missing".into(), data: None, version: -1 });
+    c.create(1, s, 2, "/after", 0);
+    c.settle();
+    let released = results(&c.take_released(1));
+    assert_eq!(released[0].1, OpResult::Error(ErrorCode::NoNode.code()));
+    assert_eq!(released[1].0, released[0].0.next(), "the next write takes the next zxid");
 }
 
 #[test]
 fn a_multi_takes_one_zxid_and_fails_whole() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
+    let (mut c, s) = standalone(&|_| {});
+    c.auto_persist = true;
     let op = |path: &str| MultiOp::Create { op: OpCode::Create, req: CreateRequest { path: path.into(), data: None, acl: open_acl(), flags: 0, ttl: 0 } };
-    h.write(s, 1, OpCode::Multi, Request::Multi(vec![op("/m1"), op("/m2")]));
-    h.write(s, 2, OpCode::Multi, Request::Multi(vec![op("/m3"), op("/m1")]));
-    h.create(s, 3, "/m3", 0);
-    let released = h.commit();
+    c.write(1, s, 1, OpCode::Multi, Request::Multi(vec![op("/m1"), op("/m2")]));
+    c.write(1, s, 2, OpCode::Multi, Request::Multi(vec![op("/m3"), op("/m1")]));
+    c.create(1, s, 3, "/m3", 0);
+    c.settle();
+    let released = c.take_released(1);
     let applied: Vec<&Applied> = released.iter().filter_map(|e| if let Entry::Txn { effect, .. } = e { Some(&effect.applied) } else { None }).collect();
     assert!(matches!(applied[0], Applied::Multi(r) if r.len() == 2 && r.iter().all(is_created)));
     assert!(matches!(applied[1], Applied::Multi(r) if r == &vec![OpResult::Error(0), OpResult::Error(ErrorCode::NodeExists.code())]), "{:?}", applied[1]);
     assert!(matches!(applied[2], Applied::Single(r) if is_created(r)), "the failed multi's /m3 was never outstanding");
-    assert_eq!(h.log.len(), 4, "a createSession, then one zxid per multi and one for the create");
 }
 
 #[test]
 fn sessions_expire_at_the_tick_their_timeout_ends_and_take_their_ephemerals() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
-    h.create(s, 1, "/eph", 1);
-    h.commit();
-    // Touched at 0 with a 4000 ms timeout: it expires on the tick boundary after 4000.
-    h.now = 5999;
-    h.seq.tick(at(h.now));
-    assert!(h.ready().append.is_empty(), "not yet at 5999 ms");
-    h.now = 6000;
-    h.seq.tick(at(h.now));
-    let released = h.commit();
-    match &released[..] {
-        [Entry::Txn { txn, effect, origin: None }] => {
+    let (mut c, s) = standalone(&|_| {});
+    c.auto_persist = true;
+    c.create(1, s, 1, "/eph", 1);
+    c.settle();
+    c.take_released(1);
+    // Created at 50 ms (after the election) with a 4000 ms timeout: it
+    // expires on the tick boundary after 4050, at 6000.
+    c.run_for(5900);
+    let early = c.take_released(1);
+    assert!(early.is_empty(), "not yet at 5950 ms: {early:?}");
+    c.run_for(50);
+    match &c.take_released(1)[..] {
+        [Entry::Txn { txn, effect, origin: None, .. }] => {
             assert_eq!((&txn.body, txn.session_id), (&TxnBody::CloseSession, s));
             assert_eq!(effect.changes.len(), 3, "the ephemeral, its parent, the session");
         }
         other => panic!("expected the expiry's closeSession, got {other:?}"),
     }
-    assert!(h.seq.tree().get("/eph").is_none() && h.seq.tree().sessions().is_empty());
-    // A touch keeps a session alive past its first deadline.
-    let t = h.session(2);
-    h.now = 7000;
-    h.send(ToBroadcast::Touch(vec![t]));
-    h.now = 10_000;
-    h.seq.tick(at(h.now));
-    assert!(h.ready().append.is_empty(), "touched at 7000: alive until 12000");
-    h.now = 12_000;
-    h.seq.tick(at(h.now));
-    assert_eq!(h.ready().append.len(), 1);
+    assert!(c.node(1).seq.tree().get("/eph").is_none() && c.node(1).seq.tree().sessions().is_empty());
+    // A touch keeps a session alive past its first deadline: created at
+    // 6000 it would expire at 12000; touched at 9000, at 14000.
+    let t = c.session(1, 2);
+    c.take_released(1);
+    c.run_for(3000);
+    c.send(1, ToBroadcast::Touch(vec![t]));
+    c.run_for(4000);
+    assert!(c.take_released(1).is_empty(), "touched at 9000: alive at 13000");
+    c.run_for(2000);
+    assert_eq!(c.take_released(1).len(), 1);
 }
 
 #[test]
 fn the_reaper_deletes_emptied_containers_and_expired_ttl_nodes_when_due() {
-    let mut h = Harness::new(config(|c| c.container_check_interval_ms = 100));
-    let s = h.session(1);
-    h.write(s, 1, OpCode::CreateContainer, create("/c", 0));
-    h.create(s, 2, "/c/x", 0);
-    h.write(s, 3, OpCode::Delete, Request::Delete { path: "/c/x".into(), version: -1 });
-    h.write(s, 4, OpCode::CreateContainer, create("/never-had-a-child", 0));
-    h.write(s, 5, OpCode::CreateTtl, Request::Create(CreateRequest { path: "/t".into(), data: None, acl: open_acl(), flags: 5, ttl: 50 }));
-    assert!(results(&h.commit()).iter().all(|(_, r)| !matches!(r, OpResult::Error(_))));
-    h.now = 40;
-    h.seq.tick(at(h.now));
-    assert!(h.ready().append.is_empty(), "the reaper runs every 100 ms");
-    h.now = 100;
-    h.seq.tick(at(h.now));
-    let reaped = h.commit();
-    let deleted: Vec<&str> = reaped
+    let (mut c, s) = standalone(&|cfg| cfg.container_check_interval_ms = 100);
+    c.auto_persist = true;
+    c.write(1, s, 1, OpCode::CreateContainer, create("/c", 0));
+    c.create(1, s, 2, "/c/x", 0);
+    c.write(1, s, 3, OpCode::Delete, Request::Delete { path: "/c/x".into(), version: -1 });
+    c.write(1, s, 4, OpCode::CreateContainer, create("/never-had-a-child", 0));
+    c.write(1, s, 5, OpCode::CreateTtl, Request::Create(CreateRequest { path: "/t".into(), data: None, acl: open_acl(), flags: 5, ttl: 10 }));
+    c.settle();
+    assert!(results(&c.take_released(1)).iter().all(|(_, r)| !matches!(r, OpResult::Error(_))));
+    c.run_for(150);
+    let deleted: Vec<String> = c
+        .take_released(1)
         .iter()
-        .filter_map(|e| if let Entry::Txn { txn, .. } = e { Some(txn) } else { None })
-        .map(|t| match &t.body {
-            TxnBody::Single(crate::core::txn::TxnOp::Delete { path }) => path.as_str(),
-            other => panic!("{other:?}"),
+        .filter_map(|e| match e {
+            Entry::Txn { txn, .. } => match &txn.body {
+                TxnBody::Single(TxnOp::Delete { path }) => Some(path.clone()),
+                other => panic!("{other:?}"),
+            },
+            _ => None,
         })
         .collect();
-    assert_eq!(deleted, vec!["/c", "/t"], "the emptied container and the TTL node unmodified for over 50 ms");
-    assert!(h.seq.tree().get("/never-had-a-child").is_some());
+    assert_eq!(deleted, vec!["/c", "/t"], "the emptied container and the TTL node unmodified for over 10 ms");
+    assert!(c.node(1).seq.tree().get("/never-had-a-child").is_some());
 }
 
 #[test]
 fn dropping_the_outstanding_changes_leaves_prep_the_committed_tree() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
-    h.create(s, 1, "/x", 0);
-    h.ready();
-    h.create(s, 2, "/x", 0);
-    h.seq.drop_outstanding();
-    h.create(s, 3, "/x/child", 0);
-    h.ready();
-    let Some(Pending::Txn { txn, .. }) = h.seq.pending.back() else { panic!("the child's create is pending") };
-    assert!(matches!(txn.body, TxnBody::Single(crate::core::txn::TxnOp::Error { code }) if code == ErrorCode::NoNode.code()), "{txn:?}");
-    assert!(h.seq.outstanding.is_empty(), "a failed prep adds nothing");
+    let (mut c, s) = standalone(&|_| {});
+    c.create(1, s, 1, "/x", 0);
+    c.ready(1);
+    c.node(1).seq.drop_outstanding();
+    c.create(1, s, 3, "/x/child", 0);
+    let (_, _, txn) = c.node(1).seq.proposed.back().expect("the child's create is proposed");
+    assert!(matches!(txn.body, TxnBody::Single(TxnOp::Error { code }) if code == ErrorCode::NoNode.code()), "{txn:?}");
+    assert!(c.node(1).seq.outstanding.is_empty(), "a failed prep adds nothing");
 }
 
 #[test]
-fn replies_without_a_transaction_follow_the_writes_prepared_before_them() {
-    let mut h = Harness::new(config(|_| {}));
-    let s = h.session(1);
-    h.send(ToBroadcast::Sync { origin: origin(1), cxid: 1, path: Some("/".into()) });
-    assert!(matches!(&h.ready().release[..], [Entry::Synced { .. }]), "nothing pending: a sync is answered at once");
-    h.create(s, 2, "/w", 0);
-    h.send(ToBroadcast::Sync { origin: origin(1), cxid: 3, path: None });
-    assert!(h.ready().release.is_empty(), "the sync waits for the write before it");
-    h.persist_done();
-    let released = h.ready().release;
-    assert!(matches!(&released[..], [Entry::Txn { .. }, Entry::Synced { cxid: 3, .. }]), "{released:?}");
+fn handshakes_and_syncs_are_answered_in_order() {
+    let (mut c, s) = standalone(&|_| {});
+    c.auto_persist = true;
+    c.send(1, ToBroadcast::Sync { origin: origin(1), cxid: 1, path: Some("/".into()) });
+    c.settle();
+    assert!(matches!(&c.take_released(1)[..], [Entry::Synced { cxid: 1, .. }]), "a sync on an idle leader is answered at once");
     // Re-attaching: the right password moves the session (evicting the old
     // connection), a wrong one is rejected, a client from the future refused.
     let attach = |passwd: Vec<u8>, last_zxid_seen| ConnectInfo { session_id: s, passwd: passwd.into(), timeout_ms: 4000, last_zxid_seen };
-    h.send(ToBroadcast::Connect { origin: origin(7), info: attach(session::password(s).to_vec(), 0) });
-    h.send(ToBroadcast::Connect { origin: origin(8), info: attach(vec![0; 16], 0) });
-    h.send(ToBroadcast::Connect { origin: origin(9), info: attach(session::password(s).to_vec(), 99) });
-    let released = h.ready().release;
+    c.send(1, ToBroadcast::Connect { origin: origin(7), info: attach(session::password(s).to_vec(), 0) });
+    c.send(1, ToBroadcast::Connect { origin: origin(8), info: attach(vec![0; 16], 0) });
+    c.send(1, ToBroadcast::Connect { origin: origin(9), info: attach(session::password(s).to_vec(), i64::MAX) });
+    c.settle();
+    let released = c.take_released(1);
     assert!(
         matches!(
             &released[..],
@@ -300,23 +424,118 @@ fn replies_without_a_transaction_follow_the_writes_prepared_before_them() {
 
 #[test]
 fn a_storage_failure_is_fatal_and_reports_are_gathered_from_every_shard() {
-    let mut h = Harness::new(config(|_| {}));
-    h.seq = Sequencer::new(config(|_| {}), DataTree::new(), 2, at(0));
-    h.send(ToBroadcast::Admin { origin: Origin { shard: 1, conn: 4 }, query: AdminQuery::Report });
-    let asks = h.ready().messages;
+    let mut c = Cluster::new(0, &|_| {});
+    let recovered = Recovered { tree: DataTree::new(), base: LogPosition::default(), entries: Vec::new(), applied: 0, hard_state: HardState::default() };
+    c.node(1).seq = Sequencer::new(config(1, 0, &|_| {}), recovered, 2, at(0));
+    c.send(1, ToBroadcast::Admin { origin: Origin { shard: 1, conn: 4 }, query: AdminQuery::Report });
+    let asks = c.ready(1).messages;
     assert_eq!(asks.iter().map(|(shard, _)| *shard).collect::<Vec<_>>(), vec![0, 1]);
     let token = match &asks[0].1 {
         ToShard::AdminCollect { token, .. } => *token,
         other => panic!("{other:?}"),
     };
-    h.send(ToBroadcast::AdminPart { token, part: ShardReport::default() });
-    assert!(h.ready().messages.is_empty(), "one part of two");
-    h.now = 1500;
-    h.send(ToBroadcast::AdminPart { token, part: ShardReport::default() });
-    match &h.ready().messages[..] {
-        [(1, ToShard::AdminReply { conn: 4, report })] => assert_eq!((report.uptime_ms, report.shards.len()), (1500, 2)),
+    c.send(1, ToBroadcast::AdminPart { token, part: ShardReport::default() });
+    assert!(c.ready(1).messages.is_empty(), "one part of two");
+    c.now = 1500;
+    c.send(1, ToBroadcast::AdminPart { token, part: ShardReport::default() });
+    match &c.ready(1).messages[..] {
+        [(1, ToShard::AdminReply { conn: 4, report })] => assert_eq!((report.uptime_ms, report.shards.len(), report.mode), (1500, 2, "standalone")),
         other => panic!("{other:?}"),
     }
-    h.seq.storage_failed("disk full".into());
-    assert_eq!(h.seq.ready().fatal.as_deref(), Some("disk full"));
+    c.node(1).seq.storage_failed("disk full".into());
+    assert_eq!(c.node(1).seq.ready().fatal.as_deref(), Some("disk full"));
+}
+
+/// Every server's committed tree holds the same nodes.
+fn assert_trees_agree(c: &mut Cluster) {
+    let ids: Vec<u64> = c.nodes.keys().copied().collect();
+    let reference = c.node(ids[0]).seq.tree().clone();
+    for id in &ids[1..] {
+        let tree = c.node(*id).seq.tree();
+        assert_eq!(tree.last_zxid(), reference.last_zxid(), "server {id} applied as far");
+        assert_eq!(tree.node_count(), reference.node_count());
+        for (path, node) in reference.paths() {
+            let other = tree.get(path).unwrap_or_else(|| panic!("{path} missing on server {id}"));
+            assert_eq!((node.stat(), node.data()), (other.stat(), other.data()), "{path} on server {id}");
+        }
+    }
+}
+
+#[test]
+fn three_servers_elect_a_leader_and_a_followers_write_commits_everywhere() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let follower = if leader == 1 { 2 } else { 1 };
+    assert_eq!(c.node(leader).seq.mode(), "leader");
+    assert_eq!(c.node(follower).seq.mode(), "follower");
+    let s = c.session(follower, 5);
+    c.create(follower, s, 1, "/via-follower", 0);
+    c.settle();
+    for id in [1, 2, 3] {
+        let released = c.take_released(id);
+        let mine = released.iter().any(|e| matches!(e, Entry::Txn { txn, origin: Some(_), .. } if txn.cxid == 1 && txn.session_id == s));
+        assert_eq!(mine, id == follower, "only the server the client is on replies (server {id})");
+        assert!(results(&released).iter().any(|(_, r)| is_created(r)), "server {id} applied the create");
+    }
+    assert_trees_agree(&mut c);
+}
+
+#[test]
+fn a_new_leader_takes_over_with_a_higher_epoch_and_the_old_one_catches_up() {
+    let mut c = Cluster::new(3, &|_| {});
+    let first = c.leader();
+    let s = c.session(first, 1);
+    c.create(first, s, 1, "/before", 0);
+    c.settle();
+    let before = c.node(first).seq.committed_zxid();
+    // The leader is cut off; the others elect a new one within a second.
+    c.isolated.insert(first);
+    c.run_for(1200);
+    let second = c.leader();
+    assert_ne!(second, first);
+    assert!(c.node(second).seq.tree().get("/before").is_some(), "nothing committed is lost");
+    // The session lives on (the new leader re-armed it) and writes go on, in a later epoch.
+    c.create(second, s, 2, "/after", 0);
+    c.settle();
+    let after = c.node(second).seq.committed_zxid();
+    assert!(after.epoch() > before.epoch(), "{after} after {before}");
+    // The old leader rejoins and catches up.
+    c.isolated.clear();
+    c.run_for(500);
+    assert!(c.node(first).seq.tree().get("/after").is_some());
+    assert_eq!(c.node(first).seq.mode(), "follower");
+    assert_trees_agree(&mut c);
+}
+
+#[test]
+fn only_the_leader_expires_sessions_and_their_ephemerals_go_everywhere() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let follower = if leader == 3 { 2 } else { 3 };
+    let s = c.session(follower, 9);
+    c.create(follower, s, 1, "/eph", 1);
+    c.settle();
+    c.run_for(2000);
+    assert!(c.nodes.values().all(|n| n.seq.tree().get("/eph").is_some()), "touched lately: alive");
+    c.run_for(5000);
+    for id in [1, 2, 3] {
+        assert!(c.node(id).seq.tree().get("/eph").is_none(), "server {id} removed the expired session's ephemeral");
+        assert!(c.node(id).seq.tree().sessions().is_empty());
+    }
+}
+
+#[test]
+fn a_write_through_a_server_the_session_left_gets_session_moved() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let others: Vec<u64> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    let s = c.session(others[0], 1);
+    let info = ConnectInfo { session_id: s, passwd: session::password(s).to_vec().into(), timeout_ms: 4000, last_zxid_seen: 0 };
+    c.send(others[1], ToBroadcast::Connect { origin: origin(2), info });
+    c.settle();
+    assert!(c.take_released(others[1]).iter().any(|e| matches!(e, Entry::Attached { session_id, .. } if *session_id == s)));
+    c.create(others[0], s, 7, "/stale", 0);
+    c.settle();
+    let on_old = results(&c.take_released(others[0]));
+    assert!(on_old.iter().any(|(_, r)| *r == OpResult::Error(ErrorCode::SessionMoved.code())), "{on_old:?}");
 }

@@ -48,8 +48,9 @@ pub enum Pending {
     /// A read queued behind a write of the same session, or waiting for this
     /// shard's replica to reach `min_zxid` (see `ShardState::released`).
     Read { xid: i32, op: OpCode, req: Request, start: Instant, min_zxid: i64 },
-    /// An answer already known (a decode error) that must keep its place.
-    Ready { xid: i32, op: OpCode, result: Result<Response, ErrorCode>, start: Instant },
+    /// An answer already known that must keep its place: a decode error, or
+    /// a write answered ahead of an earlier request (with the zxid its reply carries).
+    Ready { xid: i32, op: OpCode, result: Result<Response, ErrorCode>, start: Instant, zxid: Option<i64> },
 }
 
 /// Per-connection statistics (cons).

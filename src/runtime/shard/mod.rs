@@ -131,7 +131,7 @@ impl ShardState {
     /// connections produce replies.
     pub fn on_entry(&mut self, entry: &Entry) {
         match entry {
-            Entry::Txn { txn, origin, effect } => {
+            Entry::Txn { txn, origin, effect, .. } => {
                 self.tree.install(txn.zxid, &effect.changes);
                 self.deliver_events(&effect.events);
                 let applied = &effect.applied;
@@ -145,7 +145,7 @@ impl ShardState {
                     TxnBody::CloseSession => self.end_session(txn.session_id, txn.cxid, mine),
                     _ => {
                         if let Some(o) = mine {
-                            self.complete(o.conn, txn.cxid, |shape| write_reply(shape, applied));
+                            self.complete(o.conn, txn.cxid, true, |shape| write_reply(shape, applied));
                         }
                     }
                 }
@@ -153,7 +153,7 @@ impl ShardState {
             }
             Entry::Synced { origin, cxid, path } if origin.shard == self.id => {
                 let path = path.clone();
-                self.complete(origin.conn, *cxid, |_| Ok(Response::Path(path)));
+                self.complete(origin.conn, *cxid, false, |_| Ok(Response::Path(path)));
             }
             Entry::Attached { origin, session_id, timeout_ms } if origin.shard == self.id => self.bind_session(*origin, *session_id, *timeout_ms),
             Entry::Rejected { origin } if origin.shard == self.id => {
@@ -213,7 +213,7 @@ impl ShardState {
     /// A closeSession was applied: reply to the closer, close the session's connection.
     fn end_session(&mut self, session_id: i64, cxid: i32, closer: Option<Origin>) {
         if let Some(o) = closer {
-            self.complete(o.conn, cxid, |_| Ok(Response::Empty));
+            self.complete(o.conn, cxid, true, |_| Ok(Response::Empty));
         }
         if let Some(conn_id) = self.by_session.remove(&session_id)
             && let Some(c) = self.conns.get(&conn_id)
@@ -222,28 +222,31 @@ impl ShardState {
         }
     }
 
-    /// Answers the write at the head of a connection's queue, then every read
-    /// queued behind it.
-    fn complete(&mut self, conn_id: ConnId, cxid: i32, result: impl FnOnce(&crate::core::reply::ReplyShape) -> Result<Response, ErrorCode>) {
+    /// Answers a write (or sync) of a connection, then every read queued
+    /// behind it. Replies leave in request order: one that completes ahead
+    /// of an earlier request of its connection (a sync answered by a
+    /// ReadIndex can overtake the connection's writes, or be overtaken by
+    /// them) keeps its place in the queue, with its answer, until the
+    /// requests before it are answered. A transaction's reply carries its
+    /// own zxid (`own_zxid`); a sync's, the zxid when it leaves, as in
+    /// ZooKeeper, where it leaves in turn.
+    fn complete(&mut self, conn_id: ConnId, cxid: i32, own_zxid: bool, result: impl FnOnce(&crate::core::reply::ReplyShape) -> Result<Response, ErrorCode>) {
         let Some(c) = self.conns.get(&conn_id).cloned() else {
             return;
         };
         let zxid = self.tree.last_zxid().raw();
         {
             let mut inner = c.inner.borrow_mut();
-            match inner.pending.pop_front() {
-                Some(Pending::Write { xid, shape, start }) => {
-                    debug_assert_eq!(cxid, xid, "replies in request order");
-                    let r = result(&shape);
-                    inner.reply(xid, zxid, &r, shape.op, start);
-                    self.counters.record_latency(start);
-                }
-                other => {
-                    // The queue no longer matches (the connection was reset): drop the reply.
-                    debug_assert!(other.is_none(), "a write reply found a read at the queue head");
-                    return;
-                }
+            // Not found: the connection was reset since; the reply is dropped.
+            let Some(at) = inner.pending.iter().position(|p| matches!(p, Pending::Write { xid, .. } if *xid == cxid)) else { return };
+            let Some(Pending::Write { xid, shape, start }) = inner.pending.remove(at) else { unreachable!("found above") };
+            let r = result(&shape);
+            if at > 0 {
+                inner.pending.insert(at, Pending::Ready { xid, op: shape.op, result: r, start, zxid: own_zxid.then_some(zxid) });
+                return;
             }
+            inner.reply(xid, zxid, &r, shape.op, start);
+            self.counters.record_latency(start);
         }
         self.run_queued_reads(&c);
         self.mark_dirty(conn_id);
@@ -273,8 +276,8 @@ impl ShardState {
             };
             match next {
                 Some(Pending::Read { xid, op, req, start, .. }) => self.answer_read(c, xid, op, &req, start),
-                Some(Pending::Ready { xid, op, result, start }) => {
-                    let zxid = self.tree.last_zxid().raw();
+                Some(Pending::Ready { xid, op, result, start, zxid }) => {
+                    let zxid = zxid.unwrap_or_else(|| self.tree.last_zxid().raw());
                     c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 }
                 _ => return,
@@ -343,7 +346,7 @@ mod tests {
         let mut shard = ShardState::new(0, Arc::new(Config::default()), DataTree::new(), Arc::new(AtomicI64::new(0)));
         let txn = Txn { zxid: Zxid::from_raw(1), time_ms: 0, session_id: 5, cxid: 0, body: TxnBody::CreateSession { timeout_ms: 4000 } };
         let effect = DataTree::new().apply(&txn);
-        shard.on_entry(&Entry::Txn { txn, origin: None, effect });
+        shard.on_entry(&Entry::Txn { txn, origin: None, effect, position: Default::default() });
         assert_eq!(shard.tree.last_zxid(), Zxid::from_raw(1));
         assert_eq!(shard.tree.sessions().get(&5), Some(&4000));
     }

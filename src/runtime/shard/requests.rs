@@ -100,7 +100,7 @@ impl ShardState {
                     // ZooKeeper logs a failed write even when its body did not decode.
                     (op, Request::Malformed)
                 } else {
-                    return self.answer_in_order(c, Pending::Ready { xid, op, result: Err(ErrorCode::MarshallingError), start });
+                    return self.answer_in_order(c, Pending::Ready { xid, op, result: Err(ErrorCode::MarshallingError), start, zxid: None });
                 }
             }
         };
@@ -147,7 +147,7 @@ impl ShardState {
         }
         drop(inner);
         match item {
-            Pending::Ready { xid, op, result, start } => {
+            Pending::Ready { xid, op, result, start, .. } => {
                 let zxid = self.tree.last_zxid().raw();
                 c.inner.borrow_mut().reply(xid, zxid, &result, op, start);
                 self.mark_dirty(c.id);

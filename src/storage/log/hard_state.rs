@@ -10,7 +10,8 @@
 //! the old one, and the directory synced, so a crash leaves the old state
 //! or the new one, never a mix. No file means the default state.
 
-use super::{HardState, LogError, io_err, sync_dir};
+use super::{HardState, LogError};
+use crate::storage::segment::{io_err, sync_dir};
 use std::io::Write;
 use std::path::Path;
 

@@ -4,14 +4,14 @@
 //! before [`MemLog::crash`], which keeps only what was persisted, as a
 //! power cut keeps only what was synced.
 
-use super::{HardState, Log, LogError, LogRecord, PersistWork};
-use crate::core::zxid::Zxid;
+use super::{HardState, Log, LogError, PersistWork};
+use raft::prelude::Entry;
 
 /// An in-memory log.
 #[derive(Debug, Default)]
 pub struct MemLog {
-    records: Vec<LogRecord>,
-    persisted: Zxid,
+    entries: Vec<Entry>,
+    persisted: u64,
     hard: HardState,
     persisting: bool,
 }
@@ -19,11 +19,12 @@ pub struct MemLog {
 /// A persist of a [`MemLog`]: durable once finished.
 #[derive(Debug)]
 pub struct MemPersist {
-    up_to: Zxid,
+    up_to: u64,
+    hard_state: Option<HardState>,
 }
 
 impl PersistWork for MemPersist {
-    fn up_to(&self) -> Zxid {
+    fn up_to(&self) -> u64 {
         self.up_to
     }
 
@@ -37,66 +38,63 @@ impl MemLog {
     /// flight is lost with it.
     pub fn crash(&mut self) {
         let persisted = self.persisted;
-        self.records.retain(|r| r.zxid <= persisted);
+        self.entries.retain(|e| e.index <= persisted);
         self.persisting = false;
-        debug_assert_eq!(self.last_zxid(), persisted, "after a crash the log ends where it was durable");
+        debug_assert_eq!(self.last_index(), persisted, "after a crash the log ends where it was durable");
     }
 }
 
 impl Log for MemLog {
     type Persist = MemPersist;
 
-    fn append(&mut self, zxid: Zxid, payload: &[u8]) {
-        assert!(zxid > self.last_zxid(), "log appends in zxid order: {zxid} after {}", self.last_zxid());
-        self.records.push(LogRecord { zxid, payload: payload.to_vec() });
+    fn append(&mut self, entry: &Entry) {
+        assert_eq!(entry.index, self.last_index() + 1, "log appends continue the log");
+        self.entries.push(entry.clone());
     }
 
-    fn start_persist(&mut self) -> Result<Option<MemPersist>, LogError> {
+    fn start_persist(&mut self, hard_state: Option<HardState>) -> Result<Option<MemPersist>, LogError> {
         assert!(!self.persisting, "one persist at a time");
-        let up_to = self.last_zxid();
-        if up_to == self.persisted {
+        let up_to = self.last_index();
+        if up_to == self.persisted && hard_state.is_none() {
             return Ok(None);
         }
         self.persisting = true;
-        Ok(Some(MemPersist { up_to }))
+        Ok(Some(MemPersist { up_to, hard_state }))
     }
 
     fn finish_persist(&mut self, job: MemPersist) {
         assert!(self.persisting, "a persist was started");
-        assert!(job.up_to <= self.last_zxid(), "a persist covers appended records only");
+        assert!(job.up_to <= self.last_index(), "a persist covers appended entries only");
         self.persisting = false;
         self.persisted = self.persisted.max(job.up_to);
+        if let Some(hard) = job.hard_state {
+            self.hard = hard;
+        }
     }
 
-    fn last_zxid(&self) -> Zxid {
-        self.records.last().map_or(self.persisted, |r| r.zxid)
+    fn last_index(&self) -> u64 {
+        self.entries.last().map_or(self.persisted, |e| e.index)
     }
 
-    fn persisted_zxid(&self) -> Zxid {
+    fn persisted_index(&self) -> u64 {
         self.persisted
     }
 
-    fn truncate_after(&mut self, zxid: Zxid) -> Result<(), LogError> {
+    fn truncate_after(&mut self, index: u64) -> Result<(), LogError> {
         assert!(!self.persisting, "no truncation while a persist is in flight");
-        self.records.retain(|r| r.zxid <= zxid);
-        self.persisted = self.persisted.min(zxid);
-        debug_assert!(self.last_zxid() <= zxid);
+        self.entries.retain(|e| e.index <= index);
+        self.persisted = self.persisted.min(index);
+        debug_assert!(self.last_index() <= index);
         Ok(())
     }
 
-    fn read(&self, after: Zxid, up_to: Zxid) -> Result<Vec<LogRecord>, LogError> {
-        let start = self.records.partition_point(|r| r.zxid <= after);
-        Ok(self.records[start..].iter().take_while(|r| r.zxid <= up_to).cloned().collect())
+    fn read(&self, after: u64, up_to: u64) -> Result<Vec<Entry>, LogError> {
+        let start = self.entries.partition_point(|e| e.index <= after);
+        Ok(self.entries[start..].iter().take_while(|e| e.index <= up_to).cloned().collect())
     }
 
     fn hard_state(&self) -> HardState {
         self.hard
-    }
-
-    fn set_hard_state(&mut self, state: HardState) -> Result<(), LogError> {
-        assert!(!self.persisting, "hard state changes between persists");
-        self.hard = state;
-        Ok(())
     }
 }
 
@@ -104,18 +102,22 @@ impl Log for MemLog {
 mod tests {
     use super::*;
 
+    fn entry(index: u64) -> Entry {
+        Entry { index, term: 1, data: vec![index as u8].into(), ..Default::default() }
+    }
+
     #[test]
     fn a_crash_keeps_only_what_was_persisted() {
         let mut log = MemLog::default();
-        log.append(Zxid::from_raw(1), b"a");
-        log.append(Zxid::from_raw(2), b"b");
-        let job = log.start_persist().unwrap().unwrap();
+        log.append(&entry(1));
+        log.append(&entry(2));
+        let job = log.start_persist(None).unwrap().unwrap();
         log.finish_persist(job);
-        log.append(Zxid::from_raw(3), b"c");
-        let _in_flight = log.start_persist().unwrap().unwrap();
+        log.append(&entry(3));
+        let _in_flight = log.start_persist(None).unwrap().unwrap();
         log.crash();
-        assert_eq!(log.last_zxid(), Zxid::from_raw(2));
-        assert_eq!(log.read(Zxid::ZERO, Zxid::from_raw(9)).unwrap().len(), 2);
-        log.append(Zxid::from_raw(3), b"c again");
+        assert_eq!(log.last_index(), 2);
+        assert_eq!(log.read(0, 9).unwrap().len(), 2);
+        log.append(&entry(3));
     }
 }
