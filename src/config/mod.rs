@@ -321,7 +321,14 @@ impl Config {
             };
         }
         self.my_id = ensemble::read_my_id(&self.data_dir, &self.servers)?;
-        ensemble::validate(&self.servers, self.my_id, self.peer_type)
+        ensemble::validate(&self.servers, self.my_id, self.peer_type)?;
+        // A client address on this server's line is where it serves clients.
+        let me = self.servers.iter().find(|s| s.id == self.my_id).expect("validated above");
+        if let Some(port) = me.client_port {
+            let ip = me.client_host.as_deref().and_then(|h| h.parse::<IpAddr>().ok()).unwrap_or(self.client_addr.ip());
+            self.client_addr = SocketAddr::new(ip, port);
+        }
+        Ok(())
     }
 }
 

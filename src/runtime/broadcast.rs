@@ -21,11 +21,12 @@
 //! on which.
 
 use crate::config::Config;
-use crate::core::messages::{ToBroadcast, ToShard};
+use crate::core::messages::{PeerMessage, ToBroadcast, ToShard};
 use crate::core::sequencer::{self, Clock, Persist, Ready, Sequencer};
 use crate::core::tree::DataTree;
 use crate::runtime::limits;
 use crate::runtime::notify::Mailbox;
+use crate::runtime::peer::Peers;
 use crate::runtime::snapshotter::SnapshotFeed;
 use crate::runtime::wall_ms;
 use crate::storage::log::{HardState, Log, PersistJob, PersistWork, TxnLog};
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 /// What wakes the broadcast loop.
 enum Event {
     FromShard(ToBroadcast),
+    FromPeer(u64, PeerMessage),
     /// A persist's I/O finished (or failed); the token is the sequencer's.
     Persisted(u64, PersistJob, std::io::Result<()>),
     Tick,
@@ -59,6 +61,8 @@ pub struct BroadcastSetup {
     pub snapshots: SnapshotFeed,
     /// The cross-shard read barrier: the last zxid handed to the shards.
     pub released: Arc<AtomicI64>,
+    /// This server's peer port (an ensemble's member), listening.
+    pub peer_listener: Option<std::os::fd::OwnedFd>,
 }
 
 /// The driver's I/O state.
@@ -67,6 +71,8 @@ struct Driver {
     log: TxnLog,
     mailbox: Rc<Mailbox<Event>>,
     out: Vec<ConnectedSender<ToShard>>,
+    /// The links to the other servers of the ensemble (none standalone).
+    peers: Option<Peers>,
     snapshots: SnapshotFeed,
     released: Arc<AtomicI64>,
     /// The active log segment, opened for io_uring syncs (re-opened when the log rolls).
@@ -80,7 +86,7 @@ struct Driver {
 
 /// Runs the broadcast core until the process exits.
 pub async fn run_broadcast(setup: BroadcastSetup) {
-    let BroadcastSetup { cfg, tree, recovered, from_shards, to_shards, snapshots, released } = setup;
+    let BroadcastSetup { cfg, tree, recovered, from_shards, to_shards, snapshots, released, peer_listener } = setup;
     let tree = DataTree::clone(&tree);
     let Recovered { log, base, entries, applied, .. } = recovered;
     let hard = log.hard_state();
@@ -101,8 +107,9 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         out.push(tx.connect().await);
     }
     spawn_timer(mailbox.clone(), Duration::from_millis(crate::core::consensus::RAFT_TICK_MS as u64));
+    let peers = peer_listener.map(|fd| Peers::start(&cfg, fd, mailbox.clone(), Event::FromPeer));
     let mut driver =
-        Driver { cfg: cfg.clone(), log, mailbox, out, snapshots, released, sync_file: None, persisting: false, deferred: None, started: Instant::now() };
+        Driver { cfg: cfg.clone(), log, mailbox, out, peers, snapshots, released, sync_file: None, persisting: false, deferred: None, started: Instant::now() };
     let recovered = sequencer::Recovered { tree, base, entries, applied, hard_state };
     let mut seq = Sequencer::new(cfg, recovered, driver.out.len(), driver.now());
     loop {
@@ -111,6 +118,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         for event in events {
             match event {
                 Event::FromShard(msg) => seq.on_message(msg, now),
+                Event::FromPeer(from, msg) => seq.on_peer(from, msg, now),
                 Event::Tick => seq.tick(now),
                 Event::Persisted(token, job, Ok(())) => {
                     driver.persisting = false;
@@ -179,7 +187,9 @@ impl Driver {
         if let Some(persist) = persist {
             self.start_persist(persist, seq);
         }
-        assert!(peers.is_empty(), "peer links are not built yet, so the ensemble is this server alone");
+        for (to, msg) in peers {
+            self.peers.as_ref().expect("only an ensemble's member has peers to send to").send(to, &msg);
+        }
         if let Some(last) = last_released {
             // Raised before any shard can apply the batch: a read arriving at
             // any shard from now on waits until that shard has applied it.

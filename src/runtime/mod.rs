@@ -14,6 +14,7 @@ pub mod broadcast;
 pub mod fourlw;
 pub mod limits;
 pub mod notify;
+pub mod peer;
 pub mod shard;
 pub mod snapshotter;
 pub mod stream;
@@ -109,6 +110,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     // Held until the process ends; taken before anything reads the directories.
     let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
     let listeners = listen(cfg.client_addr, cfg.shards)?;
+    let peer_listener = if cfg.servers.is_empty() { None } else { Some(peer::bind(&cfg)?) };
     let started = std::time::Instant::now();
     let (voters, _) = crate::core::consensus::membership(&cfg);
     let only_voter = voters == [cfg.my_id as u64];
@@ -142,8 +144,16 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         to_shards.push(tx_s);
         shard_ends.push((tx_b, rx_s));
     }
-    let mut broadcast =
-        Some(broadcast::BroadcastSetup { cfg: cfg.clone(), tree: tree.clone(), recovered, from_shards, to_shards, snapshots, released: released.clone() });
+    let mut broadcast = Some(broadcast::BroadcastSetup {
+        cfg: cfg.clone(),
+        tree: tree.clone(),
+        recovered,
+        from_shards,
+        to_shards,
+        snapshots,
+        released: released.clone(),
+        peer_listener,
+    });
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
     for (shard, (listener_fd, (to_broadcast, from_broadcast))) in listeners.into_iter().zip(shard_ends).enumerate() {

@@ -131,12 +131,8 @@ fn serve(args: Vec<String>) -> Result<(), String> {
         eprintln!("keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only");
     }
     if !cfg.servers.is_empty() {
-        eprintln!(
-            "keeper: warning: server.N lines are present and valid, but peer links are not built yet; serving standalone as server {} \
-             (peerType, readonlymode.enabled and electionPortBindRetry take effect with replication)",
-            cfg.my_id
-        );
-        cfg.servers.clear();
+        let members: Vec<String> = cfg.servers.iter().map(|s| format!("{}={} ({})", s.id, s.peer_address(), s.role.name())).collect();
+        eprintln!("keeper: server {} of an ensemble of {}", cfg.my_id, members.join(", "));
     }
     crate::runtime::serve(cfg)
 }

@@ -3,6 +3,7 @@
 //! ([`store::RaftStore`]) and converts its messages to keeper's peer wire
 //! form ([`wire`]). The sequencer drives the raft node.
 
+pub mod frame;
 pub mod store;
 pub mod wire;
 

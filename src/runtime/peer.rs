@@ -1,0 +1,240 @@
+//! Peer links: TCP between the servers of an ensemble, on each server's
+//! peer port (frames: [`crate::core::consensus::frame`]).
+//!
+//! Each server dials every other for what it sends to it, and reads what
+//! the others dial in with; a link carries messages one way. The dialer's
+//! first frame is its `Hello`: a server id that is not in this server's
+//! configuration, or a membership (ids and roles) that differs, is refused
+//! with a log line. Addresses are not compared: they may differ between
+//! servers' configurations (names, NAT, proxies).
+//!
+//! Sending never waits: a message is framed and queued for its link, whose
+//! task writes whatever is queued in one go. While a peer is unreachable
+//! its task retries with a backoff and its queue holds at most
+//! [`PEER_QUEUE_BYTES_MAX`]; past that, new messages are dropped (raft
+//! sends again what it needs, and a slow follower is bounded by raft's
+//! in-flight window). A frame that does not check closes its link.
+
+use crate::config::{Config, ServerSpec};
+use crate::core::consensus::frame::{self, Frame, Hello};
+use crate::core::messages::PeerMessage;
+use crate::runtime::notify::{Mailbox, Notify};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::spawn_local;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Bytes queued for one peer before new messages to it are dropped.
+pub const PEER_QUEUE_BYTES_MAX: usize = 64 << 20;
+/// The first and the longest wait between attempts to reach a peer.
+const RECONNECT_FIRST: Duration = Duration::from_millis(50);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// Bytes read from a peer socket per read call.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+/// The framed messages waiting for one peer's link.
+#[derive(Default)]
+struct Outbound {
+    frames: RefCell<Vec<u8>>,
+    dropped: Cell<u64>,
+    wake: Notify,
+}
+
+/// The sending side of every link of this server.
+pub struct Peers {
+    links: HashMap<u64, Rc<Outbound>>,
+}
+
+/// This server's identity on its links.
+fn hello(cfg: &Config) -> Hello {
+    let members: Vec<(u64, &str)> = cfg.servers.iter().map(|s| (s.id as u64, s.role.name())).collect();
+    Hello { server_id: cfg.my_id as u64, ensemble: frame::ensemble_identity(&members) }
+}
+
+impl Peers {
+    /// Starts a link task for every other server of the ensemble, and the
+    /// accept loop on `listener` (this server's peer port), which hands
+    /// every message read to `deliver`.
+    pub fn start<E: 'static>(cfg: &Config, listener: OwnedFd, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E) -> Peers {
+        let me = hello(cfg);
+        let mut links = HashMap::new();
+        for server in cfg.servers.iter().filter(|s| s.id != cfg.my_id) {
+            let out = Rc::new(Outbound::default());
+            links.insert(server.id as u64, out.clone());
+            spawn_local(dial(server.clone(), me, out)).detach();
+        }
+        let members: Vec<u64> = cfg.servers.iter().map(|s| s.id as u64).collect();
+        // SAFETY: the descriptor is a listening TCP socket handed over whole.
+        let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
+        spawn_local(accept(listener, me, members, mailbox, deliver)).detach();
+        Peers { links }
+    }
+
+    /// Queues a message for server `to`.
+    pub fn send(&self, to: u64, msg: &PeerMessage) {
+        let Some(out) = self.links.get(&to) else {
+            return eprintln!("keeper: no link to server {to}, which is not in the configuration");
+        };
+        let frame = frame::message_frame(msg);
+        let mut frames = out.frames.borrow_mut();
+        if frames.len() + frame.len() > PEER_QUEUE_BYTES_MAX {
+            if out.dropped.get() == 0 {
+                eprintln!("keeper: more than {PEER_QUEUE_BYTES_MAX} bytes queued for server {to}; dropping messages until it catches up");
+            }
+            out.dropped.set(out.dropped.get() + 1);
+            return;
+        }
+        frames.extend_from_slice(&frame);
+        drop(frames);
+        out.wake.notify();
+    }
+}
+
+/// The peer address of a server, resolved now (names may change).
+fn resolve(server: &ServerSpec) -> Option<SocketAddr> {
+    (server.host.as_str(), server.peer_port).to_socket_addrs().ok()?.next()
+}
+
+/// Keeps a link to `server` up and writes what is queued for it.
+async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
+    let mut backoff = RECONNECT_FIRST;
+    let mut reported = false;
+    loop {
+        let connected = match resolve(&server) {
+            Some(addr) => TcpStream::connect(addr).await.map_err(|e| e.to_string()),
+            None => Err(format!("cannot resolve {}", server.host)),
+        };
+        let mut stream = match connected {
+            Ok(s) => s,
+            Err(e) => {
+                if !reported {
+                    eprintln!("keeper: cannot reach server {} at {}: {e}; retrying", server.id, server.peer_address());
+                    reported = true;
+                }
+                glommio::timer::sleep(backoff).await;
+                backoff = (backoff * 2).min(RECONNECT_MAX);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        eprintln!("keeper: link to server {} at {} is up", server.id, server.peer_address());
+        backoff = RECONNECT_FIRST;
+        reported = false;
+        if stream.write_all(&frame::hello_frame(&me)).await.is_err() {
+            continue;
+        }
+        loop {
+            let pending = std::mem::take(&mut *out.frames.borrow_mut());
+            if pending.is_empty() {
+                out.wake.wait().await;
+                continue;
+            }
+            if let Err(e) = stream.write_all(&pending).await {
+                eprintln!("keeper: link to server {} failed: {e}; reconnecting", server.id);
+                break;
+            }
+            out.dropped.set(0);
+        }
+    }
+}
+
+/// Accepts links from the other servers.
+async fn accept<E: 'static>(listener: TcpListener, me: Hello, members: Vec<u64>, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let (members, mailbox) = (members.clone(), mailbox.clone());
+                spawn_local(read_link(stream, me, members, mailbox, deliver)).detach();
+            }
+            Err(e) => {
+                eprintln!("keeper: accepting a peer link failed: {e}");
+                glommio::timer::sleep(RECONNECT_FIRST).await;
+            }
+        }
+    }
+}
+
+/// Reads one inbound link: its hello, then messages, until it closes or a frame fails its checks.
+async fn read_link<E: 'static>(mut stream: TcpStream, me: Hello, members: Vec<u64>, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E) {
+    let peer = stream.peer_addr().map_or("an unknown address".to_string(), |a| a.to_string());
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut from: Option<u64> = None;
+    loop {
+        loop {
+            let (frame, used) = match frame::decode(&buf) {
+                Ok(Some(decoded)) => decoded,
+                Ok(None) => break,
+                Err(e) => return eprintln!("keeper: closing the peer link from {peer}: {}", e.0),
+            };
+            buf.drain(..used);
+            match (frame, from) {
+                (Frame::Hello(h), None) => {
+                    if let Err(why) = check_hello(&h, &me, &members) {
+                        return eprintln!("keeper: refusing the peer link from {peer}: {why}");
+                    }
+                    from = Some(h.server_id);
+                }
+                (Frame::Message(msg), Some(id)) => mailbox.push(deliver(id, msg)).await,
+                (Frame::Hello(_), Some(_)) => return eprintln!("keeper: closing the peer link from {peer}: a second hello"),
+                (Frame::Message(_), None) => return eprintln!("keeper: closing the peer link from {peer}: a message before its hello"),
+            }
+        }
+        let old = buf.len();
+        buf.resize(old + READ_CHUNK_BYTES, 0);
+        match stream.read(&mut buf[old..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.truncate(old + n),
+        }
+    }
+}
+
+/// Whether a dialing server may link to this one.
+fn check_hello(h: &Hello, me: &Hello, members: &[u64]) -> Result<(), String> {
+    if !members.contains(&h.server_id) || h.server_id == me.server_id {
+        return Err(format!("server id {} is not another member of this ensemble ({members:?})", h.server_id));
+    }
+    if h.ensemble != me.ensemble {
+        return Err(format!("server {} is configured with other members or roles (ensemble {:#x}, ours {:#x})", h.server_id, h.ensemble, me.ensemble));
+    }
+    Ok(())
+}
+
+/// Binds this server's peer port, trying `attempts` times a second apart (0: until it works).
+pub fn bind(cfg: &Config) -> Result<OwnedFd, String> {
+    let me = cfg.servers.iter().find(|s| s.id == cfg.my_id).expect("a configured member has a server line");
+    let addr = resolve(me).ok_or_else(|| format!("cannot resolve this server's host {} (server.{})", me.host, me.id))?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match std::net::TcpListener::bind(addr) {
+            Ok(listener) => return Ok(OwnedFd::from(listener)),
+            Err(e) if cfg.election_port_bind_retry == 0 || attempt < cfg.election_port_bind_retry => {
+                eprintln!(
+                    "keeper: cannot bind the peer port {addr} ({e}); retrying in 1 s (attempt {attempt}, electionPortBindRetry={})",
+                    cfg.election_port_bind_retry
+                );
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => return Err(format!("cannot bind the peer port {addr} of server.{} (line {}): {e}", me.id, me.line)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hellos_from_strangers_and_other_ensembles_are_refused() {
+        let me = Hello { server_id: 1, ensemble: 7 };
+        assert!(check_hello(&Hello { server_id: 2, ensemble: 7 }, &me, &[1, 2, 3]).is_ok());
+        assert!(check_hello(&Hello { server_id: 4, ensemble: 7 }, &me, &[1, 2, 3]).unwrap_err().contains("not another member"));
+        assert!(check_hello(&Hello { server_id: 1, ensemble: 7 }, &me, &[1, 2, 3]).is_err(), "not from itself");
+        assert!(check_hello(&Hello { server_id: 2, ensemble: 8 }, &me, &[1, 2, 3]).unwrap_err().contains("other members"));
+    }
+}
