@@ -197,4 +197,7 @@ pub enum PeerMessage {
     Revalidated { session_id: i64, timeout_ms: i32, shard: u32, conn: u64, alive: bool },
     /// Sessions with client activity on the sending server.
     Touch(Vec<i64>),
+    /// The sending server started with no data (its first start, or its
+    /// data directory was wiped): a leader forgets what it knew of its log.
+    StartedEmpty,
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod ensemble;
 pub mod raw;
 
 use std::io::{Read, Write};

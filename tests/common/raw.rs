@@ -117,6 +117,59 @@ impl RawClient {
         }
     }
 
+    /// Connects and opens a session with `timeout_ms`, or `None` if the
+    /// server does not answer (down, or not serving).
+    pub fn try_connect(addr: SocketAddr, timeout_ms: i32) -> Option<RawClient> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+        drop(stream);
+        RawClient::attach(addr, 0, &[0; 16], timeout_ms)
+    }
+
+    /// Creates a node (`flags`: 0 persistent, 1 ephemeral) open to all;
+    /// the reply's error code, or `None` with no reply.
+    pub fn create(&mut self, path: &str, data: &[u8], flags: i32) -> Option<i32> {
+        let xid = self.send(1, |w| {
+            w.ustring(path).buffer(Some(data)).count(1).int(31).ustring("world").ustring("anyone").int(flags);
+        });
+        loop {
+            let reply = self.read()?;
+            if reply.header.xid == xid {
+                return Some(reply.header.err);
+            }
+        }
+    }
+
+    /// A node's data, or `None` if it does not exist.
+    pub fn get(&mut self, path: &str) -> Option<Vec<u8>> {
+        let (reply, _) = self.call(4, |w| {
+            w.ustring(path).boolean(false);
+        });
+        if reply.header.err != 0 {
+            return None;
+        }
+        let mut r = JuteReader::new(reply.body);
+        Some(r.buffer().unwrap().map(|d| d.to_vec()).unwrap_or_default())
+    }
+
+    /// A node's children (empty if it does not exist).
+    pub fn children(&mut self, path: &str) -> Vec<String> {
+        let (reply, _) = self.call(8, |w| {
+            w.ustring(path).boolean(false);
+        });
+        if reply.header.err != 0 {
+            return Vec::new();
+        }
+        JuteReader::new(reply.body).strings().unwrap()
+    }
+
+    /// sync: this server has applied everything committed when it returns.
+    pub fn sync(&mut self, path: &str) {
+        let (reply, _) = self.call(9, |w| {
+            w.ustring(path);
+        });
+        assert_eq!(reply.header.err, 0, "sync {path}");
+    }
+
     /// Whether the server closed the connection (EOF within the timeout).
     pub fn is_closed(&mut self) -> bool {
         let mut buf = [0u8; 1];

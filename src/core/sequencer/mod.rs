@@ -72,7 +72,7 @@ use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
 use crate::core::txn::Txn;
 use crate::core::zxid::Zxid;
-use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message};
+use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message, MessageType};
 use raft::{RawNode, StateRole};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -197,6 +197,11 @@ pub struct Sequencer {
     replies: VecDeque<(u64, Entry)>,
     /// The index of the last entry applied to the tree.
     applied: u64,
+    /// This server started with no data in an ensemble: until it has caught
+    /// up with a leader it grants no vote to a candidate that has entries
+    /// (it forgot what it voted and stored, so its vote could elect a
+    /// server missing committed entries).
+    catching_up: bool,
     /// raft readies appended but not yet durable: their numbers, and the
     /// messages that may only leave once they are.
     unpersisted: VecDeque<(u64, Vec<Message>)>,
@@ -254,12 +259,21 @@ impl Sequencer {
         if only_voter {
             raft.campaign().expect("the only voter can stand for election");
         }
+        let started_empty = !only_voter && base.index == 0 && entries.is_empty() && hard_state == HardState::default() && tree.last_zxid() == Zxid::ZERO;
         let mut sessions = SessionTracker::new(cfg.tick_ms as i64, session::first_session_id(cfg.my_id, now.wall_ms));
         for (&id, &timeout) in tree.sessions() {
             sessions.add(id, timeout, now.mono_ms);
         }
         let next_reap_ms = now.mono_ms + cfg.container_check_interval_ms as i64;
+        let mut out = Ready::default();
+        if started_empty {
+            eprintln!("keeper: server {my_id} starts with no data: it votes for a candidate with entries only once it has caught up with a leader");
+            for s in cfg.servers.iter().filter(|s| s.id as u64 != my_id) {
+                out.peers.push((s.id as u64, PeerMessage::StartedEmpty));
+            }
+        }
         Sequencer {
+            catching_up: started_empty,
             prepared: tree.last_zxid(),
             hard_state_sent: (hard_state.term, hard_state.vote),
             cfg,
@@ -289,7 +303,7 @@ impl Sequencer {
             now,
             next_raft_tick_ms: now.mono_ms + consensus::RAFT_TICK_MS,
             next_reap_ms,
-            out: Ready::default(),
+            out,
         }
     }
 
@@ -390,16 +404,42 @@ impl Sequencer {
                     self.sessions.touch(id, self.now.mono_ms);
                 }
             }
+            PeerMessage::StartedEmpty => self.forget_log_of(from),
+        }
+    }
+
+    /// As leader: server `from` lost its log (it started empty); probe it
+    /// from the start instead of assuming it holds what it acknowledged.
+    fn forget_log_of(&mut self, from: u64) {
+        if self.role != StateRole::Leader {
+            return;
+        }
+        if let Some(progress) = self.raft.raft.mut_prs().get_mut(from)
+            && progress.matched > 0
+        {
+            eprintln!("keeper: server {from} started empty; sending it the log from the start");
+            progress.matched = 0;
+            progress.become_probe();
+            debug_assert_eq!(progress.next_idx, 1);
         }
     }
 
     /// Hands a peer's raft message to the raft node; a malformed one is dropped.
     fn step_raft(&mut self, from: u64, wire: &WireMessage) {
-        let msg = match wire.to_raft() {
+        let mut msg = match wire.to_raft() {
             Ok(m) if m.from == from && m.to == self.my_id => m,
             Ok(m) => return eprintln!("keeper: dropping a raft message from server {from} that says it is from {} to {}", m.from, m.to),
             Err(e) => return eprintln!("keeper: dropping a raft message from server {from}: {}", e.0),
         };
+        let last = self.raft.raft.raft_log.last_index();
+        if msg.msg_type == MessageType::MsgHeartbeat && msg.commit > last {
+            // A leader that has not yet heard that this server started empty.
+            msg.commit = last;
+        }
+        let votes = matches!(msg.msg_type, MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
+        if self.catching_up && votes && msg.index > 0 {
+            return;
+        }
         if let Err(e) = self.raft.step(msg) {
             eprintln!("keeper: raft refused a message from server {from}: {e}");
         }
@@ -566,6 +606,10 @@ impl Sequencer {
             self.out.release.push(Entry::Txn { txn, origin, effect, position });
         }
         self.outstanding.trim(self.tree.last_zxid());
+        if self.catching_up && self.applied > 0 && self.leader != 0 && self.applied >= self.raft.raft.raft_log.committed {
+            eprintln!("keeper: server {} has caught up with its leader (index {}); it votes again", self.my_id, self.applied);
+            self.catching_up = false;
+        }
         if self.lead_from.is_some_and(|from| self.applied >= from) {
             self.lead_from = None;
             self.become_ready_leader();

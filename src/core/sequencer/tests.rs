@@ -539,3 +539,37 @@ fn a_write_through_a_server_the_session_left_gets_session_moved() {
     let on_old = results(&c.take_released(others[0]));
     assert!(on_old.iter().any(|(_, r)| *r == OpResult::Error(ErrorCode::SessionMoved.code())), "{on_old:?}");
 }
+
+#[test]
+fn a_server_that_lost_its_data_catches_up_before_it_votes_for_anyone_with_entries() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let s = c.session(leader, 1);
+    for i in 0..20 {
+        c.create(leader, s, i + 1, &format!("/n{i}"), 0);
+    }
+    c.settle();
+    // A follower's data directory is wiped: it starts again with nothing.
+    let wiped = if leader == 3 { 2 } else { 3 };
+    let recovered = Recovered { tree: DataTree::new(), base: LogPosition::default(), entries: Vec::new(), applied: 0, hard_state: HardState::default() };
+    let now = at(c.now);
+    c.node(wiped).seq = Sequencer::new(config(wiped as u8, 3, &|_| {}), recovered, 1, now);
+    c.node(wiped).log.clear();
+    assert!(c.node(wiped).seq.catching_up);
+    // Until it has caught up it grants no vote to a candidate with entries.
+    let vote = Message { msg_type: MessageType::MsgRequestPreVote, from: leader, to: wiped, term: 9, index: 5, log_term: 1, ..Default::default() };
+    c.node(wiped).seq.on_peer(leader, PeerMessage::Raft(Box::new(WireMessage::from(&vote))), now);
+    c.ready(wiped);
+    // A follower's answers leave once what it must persist is durable.
+    c.persist_done(wiped);
+    c.ready(wiped);
+    let answered = c
+        .wire
+        .iter()
+        .any(|(from, _, msg)| *from == wiped && matches!(msg, PeerMessage::Raft(m) if m.to_raft().unwrap().msg_type == MessageType::MsgRequestPreVoteResponse));
+    assert!(!answered, "no answer to the vote");
+    assert!(c.wire.iter().any(|(from, _, msg)| *from == wiped && *msg == PeerMessage::StartedEmpty), "it tells the others it starts empty");
+    c.run_for(500);
+    assert!(!c.node(wiped).seq.catching_up, "it caught up with the leader");
+    assert_trees_agree(&mut c);
+}

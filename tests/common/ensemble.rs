@@ -1,0 +1,181 @@
+//! A real keeper ensemble for tests: N `keeper serve` processes on loopback
+//! ports, each with its own data directory and zoo.cfg, started, killed,
+//! paused, resumed, wiped and restarted by pid. Every process is killed
+//! when the ensemble drops, also when the test fails.
+
+use super::{four_letter, free_port, temp_dir};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long an ensemble gets to elect a leader, and a server to serve.
+pub const SETTLE: Duration = Duration::from_secs(20);
+
+/// One server of the ensemble.
+pub struct Server {
+    pub id: u8,
+    pub client_port: u16,
+    pub peer_port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    /// Stopped with SIGSTOP (so it must get SIGCONT before it can be killed cleanly).
+    paused: bool,
+}
+
+impl Server {
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The client address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    /// What `srvr` says the server's mode is ("" when it does not answer).
+    pub fn mode(&self) -> String {
+        four_letter(self.client_port, "srvr").lines().find_map(|l| l.strip_prefix("Mode: ").map(str::to_string)).unwrap_or_default()
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("keeper.log")).unwrap_or_default()
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+}
+
+/// A running ensemble.
+pub struct Ensemble {
+    pub servers: Vec<Server>,
+    dir: PathBuf,
+}
+
+impl Ensemble {
+    /// Starts `n` servers (all participants) with `extra` zoo.cfg lines, and
+    /// waits until they serve under one leader.
+    pub fn start(name: &str, n: usize, extra: &str) -> Ensemble {
+        let dir = temp_dir(name);
+        let servers: Vec<Server> = (1..=n as u8)
+            .map(|id| Server { id, client_port: free_port(), peer_port: free_port(), dir: dir.join(format!("s{id}")), child: None, paused: false })
+            .collect();
+        let lines: String = servers.iter().map(|s| format!("server.{}=127.0.0.1:{}:{}\n", s.id, s.peer_port, free_port())).collect();
+        for s in &servers {
+            std::fs::create_dir_all(s.data_dir()).unwrap();
+            std::fs::write(s.data_dir().join("myid"), format!("{}\n", s.id)).unwrap();
+            let cfg = format!(
+                "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\n{lines}{extra}\n",
+                s.data_dir().display(),
+                s.client_port
+            );
+            std::fs::write(s.dir.join("zoo.cfg"), cfg).unwrap();
+        }
+        let mut ensemble = Ensemble { servers, dir };
+        for i in 0..n {
+            ensemble.launch(i);
+        }
+        ensemble.leader();
+        ensemble
+    }
+
+    fn launch(&mut self, i: usize) {
+        let s = &mut self.servers[i];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(s.dir.join("keeper.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_keeper"))
+            .args(["serve", "--config"])
+            .arg(s.dir.join("zoo.cfg"))
+            .args(["--shards", "1"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("keeper binary starts");
+        s.child = Some(child);
+        s.paused = false;
+        let deadline = Instant::now() + SETTLE;
+        while self.servers[i].mode().is_empty() {
+            assert!(Instant::now() < deadline, "server {} did not serve; log:\n{}", i + 1, self.servers[i].log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The index of the leader, once exactly one running server says it leads.
+    pub fn leader(&self) -> usize {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let leaders: Vec<usize> = (0..self.servers.len()).filter(|&i| self.is_up(i) && self.servers[i].mode() == "leader").collect();
+            if let [one] = leaders[..] {
+                return one;
+            }
+            assert!(Instant::now() < deadline, "no single leader within {SETTLE:?} (leaders: {leaders:?}); logs:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Indexes of the running servers other than `i`.
+    pub fn others(&self, i: usize) -> Vec<usize> {
+        (0..self.servers.len()).filter(|&j| j != i && self.is_up(j)).collect()
+    }
+
+    /// Whether server `i` is running and not paused.
+    pub fn is_up(&self, i: usize) -> bool {
+        self.servers[i].child.is_some() && !self.servers[i].paused
+    }
+
+    /// kill -9 of server `i`, waiting for it to be gone.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.servers[i].paused = false;
+    }
+
+    /// Starts server `i` again on its data.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.launch(i);
+    }
+
+    /// kill -9 of server `i`, then its data directory wiped (its myid kept), then a start.
+    pub fn wipe_and_restart(&mut self, i: usize) {
+        self.kill(i);
+        let data = self.servers[i].data_dir();
+        std::fs::remove_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), format!("{}\n", self.servers[i].id)).unwrap();
+        self.launch(i);
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT of server `i`.
+    pub fn signal(&mut self, i: usize, pause: bool) {
+        let pid = self.servers[i].pid().expect("the server runs");
+        let status = Command::new("kill").arg(if pause { "-STOP" } else { "-CONT" }).arg(pid.to_string()).status().unwrap();
+        assert!(status.success());
+        self.servers[i].paused = pause;
+    }
+
+    /// Every server's log, for failure messages.
+    pub fn logs(&self) -> String {
+        self.servers.iter().map(|s| format!("---- server {} ----\n{}", s.id, s.log())).collect()
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            if self.servers[i].paused
+                && let Some(pid) = self.servers[i].pid()
+            {
+                let _ = Command::new("kill").arg("-CONT").arg(pid.to_string()).status();
+            }
+            self.kill(i);
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

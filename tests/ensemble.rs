@@ -1,0 +1,174 @@
+//! Replicated ensembles of real `keeper serve` processes on loopback, under
+//! faults: the leader killed during writes, paused and resumed, a follower
+//! wiped, two of five servers lost. After each, no acknowledged write is
+//! lost, every server holds the same tree, the ephemerals of live sessions
+//! survive and those of expired sessions vanish everywhere.
+
+mod common;
+
+use common::ensemble::{Ensemble, SETTLE};
+use common::eventually;
+use common::raw::RawClient;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Creates `/w/<tag>-<n>` through server `addr` until `stop`; records what was acknowledged.
+fn writer(addr: std::net::SocketAddr, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(mut c) = RawClient::try_connect(addr, 10_000) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let _ = c.stream.set_read_timeout(Some(Duration::from_secs(3)));
+        while !stop.load(Ordering::Relaxed) {
+            let name = format!("{tag}-{n}");
+            n += 1;
+            match c.create(&format!("/w/{name}"), name.as_bytes(), 0) {
+                Some(0) => acked.lock().unwrap().push(name),
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+}
+
+/// Starts a writer through every running server.
+fn writers(e: &Ensemble, stop: &Arc<AtomicBool>, acked: &Arc<Mutex<Vec<String>>>) -> Vec<std::thread::JoinHandle<()>> {
+    (0..e.servers.len())
+        .filter(|&i| e.is_up(i))
+        .map(|i| {
+            let (addr, stop, acked) = (e.servers[i].addr(), stop.clone(), acked.clone());
+            std::thread::spawn(move || writer(addr, format!("s{}", i + 1), stop, acked))
+        })
+        .collect()
+}
+
+/// Every running server holds every acknowledged write, and the same
+/// children of `/w` with the same data.
+fn assert_agree(e: &Ensemble, acked: &[String]) {
+    let mut views = Vec::new();
+    for i in (0..e.servers.len()).filter(|&i| e.is_up(i)) {
+        let mut c = RawClient::try_connect(e.servers[i].addr(), 10_000).unwrap_or_else(|| panic!("server {} serves; logs:\n{}", i + 1, e.logs()));
+        c.sync("/w");
+        let mut children = c.children("/w");
+        children.sort();
+        for name in acked {
+            assert!(children.binary_search(name).is_ok(), "acknowledged {name} is missing on server {}", i + 1);
+        }
+        for name in children.iter().step_by(7) {
+            assert_eq!(c.get(&format!("/w/{name}")).as_deref(), Some(name.as_bytes()), "{name} on server {}", i + 1);
+        }
+        views.push(children);
+    }
+    assert!(views.windows(2).all(|w| w[0] == w[1]), "servers disagree on /w");
+}
+
+fn setup(e: &Ensemble) {
+    let mut c = RawClient::try_connect(e.servers[e.leader()].addr(), 10_000).expect("the leader serves");
+    assert_eq!(c.create("/w", b"", 0), Some(0));
+}
+
+#[test]
+fn no_acknowledged_write_is_lost_when_the_leader_is_killed_during_writes() {
+    let mut e = Ensemble::start("ens-kill", 3, "");
+    setup(&e);
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let threads = writers(&e, &stop, &acked);
+    std::thread::sleep(Duration::from_millis(500));
+    let old = e.leader();
+    let before = acked.lock().unwrap().len();
+    let killed_at = Instant::now();
+    e.kill(old);
+    let new = e.leader();
+    assert_ne!(new, old);
+    assert!(eventually(SETTLE, || acked.lock().unwrap().len() > before + 50), "writes resumed after the kill; logs:\n{}", e.logs());
+    let resumed = killed_at.elapsed();
+    e.restart(old);
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > before, "writes were acknowledged around the kill");
+    assert_agree(&e, &acked);
+    eprintln!("{} writes acknowledged; 50 more within {resumed:?} of the kill", acked.len());
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_catches_up_when_it_resumes() {
+    let mut e = Ensemble::start("ens-pause", 3, "");
+    setup(&e);
+    let old = e.leader();
+    e.signal(old, true);
+    let new = e.leader();
+    assert_ne!(new, old);
+    let mut c = RawClient::try_connect(e.servers[new].addr(), 10_000).expect("the new leader serves");
+    let acked: Vec<String> = (0..30).map(|n| format!("paused-{n}")).collect();
+    for name in &acked {
+        assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0));
+    }
+    e.signal(old, false);
+    assert!(eventually(SETTLE, || e.servers[old].mode() == "follower"), "the old leader follows; log:\n{}", e.servers[old].log());
+    assert_agree(&e, &acked);
+}
+
+#[test]
+fn sessions_and_their_ephemerals_survive_a_fail_over_and_expired_ones_vanish_everywhere() {
+    let mut e = Ensemble::start("ens-sessions", 3, "");
+    setup(&e);
+    let leader = e.leader();
+    let followers = e.others(leader);
+    let mut live = RawClient::try_connect(e.servers[followers[0]].addr(), 30_000).unwrap();
+    assert_eq!(live.create("/w/live", b"l", 1), Some(0));
+    let (session, passwd) = (live.session_id, live.passwd.clone());
+    let mut dying = RawClient::try_connect(e.servers[followers[1]].addr(), 1_000).unwrap();
+    assert_eq!(dying.create("/w/dying", b"d", 1), Some(0));
+    drop(dying);
+    e.kill(leader);
+    e.leader();
+    // The live session re-attaches to the other follower and keeps its ephemeral.
+    drop(live);
+    let mut back = RawClient::attach(e.servers[followers[1]].addr(), session, &passwd, 30_000).expect("the session survives the fail-over");
+    assert_eq!(back.get("/w/live").as_deref(), Some(b"l".as_slice()));
+    // The abandoned session expires, and its ephemeral goes on every server.
+    for &i in &followers {
+        let mut c = RawClient::try_connect(e.servers[i].addr(), 10_000).unwrap();
+        assert!(eventually(SETTLE, || c.get("/w/dying").is_none()), "server {} removed the expired session's ephemeral", i + 1);
+        assert_eq!(c.get("/w/live").as_deref(), Some(b"l".as_slice()), "server {} kept the live session's ephemeral", i + 1);
+    }
+}
+
+#[test]
+fn a_follower_with_a_wiped_data_directory_rejoins_and_catches_up() {
+    let mut e = Ensemble::start("ens-wipe", 3, "");
+    setup(&e);
+    let leader = e.leader();
+    let mut c = RawClient::try_connect(e.servers[leader].addr(), 10_000).unwrap();
+    let acked: Vec<String> = (0..100).map(|n| format!("wipe-{n}")).collect();
+    for name in &acked {
+        assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0));
+    }
+    let follower = e.others(leader)[0];
+    e.wipe_and_restart(follower);
+    assert_agree(&e, &acked);
+}
+
+#[test]
+fn five_servers_keep_serving_without_two_of_them() {
+    let mut e = Ensemble::start("ens-five", 5, "");
+    setup(&e);
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let leader = e.leader();
+    let follower = e.others(leader)[0];
+    let threads = writers(&e, &stop, &acked);
+    std::thread::sleep(Duration::from_millis(300));
+    e.kill(follower);
+    e.kill(leader);
+    let before = acked.lock().unwrap().len();
+    e.leader();
+    assert!(eventually(SETTLE, || acked.lock().unwrap().len() > before + 50), "writes go on with three of five; logs:\n{}", e.logs());
+    stop.store(true, Ordering::Relaxed);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_agree(&e, &acked.lock().unwrap());
+}
