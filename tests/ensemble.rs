@@ -172,3 +172,23 @@ fn five_servers_keep_serving_without_two_of_them() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_agree(&e, &acked.lock().unwrap());
 }
+
+#[test]
+fn a_leader_cut_off_from_the_others_is_replaced_and_nothing_acknowledged_is_lost() {
+    let mut e = Ensemble::start_proxied("ens-partition", 3, "");
+    setup(&e);
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let threads = writers(&e, &stop, &acked);
+    std::thread::sleep(Duration::from_millis(300));
+    let old = e.leader();
+    e.partition(old, true);
+    let others = e.others(old);
+    assert!(eventually(SETTLE, || others.iter().any(|&i| e.servers[i].mode() == "leader")), "the majority elects a leader; logs:\n{}", e.logs());
+    let before = acked.lock().unwrap().len();
+    assert!(eventually(SETTLE, || acked.lock().unwrap().len() > before + 50), "writes go on through the majority; logs:\n{}", e.logs());
+    e.partition(old, false);
+    assert!(eventually(SETTLE, || e.servers[old].mode() == "follower"), "the old leader rejoins as a follower; log:\n{}", e.servers[old].log());
+    stop.store(true, Ordering::Relaxed);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_agree(&e, &acked.lock().unwrap());
+}

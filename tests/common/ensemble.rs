@@ -4,8 +4,13 @@
 //! when the ensemble drops, also when the test fails.
 
 use super::{four_letter, free_port, temp_dir};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long an ensemble gets to elect a leader, and a server to serve.
@@ -52,18 +57,116 @@ impl Server {
 pub struct Ensemble {
     pub servers: Vec<Server>,
     dir: PathBuf,
+    /// With `start_proxied`: the proxy carrying what server a sends to server b, by (a, b) indexes.
+    proxies: HashMap<(usize, usize), Proxy>,
+}
+
+/// A loopback TCP proxy in front of one server's peer port, for one other
+/// server's links to it: cutting it drops the links and refuses new ones
+/// (a network partition between the two, one way).
+struct Proxy {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target_port: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, stop, open) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (c, st, o) = (cut.clone(), stop.clone(), open.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let Ok((inbound, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                if c.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target_port)) else { continue };
+                inbound.set_nonblocking(false).unwrap();
+                let mut open = o.lock().unwrap();
+                open.push(inbound.try_clone().unwrap());
+                open.push(outbound.try_clone().unwrap());
+                pump(inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+                pump(outbound, inbound);
+            }
+        });
+        Proxy { port, cut, stop, open }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Relaxed);
+        if cut {
+            for s in self.open.lock().unwrap().drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.set_cut(true);
+    }
+}
+
+/// Copies bytes from one socket to the other until either end closes.
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 << 10];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+    });
 }
 
 impl Ensemble {
     /// Starts `n` servers (all participants) with `extra` zoo.cfg lines, and
     /// waits until they serve under one leader.
     pub fn start(name: &str, n: usize, extra: &str) -> Ensemble {
+        Ensemble::start_with(name, n, extra, false)
+    }
+
+    /// Like `start`, but each server reaches every other through a proxy
+    /// of its own, so the test can cut links ([`Ensemble::partition`]).
+    /// (Servers' configurations then name different peer addresses, as
+    /// they may.)
+    pub fn start_proxied(name: &str, n: usize, extra: &str) -> Ensemble {
+        Ensemble::start_with(name, n, extra, true)
+    }
+
+    fn start_with(name: &str, n: usize, extra: &str, proxied: bool) -> Ensemble {
         let dir = temp_dir(name);
         let servers: Vec<Server> = (1..=n as u8)
             .map(|id| Server { id, client_port: free_port(), peer_port: free_port(), dir: dir.join(format!("s{id}")), child: None, paused: false })
             .collect();
-        let lines: String = servers.iter().map(|s| format!("server.{}=127.0.0.1:{}:{}\n", s.id, s.peer_port, free_port())).collect();
-        for s in &servers {
+        let mut proxies = HashMap::new();
+        if proxied {
+            for a in 0..n {
+                for b in (0..n).filter(|&b| b != a) {
+                    proxies.insert((a, b), Proxy::start(servers[b].peer_port));
+                }
+            }
+        }
+        let election_ports: Vec<u16> = servers.iter().map(|_| free_port()).collect();
+        for (a, s) in servers.iter().enumerate() {
+            let lines: String = servers
+                .iter()
+                .enumerate()
+                .map(|(b, t)| {
+                    let port = proxies.get(&(a, b)).map_or(t.peer_port, |p| p.port);
+                    format!("server.{}=127.0.0.1:{port}:{}\n", t.id, election_ports[b])
+                })
+                .collect();
             std::fs::create_dir_all(s.data_dir()).unwrap();
             std::fs::write(s.data_dir().join("myid"), format!("{}\n", s.id)).unwrap();
             let cfg = format!(
@@ -73,7 +176,7 @@ impl Ensemble {
             );
             std::fs::write(s.dir.join("zoo.cfg"), cfg).unwrap();
         }
-        let mut ensemble = Ensemble { servers, dir };
+        let mut ensemble = Ensemble { servers, dir, proxies };
         for i in 0..n {
             ensemble.launch(i);
         }
@@ -148,6 +251,16 @@ impl Ensemble {
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("myid"), format!("{}\n", self.servers[i].id)).unwrap();
         self.launch(i);
+    }
+
+    /// Cuts (or heals) every link between server `i` and the others, both ways.
+    pub fn partition(&mut self, i: usize, cut: bool) {
+        assert!(!self.proxies.is_empty(), "partitions need an ensemble started with start_proxied");
+        for ((a, b), proxy) in &self.proxies {
+            if *a == i || *b == i {
+                proxy.set_cut(cut);
+            }
+        }
     }
 
     /// SIGSTOP (`pause`) or SIGCONT of server `i`.
