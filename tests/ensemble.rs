@@ -192,3 +192,21 @@ fn a_leader_cut_off_from_the_others_is_replaced_and_nothing_acknowledged_is_lost
     threads.into_iter().for_each(|t| t.join().unwrap());
     assert_agree(&e, &acked.lock().unwrap());
 }
+
+#[test]
+fn an_observer_follows_serves_and_forwards_but_never_leads() {
+    let mut e = Ensemble::start_with_observers("ens-observer", 3, 1, "");
+    setup(&e);
+    assert_eq!(e.servers[3].mode(), "observer");
+    let mut c = RawClient::try_connect(e.servers[3].addr(), 10_000).expect("the observer serves clients");
+    let acked: Vec<String> = (0..20).map(|n| format!("obs-{n}")).collect();
+    for name in &acked {
+        assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0), "a write through the observer commits");
+    }
+    // Without its vote two of three participants still make a quorum; the observer never leads.
+    let leader = e.leader();
+    e.kill(leader);
+    let new = e.leader();
+    assert!(new < 3, "a participant leads");
+    assert_agree(&e, &acked);
+}

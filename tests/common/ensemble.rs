@@ -133,7 +133,12 @@ impl Ensemble {
     /// Starts `n` servers (all participants) with `extra` zoo.cfg lines, and
     /// waits until they serve under one leader.
     pub fn start(name: &str, n: usize, extra: &str) -> Ensemble {
-        Ensemble::start_with(name, n, extra, false)
+        Ensemble::start_with(name, n, 0, extra, false)
+    }
+
+    /// `n` participants and `observers` observers (the last servers).
+    pub fn start_with_observers(name: &str, n: usize, observers: usize, extra: &str) -> Ensemble {
+        Ensemble::start_with(name, n, observers, extra, false)
     }
 
     /// Like `start`, but each server reaches every other through a proxy
@@ -141,10 +146,11 @@ impl Ensemble {
     /// (Servers' configurations then name different peer addresses, as
     /// they may.)
     pub fn start_proxied(name: &str, n: usize, extra: &str) -> Ensemble {
-        Ensemble::start_with(name, n, extra, true)
+        Ensemble::start_with(name, n, 0, extra, true)
     }
 
-    fn start_with(name: &str, n: usize, extra: &str, proxied: bool) -> Ensemble {
+    fn start_with(name: &str, participants: usize, observers: usize, extra: &str, proxied: bool) -> Ensemble {
+        let n = participants + observers;
         let dir = temp_dir(name);
         let servers: Vec<Server> = (1..=n as u8)
             .map(|id| Server { id, client_port: free_port(), peer_port: free_port(), dir: dir.join(format!("s{id}")), child: None, paused: false })
@@ -164,7 +170,8 @@ impl Ensemble {
                 .enumerate()
                 .map(|(b, t)| {
                     let port = proxies.get(&(a, b)).map_or(t.peer_port, |p| p.port);
-                    format!("server.{}=127.0.0.1:{port}:{}\n", t.id, election_ports[b])
+                    let role = if b >= participants { ":observer" } else { "" };
+                    format!("server.{}=127.0.0.1:{port}:{}{role}\n", t.id, election_ports[b])
                 })
                 .collect();
             std::fs::create_dir_all(s.data_dir()).unwrap();
