@@ -45,12 +45,25 @@ fn writers(e: &Ensemble, stop: &Arc<AtomicBool>, acked: &Arc<Mutex<Vec<String>>>
         .collect()
 }
 
+/// A session on server `i`, waiting for it to serve (right after a fault
+/// it may not know its leader yet).
+fn connect(e: &Ensemble, i: usize) -> RawClient {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(c) = RawClient::try_connect(e.servers[i].addr(), 10_000) {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "server {} serves within {SETTLE:?}; logs:\n{}", i + 1, e.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Every running server holds every acknowledged write, and the same
 /// children of `/w` with the same data.
 fn assert_agree(e: &Ensemble, acked: &[String]) {
     let mut views = Vec::new();
     for i in (0..e.servers.len()).filter(|&i| e.is_up(i)) {
-        let mut c = RawClient::try_connect(e.servers[i].addr(), 10_000).unwrap_or_else(|| panic!("server {} serves; logs:\n{}", i + 1, e.logs()));
+        let mut c = connect(e, i);
         c.sync("/w");
         let mut children = c.children("/w");
         children.sort();
@@ -66,7 +79,7 @@ fn assert_agree(e: &Ensemble, acked: &[String]) {
 }
 
 fn setup(e: &Ensemble) {
-    let mut c = RawClient::try_connect(e.servers[e.leader()].addr(), 10_000).expect("the leader serves");
+    let mut c = connect(e, e.leader());
     assert_eq!(c.create("/w", b"", 0), Some(0));
 }
 
@@ -103,7 +116,7 @@ fn a_paused_leader_is_replaced_and_catches_up_when_it_resumes() {
     e.signal(old, true);
     let new = e.leader();
     assert_ne!(new, old);
-    let mut c = RawClient::try_connect(e.servers[new].addr(), 10_000).expect("the new leader serves");
+    let mut c = connect(&e, new);
     let acked: Vec<String> = (0..30).map(|n| format!("paused-{n}")).collect();
     for name in &acked {
         assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0));
@@ -133,7 +146,7 @@ fn sessions_and_their_ephemerals_survive_a_fail_over_and_expired_ones_vanish_eve
     assert_eq!(back.get("/w/live").as_deref(), Some(b"l".as_slice()));
     // The abandoned session expires, and its ephemeral goes on every server.
     for &i in &followers {
-        let mut c = RawClient::try_connect(e.servers[i].addr(), 10_000).unwrap();
+        let mut c = connect(&e, i);
         assert!(eventually(SETTLE, || c.get("/w/dying").is_none()), "server {} removed the expired session's ephemeral", i + 1);
         assert_eq!(c.get("/w/live").as_deref(), Some(b"l".as_slice()), "server {} kept the live session's ephemeral", i + 1);
     }
@@ -144,7 +157,7 @@ fn a_follower_with_a_wiped_data_directory_rejoins_and_catches_up() {
     let mut e = Ensemble::start("ens-wipe", 3, "");
     setup(&e);
     let leader = e.leader();
-    let mut c = RawClient::try_connect(e.servers[leader].addr(), 10_000).unwrap();
+    let mut c = connect(&e, leader);
     let acked: Vec<String> = (0..100).map(|n| format!("wipe-{n}")).collect();
     for name in &acked {
         assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0));
@@ -198,7 +211,7 @@ fn an_observer_follows_serves_and_forwards_but_never_leads() {
     let mut e = Ensemble::start_with_observers("ens-observer", 3, 1, "");
     setup(&e);
     assert_eq!(e.servers[3].mode(), "observer");
-    let mut c = RawClient::try_connect(e.servers[3].addr(), 10_000).expect("the observer serves clients");
+    let mut c = connect(&e, 3);
     let acked: Vec<String> = (0..20).map(|n| format!("obs-{n}")).collect();
     for name in &acked {
         assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0), "a write through the observer commits");
@@ -209,4 +222,24 @@ fn an_observer_follows_serves_and_forwards_but_never_leads() {
     let new = e.leader();
     assert!(new < 3, "a participant leads");
     assert_agree(&e, &acked);
+}
+
+#[test]
+fn a_server_without_a_quorum_stops_serving_and_says_so() {
+    let mut e = Ensemble::start("ens-no-quorum", 3, "");
+    setup(&e);
+    let leader = e.leader();
+    let others = e.others(leader);
+    let mut client = connect(&e, others[0]);
+    e.kill(leader);
+    e.kill(others[1]);
+    let alone = others[0];
+    let not_serving = || common::four_letter(e.servers[alone].client_port, "srvr").contains("not currently serving requests");
+    assert!(eventually(SETTLE, not_serving), "srvr says so; log:\n{}", e.servers[alone].log());
+    assert!(client.is_closed(), "its client connections are closed");
+    assert!(RawClient::try_connect(e.servers[alone].addr(), 10_000).is_none(), "a new client gets no session");
+    assert_eq!(common::four_letter(e.servers[alone].client_port, "ruok"), "imok");
+    e.restart(others[1]);
+    let mut back = connect(&e, alone);
+    assert_eq!(back.create("/w/quorum-again", b"q", 0), Some(0));
 }

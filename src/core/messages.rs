@@ -98,6 +98,10 @@ pub enum ToShard {
     AdminCollect { token: u64, query: AdminQuery },
     /// The finished report for a connection on this shard.
     AdminReply { conn: ConnId, report: Arc<AdminReport> },
+    /// Whether the server serves clients: it knows a leader (an ensemble's
+    /// member cut off from its quorum does not, and closes its clients'
+    /// connections, as a ZooKeeper server does).
+    Serving(bool),
 }
 
 /// One client connection, for cons/stat.

@@ -171,7 +171,7 @@ impl Driver {
     /// once the shards are gone.
     async fn act(&mut self, ready: Ready, seq: &mut Sequencer) -> bool {
         let last_released = ready.last_released_zxid();
-        let Ready { fatal: failure, truncate_after, append, persist, peers, release, messages } = ready;
+        let Ready { fatal: failure, truncate_after, append, persist, peers, release, messages, serving } = ready;
         if let Some(why) = failure {
             fatal(&why);
         }
@@ -209,6 +209,13 @@ impl Driver {
         for (shard, msg) in messages {
             if self.out[shard].send(msg).await.is_err() {
                 return false;
+            }
+        }
+        if let Some(serving) = serving {
+            for tx in &self.out {
+                if tx.send(ToShard::Serving(serving)).await.is_err() {
+                    return false;
+                }
             }
         }
         true

@@ -32,6 +32,9 @@ pub fn immediate(word: &str) -> Option<&'static str> {
     }
 }
 
+/// What a server that does not serve clients answers to a word that needs a report.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 /// The report a word needs.
 pub fn query_for(word: &str) -> AdminQuery {
     match word {

@@ -185,13 +185,22 @@ impl Ensemble {
         }
         let mut ensemble = Ensemble { servers, dir, proxies };
         for i in 0..n {
-            ensemble.launch(i);
+            ensemble.spawn(i);
+        }
+        for i in 0..n {
+            ensemble.wait_serving(i);
         }
         ensemble.leader();
         ensemble
     }
 
+    /// Starts server `i` and waits until it serves (it knows a leader).
     fn launch(&mut self, i: usize) {
+        self.spawn(i);
+        self.wait_serving(i);
+    }
+
+    fn spawn(&mut self, i: usize) {
         let s = &mut self.servers[i];
         let log = std::fs::OpenOptions::new().create(true).append(true).open(s.dir.join("keeper.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_keeper"))
@@ -205,6 +214,9 @@ impl Ensemble {
             .expect("keeper binary starts");
         s.child = Some(child);
         s.paused = false;
+    }
+
+    fn wait_serving(&self, i: usize) {
         let deadline = Instant::now() + SETTLE;
         while self.servers[i].mode().is_empty() {
             assert!(Instant::now() < deadline, "server {} did not serve; log:\n{}", i + 1, self.servers[i].log());

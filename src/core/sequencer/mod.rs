@@ -113,6 +113,8 @@ pub struct Ready {
     pub release: Vec<Entry>,
     /// Messages for single shards.
     pub messages: Vec<(ShardId, ToShard)>,
+    /// Clients may now be served (`true`: a leader is known) or not.
+    pub serving: Option<bool>,
 }
 
 impl Ready {
@@ -125,6 +127,7 @@ impl Ready {
             && self.peers.is_empty()
             && self.release.is_empty()
             && self.messages.is_empty()
+            && self.serving.is_none()
     }
 
     /// The zxid of the last transaction in `release`.
@@ -320,6 +323,11 @@ impl Sequencer {
     /// The index of the last entry applied.
     pub fn applied_index(&self) -> u64 {
         self.applied
+    }
+
+    /// Whether clients are served: a leader is known.
+    pub fn serving(&self) -> bool {
+        self.leader != 0
     }
 
     /// The leader this server knows (0 for none), and whether it is this server.
@@ -572,6 +580,9 @@ impl Sequencer {
         }
         if old_leader != 0 && leader != old_leader {
             self.drop_pending_requests();
+        }
+        if (old_leader != 0) != (leader != 0) {
+            self.out.serving = Some(leader != 0);
         }
         self.release_held();
     }

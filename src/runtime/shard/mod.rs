@@ -60,6 +60,8 @@ pub struct ShardState {
     released: Arc<AtomicI64>,
     /// Connections whose queue starts with a read waiting for the replica.
     waiting: HashSet<ConnId>,
+    /// Whether clients are served (the broadcast core says; a leader is known).
+    pub serving: bool,
 }
 
 impl ShardState {
@@ -68,6 +70,7 @@ impl ShardState {
         ShardState {
             released,
             waiting: HashSet::new(),
+            serving: false,
             id,
             cfg,
             tree,
@@ -111,6 +114,19 @@ impl ShardState {
                 c.reader_wake.notify();
             }
         }
+    }
+
+    /// Starts or stops serving clients; stopping closes every client
+    /// connection (their sessions live on; the clients reconnect elsewhere).
+    pub fn set_serving(&mut self, serving: bool) {
+        if self.serving && !serving {
+            let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
+            eprintln!("keeper: shard {}: no leader, so not serving; closing {} client connections", self.id, clients.len());
+            for c in clients {
+                c.close();
+            }
+        }
+        self.serving = serving;
     }
 
     /// Wakes the writers of connections that received output.

@@ -67,6 +67,10 @@ impl ShardState {
             eprintln!("keeper: {}: malformed ConnectRequest, closing", c.peer);
             return Action::Close;
         };
+        if !self.serving {
+            // As a ZooKeeper server outside its quorum: no answer; the client tries another server.
+            return Action::Close;
+        }
         let mut inner = c.inner.borrow_mut();
         inner.read_only_byte = req.sent_read_only;
         inner.phase = Phase::Connecting;

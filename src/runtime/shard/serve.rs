@@ -157,6 +157,9 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
         } else if let Some(text) = fourlw::immediate(word) {
             inner.out.extend_from_slice(text.as_bytes());
             None
+        } else if !s.serving {
+            inner.out.extend_from_slice(fourlw::NOT_SERVING.as_bytes());
+            None
         } else {
             inner.phase = Phase::FourLetter(word);
             Some(fourlw::query_for(word))
@@ -219,6 +222,11 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
                     let _ = tx.send(ToBroadcast::AdminPart { token, part }).await;
                 })
                 .detach();
+            }
+            ToShard::Serving(serving) => {
+                let mut s = state.borrow_mut();
+                s.set_serving(serving);
+                s.flush();
             }
             ToShard::AdminReply { conn, report } => {
                 let s = state.borrow();
