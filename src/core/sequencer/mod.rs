@@ -200,11 +200,14 @@ pub struct Sequencer {
     replies: VecDeque<(u64, Entry)>,
     /// The index of the last entry applied to the tree.
     applied: u64,
-    /// This server started with no data in an ensemble: until it has caught
-    /// up with a leader it grants no vote to a candidate that has entries
-    /// (it forgot what it voted and stored, so its vote could elect a
-    /// server missing committed entries).
+    /// This server started with no data in an ensemble (it forgot what it
+    /// voted and stored, so its vote could elect a server that misses
+    /// committed entries). Until it has caught up with a leader it votes
+    /// only after hearing from its peers for an election timeout, and only
+    /// for a candidate whose log reaches the furthest index it has seen.
     catching_up: bool,
+    /// The furthest log index any peer's message showed (while catching up).
+    best_seen_index: u64,
     /// raft readies appended but not yet durable: their numbers, and the
     /// messages that may only leave once they are.
     unpersisted: VecDeque<(u64, Vec<Message>)>,
@@ -225,6 +228,8 @@ pub struct Sequencer {
     now: Clock,
     /// When raft ticks next and the reaper runs next (monotonic ms).
     next_raft_tick_ms: i64,
+    /// raft ticks so far.
+    raft_ticks: u64,
     next_reap_ms: i64,
     /// Outputs gathered since the last `ready`.
     out: Ready,
@@ -268,15 +273,14 @@ impl Sequencer {
             sessions.add(id, timeout, now.mono_ms);
         }
         let next_reap_ms = now.mono_ms + cfg.container_check_interval_ms as i64;
-        let mut out = Ready::default();
         if started_empty {
-            eprintln!("keeper: server {my_id} starts with no data: it votes for a candidate with entries only once it has caught up with a leader");
-            for s in cfg.servers.iter().filter(|s| s.id as u64 != my_id) {
-                out.peers.push((s.id as u64, PeerMessage::StartedEmpty));
-            }
+            eprintln!(
+                "keeper: server {my_id} starts with no data: until it has caught up with a leader it votes only after listening for an election timeout, and only for a candidate as far along as anything it has seen"
+            );
         }
         Sequencer {
             catching_up: started_empty,
+            best_seen_index: 0,
             prepared: tree.last_zxid(),
             hard_state_sent: (hard_state.term, hard_state.vote),
             cfg,
@@ -305,8 +309,9 @@ impl Sequencer {
             started: now,
             now,
             next_raft_tick_ms: now.mono_ms + consensus::RAFT_TICK_MS,
+            raft_ticks: 0,
             next_reap_ms,
-            out,
+            out: Ready::default(),
         }
     }
 
@@ -416,6 +421,15 @@ impl Sequencer {
         }
     }
 
+    /// Tells every other server that this one started empty (again every
+    /// election timeout while it catches up: a message may be lost).
+    fn announce_started_empty(&mut self) {
+        let others: Vec<u64> = self.cfg.servers.iter().map(|s| s.id as u64).filter(|id| *id != self.my_id).collect();
+        for id in others {
+            self.out.peers.push((id, PeerMessage::StartedEmpty));
+        }
+    }
+
     /// As leader: server `from` lost its log (it started empty); probe it
     /// from the start instead of assuming it holds what it acknowledged.
     fn forget_log_of(&mut self, from: u64) {
@@ -439,14 +453,18 @@ impl Sequencer {
             Ok(m) => return eprintln!("keeper: dropping a raft message from server {from} that says it is from {} to {}", m.from, m.to),
             Err(e) => return eprintln!("keeper: dropping a raft message from server {from}: {}", e.0),
         };
+        let votes = matches!(msg.msg_type, MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
+        if self.catching_up {
+            let listening = self.now.mono_ms - self.started.mono_ms < consensus::ELECTION_TICKS as i64 * consensus::RAFT_TICK_MS;
+            if votes && (listening || msg.index < self.best_seen_index) {
+                return;
+            }
+            self.best_seen_index = self.best_seen_index.max(msg.index).max(msg.commit);
+        }
         let last = self.raft.raft.raft_log.last_index();
         if msg.msg_type == MessageType::MsgHeartbeat && msg.commit > last {
             // A leader that has not yet heard that this server started empty.
             msg.commit = last;
-        }
-        let votes = matches!(msg.msg_type, MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
-        if self.catching_up && votes && msg.index > 0 {
-            return;
         }
         if let Err(e) = self.raft.step(msg) {
             eprintln!("keeper: raft refused a message from server {from}: {e}");
@@ -460,6 +478,10 @@ impl Sequencer {
         while self.next_raft_tick_ms <= self.now.mono_ms {
             self.raft.tick();
             self.next_raft_tick_ms += consensus::RAFT_TICK_MS;
+            self.raft_ticks += 1;
+            if self.catching_up && self.raft_ticks % consensus::ELECTION_TICKS as u64 == 1 {
+                self.announce_started_empty();
+            }
         }
         if !self.may_prepare() {
             return;

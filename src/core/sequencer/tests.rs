@@ -541,7 +541,7 @@ fn a_write_through_a_server_the_session_left_gets_session_moved() {
 }
 
 #[test]
-fn a_server_that_lost_its_data_catches_up_before_it_votes_for_anyone_with_entries() {
+fn a_server_that_lost_its_data_listens_first_and_votes_only_for_a_candidate_as_far_as_it_has_seen() {
     let mut c = Cluster::new(3, &|_| {});
     let leader = c.leader();
     let s = c.session(leader, 1);
@@ -556,19 +556,28 @@ fn a_server_that_lost_its_data_catches_up_before_it_votes_for_anyone_with_entrie
     c.node(wiped).seq = Sequencer::new(config(wiped as u8, 3, &|_| {}), recovered, 1, now);
     c.node(wiped).log.clear();
     assert!(c.node(wiped).seq.catching_up);
-    // Until it has caught up it grants no vote to a candidate with entries.
-    let vote = Message { msg_type: MessageType::MsgRequestPreVote, from: leader, to: wiped, term: 9, index: 5, log_term: 1, ..Default::default() };
-    c.node(wiped).seq.on_peer(leader, PeerMessage::Raft(Box::new(WireMessage::from(&vote))), now);
-    c.ready(wiped);
-    // A follower's answers leave once what it must persist is durable.
-    c.persist_done(wiped);
-    c.ready(wiped);
-    let answered = c
-        .wire
-        .iter()
-        .any(|(from, _, msg)| *from == wiped && matches!(msg, PeerMessage::Raft(m) if m.to_raft().unwrap().msg_type == MessageType::MsgRequestPreVoteResponse));
-    assert!(!answered, "no answer to the vote");
-    assert!(c.wire.iter().any(|(from, _, msg)| *from == wiped && *msg == PeerMessage::StartedEmpty), "it tells the others it starts empty");
+    // Right after starting it grants no vote at all: it listens first.
+    let vote = |index| Message { msg_type: MessageType::MsgRequestPreVote, from: leader, to: wiped, term: 9, index, log_term: 1, ..Default::default() };
+    let answered = |c: &mut Cluster, index| {
+        let now = at(c.now);
+        c.node(wiped).seq.on_peer(leader, PeerMessage::Raft(Box::new(WireMessage::from(&vote(index)))), now);
+        c.ready(wiped);
+        // A follower's answers leave once what it must persist is durable.
+        c.persist_done(wiped);
+        c.ready(wiped);
+        let wire = std::mem::take(&mut c.wire);
+        wire.iter().any(|(from, _, msg)| {
+            *from == wiped && matches!(msg, PeerMessage::Raft(m) if m.to_raft().unwrap().msg_type == MessageType::MsgRequestPreVoteResponse)
+        })
+    };
+    assert!(!answered(&mut c, 30), "no vote while it listens");
+    c.now += consensus::ELECTION_TICKS as i64 * consensus::RAFT_TICK_MS;
+    // It has seen a heartbeat saying 21 entries are committed: a candidate with fewer gets no vote.
+    let heartbeat = Message { msg_type: MessageType::MsgHeartbeat, from: leader, to: wiped, term: 1, commit: 21, ..Default::default() };
+    let now = at(c.now);
+    c.node(wiped).seq.on_peer(leader, PeerMessage::Raft(Box::new(WireMessage::from(&heartbeat))), now);
+    assert!(!answered(&mut c, 5), "no vote for a candidate behind what it has seen");
+    assert_eq!(c.node(wiped).seq.best_seen_index, 21);
     c.run_for(500);
     assert!(!c.node(wiped).seq.catching_up, "it caught up with the leader");
     assert_trees_agree(&mut c);
