@@ -58,12 +58,14 @@ fn connect(e: &Ensemble, i: usize) -> RawClient {
     }
 }
 
-/// Every running server holds every acknowledged write, and the same
-/// children of `/w` with the same data.
+/// Every running server holds every acknowledged write, the same children
+/// of `/w` with the same data, and (`hash`) the same digest at the same zxid.
 fn assert_agree(e: &Ensemble, acked: &[String]) {
+    let up: Vec<usize> = (0..e.servers.len()).filter(|&i| e.is_up(i)).collect();
+    // Every session first: opening one is a transaction, which would move the zxid under the digests.
+    let mut clients: Vec<RawClient> = up.iter().map(|&i| connect(e, i)).collect();
     let mut views = Vec::new();
-    for i in (0..e.servers.len()).filter(|&i| e.is_up(i)) {
-        let mut c = connect(e, i);
+    for (c, &i) in clients.iter_mut().zip(&up) {
         c.sync("/w");
         let mut children = c.children("/w");
         children.sort();
@@ -76,6 +78,16 @@ fn assert_agree(e: &Ensemble, acked: &[String]) {
         views.push(children);
     }
     assert!(views.windows(2).all(|w| w[0] == w[1]), "servers disagree on /w");
+    let hashes: Vec<String> = clients
+        .iter_mut()
+        .zip(&up)
+        .map(|(c, &i)| {
+            c.sync("/");
+            common::four_letter(e.servers[i].client_port, "hash")
+        })
+        .collect();
+    assert!(hashes[0].starts_with("0x"), "hash answers: {:?}", hashes[0]);
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "every server has the same digest at the same zxid: {hashes:?}");
 }
 
 fn setup(e: &Ensemble) {

@@ -47,6 +47,8 @@ pub enum AdminQuery {
     ResetConnections,
     /// srst: reset server statistics, then report.
     ResetServer,
+    /// hash: report, with a digest of the tree (a walk of every node).
+    Digest,
 }
 
 /// Shard → broadcast.
@@ -179,6 +181,8 @@ pub struct AdminReport {
     pub uptime_ms: u64,
     /// `standalone`, `leader`, `follower` or `observer`.
     pub mode: &'static str,
+    /// The tree's digest (for `hash` only).
+    pub digest: Option<u64>,
 }
 
 /// Broadcast core → broadcast core of another server of the ensemble.

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 pub const VERSION: &str = concat!("3.9.5-keeper-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
 
 /// Words keeper answers.
-const WORDS: &[&str] = &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst"];
+const WORDS: &[&str] = &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst", "hash"];
 
 /// The word spelled by a connection's first four bytes, if it is one.
 pub fn parse(first: &[u8]) -> Option<&'static str> {
@@ -40,6 +40,7 @@ pub fn query_for(word: &str) -> AdminQuery {
     match word {
         "crst" => AdminQuery::ResetConnections,
         "srst" => AdminQuery::ResetServer,
+        "hash" => AdminQuery::Digest,
         _ => AdminQuery::Report,
     }
 }
@@ -159,6 +160,11 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
         }
         "crst" => out.push_str("Connection stats reset.\n"),
         "srst" => out.push_str("Server stats reset.\n"),
+        // keeper's own form (ZooKeeper 3.8 prints its digest history, empty by default):
+        // the zxid this server has applied, and a digest of its tree there.
+        "hash" => {
+            let _ = writeln!(out, "{:#x}: {:016x}", report.last_zxid, report.digest.expect("hash reports carry a digest"));
+        }
         "mntr" => out.push_str(&mntr(report)),
         "conf" => {
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());

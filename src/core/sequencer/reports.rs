@@ -14,6 +14,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 struct Gather {
     origin: Origin,
+    query: AdminQuery,
     parts: Vec<ShardReport>,
     remaining: usize,
 }
@@ -30,7 +31,7 @@ impl Sequencer {
     pub(super) fn start_report(&mut self, origin: Origin, query: AdminQuery) {
         self.reports.next_token += 1;
         let token = self.reports.next_token;
-        let earlier = self.reports.gathers.insert(token, Gather { origin, parts: Vec::with_capacity(self.shard_count), remaining: self.shard_count });
+        let earlier = self.reports.gathers.insert(token, Gather { origin, query, parts: Vec::with_capacity(self.shard_count), remaining: self.shard_count });
         assert!(earlier.is_none(), "report tokens are never reused");
         for shard in 0..self.shard_count {
             self.out.messages.push((shard, ToShard::AdminCollect { token, query }));
@@ -60,6 +61,7 @@ impl Sequencer {
             shards: g.parts,
             uptime_ms: (mono - self.started.mono_ms) as u64,
             mode: self.mode(),
+            digest: (g.query == AdminQuery::Digest).then(|| self.tree.digest()),
         };
         self.out.messages.push((g.origin.shard, ToShard::AdminReply { conn: g.origin.conn, report: Arc::new(report) }));
     }

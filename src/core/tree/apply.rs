@@ -285,12 +285,16 @@ mod tests {
             assert!(tree.sessions().is_empty());
         }
         assert_eq!(primary.node_count(), replica.node_count());
+        assert_eq!(primary.digest(), replica.digest(), "equal trees, equal digests");
         assert_eq!(primary.approximate_data_size(), replica.approximate_data_size());
         assert_eq!(primary.last_zxid(), replica.last_zxid());
         for (path, node) in primary.paths() {
             let copy = replica.get(path).unwrap_or_else(|| panic!("{path} missing from the replica"));
             assert_eq!((node.stat(), node.data(), &node.acl, &node.children), (copy.stat(), copy.data(), &copy.acl, &copy.children), "{path}");
         }
+        let before = replica.digest();
+        replica.install(Zxid::from_raw(99), &primary.clone().apply(&txn(99, TxnBody::Single(set("/c", b"x", 1)))).changes);
+        assert_ne!(replica.digest(), before, "a change changes the digest");
     }
 
     #[test]

@@ -281,6 +281,37 @@ impl DataTree {
         count
     }
 
+    /// A digest of every node (path, data, stat, ACL), independent of the
+    /// order nodes were added in: equal trees have equal digests, on every
+    /// machine (it is built from CRC-32C, not a seeded hash). `hash` prints it.
+    pub fn digest(&self) -> u64 {
+        let mut sum = 0u64;
+        let mut fields = Vec::with_capacity(128);
+        for (path, node) in self.paths() {
+            let s = node.stat();
+            fields.clear();
+            for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, s.ephemeral_owner] {
+                fields.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [s.version, s.cversion, s.aversion, s.data_length, s.num_children] {
+                fields.extend_from_slice(&v.to_le_bytes());
+            }
+            fields.push(node.data().is_none() as u8);
+            for a in node.acl.iter() {
+                fields.extend_from_slice(&a.perms.to_le_bytes());
+                fields.extend_from_slice(a.id.scheme.as_bytes());
+                fields.push(0);
+                fields.extend_from_slice(a.id.id.as_bytes());
+                fields.push(0);
+            }
+            let data = node.data().unwrap_or_default();
+            let low = crc32c::crc32c_append(crc32c::crc32c_append(crc32c::crc32c(path.as_bytes()), data), &fields);
+            let high = crc32c::crc32c_append(crc32c::crc32c_append(0x9e37_79b9, &fields), path.as_bytes());
+            sum = sum.wrapping_add(((high as u64) << 32) | low as u64);
+        }
+        sum
+    }
+
     /// Every path in the tree, in no particular order (for dumps and snapshots).
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|n| (n.path(), n))

@@ -325,7 +325,7 @@ impl ShardState {
         match query {
             AdminQuery::ResetConnections => self.conns.values().for_each(|c| c.inner.borrow_mut().reset_stats()),
             AdminQuery::ResetServer => self.counters = ServerCounters::default(),
-            AdminQuery::Report => {}
+            AdminQuery::Report | AdminQuery::Digest => {}
         }
         let mut counters = self.counters.clone();
         counters.outstanding = self.conns.values().map(|c| c.inner.borrow().pending.len() as u64).sum();
