@@ -255,3 +255,65 @@ fn a_server_without_a_quorum_stops_serving_and_says_so() {
     let mut back = connect(&e, alone);
     assert_eq!(back.create("/w/quorum-again", b"q", 0), Some(0));
 }
+
+/// How many fault events the soak runs: a few in CI, 300 with
+/// `KEEPER_LONG_TESTS=1`, or `KEEPER_FAULT_EVENTS=N`.
+fn fault_events() -> usize {
+    if let Ok(n) = std::env::var("KEEPER_FAULT_EVENTS") {
+        return n.parse().expect("KEEPER_FAULT_EVENTS is a number");
+    }
+    if std::env::var("KEEPER_LONG_TESTS").is_ok_and(|v| v == "1") { 300 } else { 8 }
+}
+
+#[test]
+fn writes_survive_a_stream_of_seeded_faults() {
+    let events = fault_events();
+    let mut e = Ensemble::start_proxied("ens-soak", 3, "");
+    setup(&e);
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+    let threads = writers(&e, &stop, &acked);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut counts = [0usize; 5];
+    for _ in 0..events {
+        let leader = e.leader();
+        let victim = if next(2) == 0 { leader } else { e.others(leader)[next(2) as usize] };
+        let kind = next(5) as usize;
+        counts[kind] += 1;
+        let hold = Duration::from_millis(100 + next(600));
+        match kind {
+            0 => {
+                e.kill(victim);
+                std::thread::sleep(hold);
+                e.restart(victim);
+            }
+            1 => {
+                e.signal(victim, true);
+                std::thread::sleep(hold);
+                e.signal(victim, false);
+            }
+            2 => {
+                e.partition(victim, true);
+                std::thread::sleep(hold);
+                e.partition(victim, false);
+            }
+            3 if victim != leader => e.wipe_and_restart(victim),
+            _ => std::thread::sleep(hold),
+        }
+        // The next fault waits until every server serves again.
+        for i in 0..e.servers.len() {
+            drop(connect(&e, i));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let acked = acked.lock().unwrap().clone();
+    assert_agree(&e, &acked);
+    eprintln!("{events} fault events (kill -9, pause, partition, wipe, none: {counts:?}); {} writes acknowledged, none lost", acked.len());
+}

@@ -568,6 +568,8 @@ impl Sequencer {
             must_persist |= !after_persist.is_empty();
             let number = rd.number();
             self.raft.advance_append_async(rd);
+            // raft keeps its own applied index (elections check the entries after it).
+            self.raft.advance_apply_to(self.applied);
             if must_persist {
                 self.unpersisted.push_back((number, after_persist));
             } else if self.unpersisted.is_empty() {

@@ -582,3 +582,28 @@ fn a_server_that_lost_its_data_listens_first_and_votes_only_for_a_candidate_as_f
     assert!(!c.node(wiped).seq.catching_up, "it caught up with the leader");
     assert_trees_agree(&mut c);
 }
+
+#[test]
+fn a_follower_can_stand_for_election_after_its_store_was_compacted() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let s = c.session(leader, 1);
+    let writes = consensus::RETAINED_ENTRIES as i32 + 200;
+    for round in 0..writes / 100 {
+        for i in 0..100 {
+            c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
+        }
+        c.settle();
+    }
+    for node in c.nodes.values() {
+        assert!(node.seq.raft.store().first() > 1, "the store dropped entries it no longer needs");
+    }
+    // The leader is cut off: a follower whose store was compacted campaigns and leads.
+    c.isolated.insert(leader);
+    c.run_for(1500);
+    let next = c.leader();
+    assert_ne!(next, leader);
+    c.create(next, s, writes + 1, "/after", 0);
+    c.settle();
+    assert!(c.node(next).seq.tree().get("/after").is_some());
+}

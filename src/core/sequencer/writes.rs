@@ -28,7 +28,10 @@ impl Sequencer {
     /// from before its term has committed, and it is not handing the
     /// leadership over.
     pub(super) fn may_prepare(&self) -> bool {
-        self.role == StateRole::Leader && self.lead_from.is_none() && self.raft.raft.lead_transferee.is_none()
+        // raft's own state, not the role its last ready reported: a message
+        // stepped since may have made it step down.
+        let raft = &self.raft.raft;
+        raft.state == StateRole::Leader && self.role == StateRole::Leader && self.lead_from.is_none() && raft.lead_transferee.is_none()
     }
 
     fn route(&self) -> Route {
@@ -145,12 +148,20 @@ impl Sequencer {
         let term = self.raft.raft.term;
         debug_assert_eq!(zxid.epoch() as u64, term, "the zxid epoch is the leader's term");
         let txn = Txn { zxid, time_ms: self.now.wall_ms, session_id, cxid, body: prepared.body };
+        if let Err(e) = self.raft.propose(Vec::new(), txn.to_bytes()) {
+            // raft dropped it (it stepped down within this call): the client
+            // reconnects and retries, as after any leader change.
+            eprintln!("keeper: raft dropped a proposal of session 0x{session_id:x} ({e}); closing its connection");
+            if let Some(origin) = origin {
+                self.replies.push_back((0, Entry::Evict { origin }));
+            }
+            return;
+        }
         if matches!(txn.body, TxnBody::CloseSession) {
             self.sessions.remove(session_id);
             self.owners.remove(&session_id);
             self.session_servers.remove(&session_id);
         }
-        self.raft.propose(Vec::new(), txn.to_bytes()).expect("a leader that may prepare takes proposals");
         let index = self.raft.raft.raft_log.last_index();
         self.outstanding.push(zxid, prepared.changes);
         if let Some(origin) = origin {
