@@ -317,3 +317,22 @@ fn writes_survive_a_stream_of_seeded_faults() {
     assert_agree(&e, &acked);
     eprintln!("{events} fault events (kill -9, pause, partition, wipe, none: {counts:?}); {} writes acknowledged, none lost", acked.len());
 }
+
+#[test]
+fn a_follower_behind_what_the_leader_keeps_catches_up_from_a_streamed_snapshot() {
+    // A short memory of entries, so that a few hundred writes outrun it.
+    let mut e = Ensemble::start("ens-snapshot", 3, "keeper.retainedEntries=50\nsnapCount=100");
+    setup(&e);
+    let leader = e.leader();
+    let behind = e.others(leader)[0];
+    e.kill(behind);
+    let mut c = connect(&e, leader);
+    let acked: Vec<String> = (0..300).map(|n| format!("snap-{n}")).collect();
+    for name in &acked {
+        assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0));
+    }
+    drop(c);
+    e.restart(behind);
+    assert!(eventually(SETTLE, || e.servers[behind].log().contains("installed a snapshot")), "it took a snapshot; log:\n{}", e.servers[behind].log());
+    assert_agree(&e, &acked);
+}

@@ -14,6 +14,12 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+/// Raft entries an ensemble's member keeps in memory behind the last it
+/// applied, for followers that fall behind, unless `keeper.retainedEntries`
+/// says otherwise (a server that is the only voter keeps none); further
+/// behind, a follower gets a snapshot.
+pub const RETAINED_ENTRIES_DEFAULT: u64 = 10_000;
+
 /// Default jute.maxbuffer: the largest frame a client may send (1 MiB - 1).
 pub const MAX_FRAME_BYTES_DEFAULT: usize = 0xfffff;
 
@@ -57,6 +63,10 @@ pub struct Config {
     pub read_only_mode: bool,
     /// `electionPortBindRetry`: attempts to bind the peer port (0: keep trying).
     pub election_port_bind_retry: u32,
+    /// `keeper.retainedEntries`: raft entries an ensemble's member keeps in
+    /// memory behind the last it applied, for followers that fall behind
+    /// (further behind, they get a snapshot).
+    pub retained_entries: u64,
     pub four_letter_words: Whitelist,
     pub extended_types: bool,
     pub snap_retain_count: u32,
@@ -126,6 +136,7 @@ impl Default for Config {
             peer_type: None,
             read_only_mode: false,
             election_port_bind_retry: 3,
+            retained_entries: RETAINED_ENTRIES_DEFAULT,
             four_letter_words: Whitelist::Only(vec!["srvr".into()]),
             extended_types: false,
             snap_retain_count: 3,
@@ -274,6 +285,7 @@ impl Config {
                         num("a number of shard cores").ok().filter(|v| (1..=256).contains(v)).ok_or_else(|| bad("a number of shard cores (1-256)"))? as usize
                 }
                 "keeper.broadcastCore" => cfg.shared_broadcast = parse_broadcast_core(value).ok_or_else(|| bad("shared or dedicated"))?,
+                "keeper.retainedEntries" => cfg.retained_entries = num("a number of raft entries")?,
                 k if k.starts_with("server.") => {
                     let spec = ensemble::parse_server(k, value, line_no).map_err(|why| ConfigError(format!("line {line_no}: invalid {key}: {why}")))?;
                     ensemble::add_server(&mut cfg.servers, spec)?;

@@ -89,6 +89,10 @@ pub enum Entry {
     Refused { origin: Origin },
     /// Another connection took over this connection's session: close it.
     Evict { origin: Origin },
+    /// The committed state is now this tree (a snapshot from the leader
+    /// replaced this server's state): every core takes it, and client
+    /// connections are closed (their watches saw no events for the jump).
+    Reset { tree: Arc<crate::core::tree::DataTree>, position: LogPosition },
 }
 
 /// Broadcast → shard.
@@ -208,4 +212,8 @@ pub enum PeerMessage {
     /// The sending server started with no data (its first start, or its
     /// data directory was wiped): a leader forgets what it knew of its log.
     StartedEmpty,
+    /// A piece of a snapshot file the leader sends ahead of the raft
+    /// message that installs it: the file of the snapshot at `zxid` (raft
+    /// position `index`, `term`), from byte `offset`; `last` ends it.
+    SnapshotChunk { zxid: i64, index: u64, term: u64, offset: u64, data: Vec<u8>, last: bool },
 }

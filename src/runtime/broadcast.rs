@@ -21,6 +21,7 @@
 //! on which.
 
 use crate::config::Config;
+use crate::core::consensus::LogPosition;
 use crate::core::messages::{PeerMessage, ToBroadcast, ToShard};
 use crate::core::sequencer::{self, Clock, Persist, Ready, Sequencer};
 use crate::core::tree::DataTree;
@@ -28,6 +29,7 @@ use crate::runtime::limits;
 use crate::runtime::notify::Mailbox;
 use crate::runtime::peer::Peers;
 use crate::runtime::snapshotter::SnapshotFeed;
+use crate::runtime::transfer;
 use crate::runtime::wall_ms;
 use crate::storage::log::{HardState, Log, PersistJob, PersistWork, TxnLog};
 use crate::storage::recovery::Recovered;
@@ -47,6 +49,19 @@ enum Event {
     /// A persist's I/O finished (or failed); the token is the sequencer's.
     Persisted(u64, PersistJob, std::io::Result<()>),
     Tick,
+    /// A snapshot from the leader was loaded (or could not be).
+    SnapshotLoaded(LogPosition, Result<DataTree, String>),
+    /// A snapshot was sent to this server (or its sending failed).
+    SnapshotSent(u64, bool),
+}
+
+/// What a deferred Ready waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocker {
+    /// The running persist (the Ready cuts the log).
+    Persist,
+    /// A snapshot being loaded (the Ready installs it first).
+    Install,
 }
 
 /// Everything the broadcast loop starts with.
@@ -72,15 +87,21 @@ struct Driver {
     mailbox: Rc<Mailbox<Event>>,
     out: Vec<ConnectedSender<ToShard>>,
     /// The links to the other servers of the ensemble (none standalone).
-    peers: Option<Peers>,
+    peers: Option<Rc<Peers>>,
+    /// Snapshot files arriving from the leader.
+    receiver: transfer::Receiver,
+    /// Where snapshots are kept.
+    snap_dir: std::path::PathBuf,
     snapshots: SnapshotFeed,
     released: Arc<AtomicI64>,
     /// The active log segment, opened for io_uring syncs (re-opened when the log rolls).
     sync_file: Option<(Arc<std::fs::File>, Rc<BufferedFile>)>,
     /// A persist is running.
     persisting: bool,
-    /// A Ready that must wait for the running persist (it cuts the log).
-    deferred: Option<Ready>,
+    /// A snapshot is being loaded.
+    installing: bool,
+    /// A Ready that must wait, and what for.
+    deferred: Option<(Ready, Blocker)>,
     started: Instant,
 }
 
@@ -107,9 +128,23 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         out.push(tx.connect().await);
     }
     spawn_timer(mailbox.clone(), Duration::from_millis(crate::core::consensus::RAFT_TICK_MS as u64));
-    let peers = peer_listener.map(|fd| Peers::start(&cfg, fd, mailbox.clone(), Event::FromPeer));
-    let mut driver =
-        Driver { cfg: cfg.clone(), log, mailbox, out, peers, snapshots, released, sync_file: None, persisting: false, deferred: None, started: Instant::now() };
+    let peers = peer_listener.map(|fd| Rc::new(Peers::start(&cfg, fd, mailbox.clone(), Event::FromPeer)));
+    let mut driver = Driver {
+        cfg: cfg.clone(),
+        log,
+        mailbox,
+        out,
+        peers,
+        receiver: transfer::Receiver::default(),
+        snap_dir: cfg.data_dir.join(crate::storage::log::DATA_SUBDIR),
+        snapshots,
+        released,
+        sync_file: None,
+        persisting: false,
+        installing: false,
+        deferred: None,
+        started: Instant::now(),
+    };
     let recovered = sequencer::Recovered { tree, base, entries, applied, hard_state };
     let mut seq = Sequencer::new(cfg, recovered, driver.out.len(), driver.now());
     loop {
@@ -118,8 +153,17 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         for event in events {
             match event {
                 Event::FromShard(msg) => seq.on_message(msg, now),
-                Event::FromPeer(from, msg) => seq.on_peer(from, msg, now),
+                Event::FromPeer(from, msg) => driver.on_peer_message(&mut seq, from, msg, now),
                 Event::Tick => seq.tick(now),
+                Event::SnapshotSent(to, ok) => seq.snapshot_sent(to, ok),
+                Event::SnapshotLoaded(position, Ok(tree)) => {
+                    if let Err(e) = driver.log.reset_to(position.index) {
+                        fatal(&format!("emptying the log for the snapshot at index {} failed: {e}", position.index));
+                    }
+                    driver.installing = false;
+                    seq.snapshot_installed(tree);
+                }
+                Event::SnapshotLoaded(position, Err(e)) => fatal(&format!("loading the snapshot at index {} from the leader failed: {e}", position.index)),
                 Event::Persisted(token, job, Ok(())) => {
                     driver.persisting = false;
                     driver.log.finish_persist(job);
@@ -128,19 +172,16 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                 Event::Persisted(_, _, Err(e)) => seq.storage_failed(format!("persisting the transaction log failed: {e}")),
             }
         }
-        if !driver.persisting
-            && let Some(ready) = driver.deferred.take()
-            && !driver.act(ready, &mut seq).await
-        {
-            return;
+        if let Some((ready, blocker)) = driver.deferred.take() {
+            if driver.blocked(blocker) {
+                driver.deferred = Some((ready, blocker));
+            } else if !driver.act(ready, &mut seq).await {
+                return;
+            }
         }
         while driver.deferred.is_none() {
             let ready = seq.ready();
             if ready.is_empty() {
-                break;
-            }
-            if ready.truncate_after.is_some() && driver.persisting {
-                driver.deferred = Some(ready);
                 break;
             }
             if !driver.act(ready, &mut seq).await {
@@ -167,13 +208,51 @@ impl Driver {
         Clock { mono_ms: self.started.elapsed().as_millis() as i64, wall_ms: wall_ms() }
     }
 
+    /// Whether what a deferred Ready waits for is still going on.
+    fn blocked(&self, blocker: Blocker) -> bool {
+        match blocker {
+            Blocker::Persist => self.persisting,
+            Blocker::Install => self.installing,
+        }
+    }
+
+    /// A message from another server: snapshot pieces are written here,
+    /// raft's message for a snapshot that did not arrive whole is dropped
+    /// (raft sends it again), the rest goes to the sequencer.
+    fn on_peer_message(&mut self, seq: &mut Sequencer, from: u64, msg: PeerMessage, now: Clock) {
+        match msg {
+            PeerMessage::SnapshotChunk { zxid, index, term, offset, data, last } => {
+                self.receiver.chunk(&self.snap_dir, zxid, LogPosition { index, term }, offset, &data, last);
+            }
+            PeerMessage::Raft(wire)
+                if wire.snapshot.as_ref().is_some_and(|s| self.receiver.file_for(LogPosition { index: s.index, term: s.term }).is_none()) =>
+            {
+                eprintln!("keeper: dropping server {from}'s snapshot message: its file did not arrive whole");
+            }
+            msg => seq.on_peer(from, msg, now),
+        }
+    }
+
     /// Carries out one Ready, in the order its fields are written; false
-    /// once the shards are gone.
-    async fn act(&mut self, ready: Ready, seq: &mut Sequencer) -> bool {
-        let last_released = ready.last_released_zxid();
-        let Ready { fatal: failure, truncate_after, append, persist, peers, release, messages, serving } = ready;
-        if let Some(why) = failure {
+    /// once the shards are gone. A Ready that must wait (for the running
+    /// persist, or for a snapshot to load) is kept and carried out later.
+    async fn act(&mut self, mut ready: Ready, seq: &mut Sequencer) -> bool {
+        if let Some(why) = ready.fatal.take() {
             fatal(&why);
+        }
+        if let Some(position) = ready.install_snapshot.take() {
+            self.start_install(position);
+            self.deferred = Some((ready, Blocker::Install));
+            return true;
+        }
+        if ready.truncate_after.is_some() && self.persisting {
+            self.deferred = Some((ready, Blocker::Persist));
+            return true;
+        }
+        let last_released = ready.last_released_zxid();
+        let Ready { truncate_after, append, persist, peers, release, messages, serving, send_snapshots, .. } = ready;
+        for send in send_snapshots {
+            self.start_sending(send);
         }
         if let Some(index) = truncate_after {
             debug_assert!(!self.persisting, "a cut waits for the running persist");
@@ -219,6 +298,33 @@ impl Driver {
             }
         }
         true
+    }
+
+    /// Loads the snapshot file received for `position` on a thread that may
+    /// block; the tree comes back as an event.
+    fn start_install(&mut self, position: LogPosition) {
+        let Some((path, zxid)) = self.receiver.file_for(position) else {
+            fatal(&format!("raft took a snapshot at index {} whose file is not here", position.index));
+        };
+        self.installing = true;
+        let mailbox = self.mailbox.clone();
+        spawn_local(async move {
+            let loaded = glommio::executor().spawn_blocking(move || transfer::load(&path, zxid)).await;
+            mailbox.push_now(Event::SnapshotLoaded(position, loaded));
+        })
+        .detach();
+    }
+
+    /// Sends a snapshot to a follower; the outcome comes back as an event.
+    fn start_sending(&mut self, send: sequencer::SnapshotSend) {
+        let peers = self.peers.clone().expect("only an ensemble's member sends snapshots");
+        let (mailbox, dir) = (self.mailbox.clone(), self.snap_dir.clone());
+        spawn_local(async move {
+            let to = send.to;
+            let ok = transfer::send(send.tree, send.position, to, send.message, dir, peers).await;
+            mailbox.push_now(Event::SnapshotSent(to, ok));
+        })
+        .detach();
     }
 
     /// Starts the persist the sequencer asked for; its completion comes back

@@ -18,6 +18,7 @@ pub mod peer;
 pub mod shard;
 pub mod snapshotter;
 pub mod stream;
+pub mod transfer;
 
 use crate::config::Config;
 use crate::core::tree::DataTree;

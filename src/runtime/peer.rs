@@ -75,6 +75,11 @@ impl Peers {
         Peers { links }
     }
 
+    /// Bytes queued for server `to` and not yet written to its link.
+    pub fn queued_bytes(&self, to: u64) -> usize {
+        self.links.get(&to).map_or(0, |out| out.frames.borrow().len())
+    }
+
     /// Queues a message for server `to`.
     pub fn send(&self, to: u64, msg: &PeerMessage) {
         let Some(out) = self.links.get(&to) else {

@@ -128,11 +128,18 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
 fn install(tree: &mut DataTree, position: &mut LogPosition, batch: &[Entry]) -> u64 {
     let mut txns = 0;
     for entry in batch {
-        if let Entry::Txn { txn, effect, position: at, .. } = entry {
-            tree.install(txn.zxid, &effect.changes);
-            debug_assert!(*at > *position, "entries install in log order");
-            *position = *at;
-            txns += 1;
+        match entry {
+            Entry::Txn { txn, effect, position: at, .. } => {
+                tree.install(txn.zxid, &effect.changes);
+                debug_assert!(*at > *position, "entries install in log order");
+                *position = *at;
+                txns += 1;
+            }
+            Entry::Reset { tree: reset, position: at } => {
+                *tree = DataTree::clone(reset);
+                *position = *at;
+            }
+            _ => {}
         }
     }
     txns

@@ -111,7 +111,12 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize, only_voter
     let mut entries = Vec::new();
     // A raft log begun now starts the server's history only if nothing came before it.
     let history_starts_here = base.index == 0 && tree.last_zxid() == crate::core::zxid::Zxid::ZERO;
-    let (log, report) = TxnLog::open(log_dir, segment_bytes, base.index, history_starts_here, |e| entries.push(e)).map_err(|e: LogError| e.to_string())?;
+    let (mut log, report) = TxnLog::open(log_dir, segment_bytes, base.index, history_starts_here, |e| entries.push(e)).map_err(|e: LogError| e.to_string())?;
+    if log.last_index() < base.index {
+        // A snapshot from the leader replaced this server's state and the
+        // server stopped before its old log was emptied: empty it now.
+        log.reset_to(base.index).map_err(|e| e.to_string())?;
+    }
     let committed = if only_voter { log.last_index() } else { log.hard_state().commit.min(log.last_index()) };
     let mut applied = base.index;
     for entry in entries.iter().take_while(|e| e.index <= committed) {

@@ -55,9 +55,9 @@ impl RawClient {
     }
 
     /// Connects with a session id and password (0 for a new session); `None`
-    /// if the server answered with the all-zero rejection or closed.
+    /// if the server does not listen, answered with the all-zero rejection, or closed.
     pub fn attach(addr: SocketAddr, session_id: i64, passwd: &[u8], timeout_ms: i32) -> Option<RawClient> {
-        let mut stream = TcpStream::connect(addr).expect("server listens");
+        let mut stream = TcpStream::connect(addr).ok()?;
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
         stream.write_all(&connect_frame(session_id, passwd, timeout_ms, 0, true)).unwrap();
@@ -120,8 +120,6 @@ impl RawClient {
     /// Connects and opens a session with `timeout_ms`, or `None` if the
     /// server does not answer (down, or not serving).
     pub fn try_connect(addr: SocketAddr, timeout_ms: i32) -> Option<RawClient> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        drop(stream);
         RawClient::attach(addr, 0, &[0; 16], timeout_ms)
     }
 

@@ -3,8 +3,8 @@
 //! any compatible server) with the same code in the same run.
 //!
 //! ```text
-//! keeper-bench run      --target HOST:PORT --workload W [options]
-//! keeper-bench compare  --a HOST:PORT --b HOST:PORT [--a-pid P] [--b-pid P] --rounds R --workload W|all [options]
+//! keeper-bench run      --target HOST:PORT[,HOST:PORT...] --workload W [options]
+//! keeper-bench compare  --a HOSTS --b HOSTS [--a-pid P[,P...]] [--b-pid P[,P...]] --rounds R --workload W|all [options]
 //! keeper-bench calibrate [--dir DIR]
 //! keeper-bench cleanup  --target HOST:PORT --namespace PATH
 //! ```
@@ -27,8 +27,8 @@ use std::time::Duration;
 use workload::{Shape, Workload};
 
 const USAGE: &str = "usage:
-  keeper-bench run --target HOST:PORT --workload W [options]
-  keeper-bench compare --a HOST:PORT --b HOST:PORT [--a-name N] [--b-name N] [--a-pid PID] [--b-pid PID]
+  keeper-bench run --target HOST:PORT[,HOST:PORT...] --workload W [options]
+  keeper-bench compare --a HOSTS --b HOSTS [--a-name N] [--b-name N] [--a-pid PID[,PID...]] [--b-pid PID[,PID...]]
                        [--rounds R] --workload W|all [options]
   keeper-bench calibrate [--dir DIR]
   keeper-bench cleanup --target HOST:PORT --namespace PATH
@@ -44,7 +44,9 @@ options:
   --warmup S         seconds not measured (default 2)   --duration S  seconds measured (default 10)
   --executors N      client cores (default: all, or as many as --cpus names)    --verify  read back what was written
   --cpus A-B[,C]     CPUs the client may use (keep it off the server's cores)
-  --server-pid PID   report server CPU per op and RSS  --json          JSON instead of a table
+  --server-pid PID[,PID...]  report server CPU per op and RSS (summed over an ensemble's servers)
+  --json             JSON instead of a table
+  (several HOST:PORTs, an ensemble's connect string: client i talks to server i mod N)
   --hdr-log FILE     HdrHistogram interval log      --plot FILE.svg   latency percentile plot
   --namespace PATH   populate: where (default a fresh /keeper-bench-...)  --no-progress";
 
@@ -88,12 +90,21 @@ impl Args {
     }
 }
 
-fn addr(s: &str) -> Result<SocketAddr, String> {
+/// `HOST:PORT[,HOST:PORT...]`: one server, or an ensemble's connect string.
+fn addrs(s: &str) -> Result<Vec<SocketAddr>, String> {
     use std::net::ToSocketAddrs;
-    s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or(format!("{s}: no address"))
+    s.split(',').map(|one| one.to_socket_addrs().map_err(|e| format!("{one}: {e}"))?.next().ok_or(format!("{one}: no address"))).collect()
 }
 
-fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String> {
+/// `PID[,PID...]`: the server processes whose CPU and memory a run reports (summed).
+fn pids(a: &Args, key: &str) -> Result<Vec<u32>, String> {
+    match a.values.get(key) {
+        None => Ok(Vec::new()),
+        Some(list) => list.split(',').map(|p| p.parse::<u32>().map_err(|_| format!("{key}: expected pids, got {list:?}"))).collect(),
+    }
+}
+
+fn plan(a: &Args, targets: Vec<SocketAddr>, workload: Workload) -> Result<Plan, String> {
     let unique = format!("/keeper-bench-{}-{}", std::process::id(), keeper::runtime::wall_ms() % 1_000_000);
     // Populate leaves its nodes behind (for memory and restart measurements):
     // by default in a fresh namespace, so repeated runs never collide.
@@ -113,7 +124,7 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
     // One executor per core the client may use: all of them, or those --cpus names.
     let cores = if cpus.is_empty() { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { cpus.len() };
     let mut p = Plan {
-        target,
+        targets,
         workload,
         shape,
         clients: a.get("--clients", 16)?,
@@ -149,11 +160,12 @@ fn plan(a: &Args, target: SocketAddr, workload: Workload) -> Result<Plan, String
     Ok(p)
 }
 
-/// Runs one plan against one target, with server CPU and RSS if a pid is known.
-fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome) {
-    let cpu_before = pid.and_then(server::cpu_seconds);
-    let outcome = run(plan, pid);
-    let cpu_after = pid.and_then(server::cpu_seconds);
+/// Runs one plan against its targets, with the servers' CPU and RSS (summed) if their pids are known.
+fn measured_run(name: &str, plan: &Plan, pids: &[u32]) -> (Row, run::Outcome) {
+    let known = |v: Option<f64>| v.filter(|_| !pids.is_empty());
+    let cpu_before = known(server::cpu_seconds_of(pids));
+    let outcome = run(plan, pids);
+    let cpu_after = known(server::cpu_seconds_of(pids));
     let ops = outcome.summary.ops;
     let per_op = |seconds: Option<f64>| seconds.filter(|_| ops > 0).map(|s| s * 1e6 / ops as f64);
     if let Some(t) = outcome.all_connected {
@@ -169,7 +181,7 @@ fn measured_run(name: &str, plan: &Plan, pid: Option<u32>) -> (Row, run::Outcome
         // The whole run includes setup, warmup and cleanup: an upper bound.
         server_cpu_us_per_op: per_op(cpu_before.zip(cpu_after).map(|(before, after)| after - before)),
         server_cpu_us_per_op_window: per_op(outcome.window_cpu_s),
-        server_rss_bytes: pid.and_then(server::rss_bytes),
+        server_rss_bytes: server::rss_bytes_of(pids).filter(|_| !pids.is_empty()),
     };
     (row, outcome)
 }
@@ -208,13 +220,14 @@ fn print_rows(a: &Args, rows: &[Row]) {
 }
 
 fn cmd_run(a: &Args) -> Result<(), String> {
-    let target = addr(a.values.get("--target").ok_or("--target is required")?)?;
-    let pid = a.opt::<u32>("--server-pid")?;
+    let target = a.values.get("--target").ok_or("--target is required")?.clone();
+    let targets = addrs(&target)?;
+    let pids = pids(a, "--server-pid")?;
     let mut rows = Vec::new();
     let mut outcomes = Vec::new();
     for w in workloads(a)? {
-        let p = plan(a, target, w)?;
-        let (row, outcome) = measured_run(&target.to_string(), &p, pid);
+        let p = plan(a, targets.clone(), w)?;
+        let (row, outcome) = measured_run(&target, &p, &pids);
         rows.push(row);
         outcomes.push(outcome);
     }
@@ -230,10 +243,10 @@ fn cmd_run(a: &Args) -> Result<(), String> {
 }
 
 fn cmd_compare(a: &Args) -> Result<(), String> {
-    let ta = addr(a.values.get("--a").ok_or("--a is required")?)?;
-    let tb = addr(a.values.get("--b").ok_or("--b is required")?)?;
+    let ta = addrs(a.values.get("--a").ok_or("--a is required")?)?;
+    let tb = addrs(a.values.get("--b").ok_or("--b is required")?)?;
     let (na, nb) = (a.get("--a-name", "A".to_string())?, a.get("--b-name", "B".to_string())?);
-    let (pa, pb) = (a.opt::<u32>("--a-pid")?, a.opt::<u32>("--b-pid")?);
+    let (pa, pb) = (pids(a, "--a-pid")?, pids(a, "--b-pid")?);
     let rounds: usize = a.get("--rounds", 3)?;
     let mut all_rows = Vec::new();
     let mut plots: Vec<(String, hdrhistogram::Histogram<u64>)> = Vec::new();
@@ -242,10 +255,10 @@ fn cmd_compare(a: &Args) -> Result<(), String> {
         let (mut ha, mut hb) = (stats::histogram(), stats::histogram());
         for round in 0..rounds {
             eprintln!("{}: round {}/{rounds}: {na} then {nb}", w.name(), round + 1);
-            let (row, o) = measured_run(&na, &plan(a, ta, w)?, pa);
+            let (row, o) = measured_run(&na, &plan(a, ta.clone(), w)?, &pa);
             ha.add(&o.recorder.total).expect("same bounds");
             ra.push(row);
-            let (row, o) = measured_run(&nb, &plan(a, tb, w)?, pb);
+            let (row, o) = measured_run(&nb, &plan(a, tb.clone(), w)?, &pb);
             hb.add(&o.recorder.total).expect("same bounds");
             rb.push(row);
         }
@@ -279,7 +292,7 @@ fn cmd_calibrate(a: &Args) -> Result<(), String> {
 }
 
 fn cmd_cleanup(a: &Args) -> Result<(), String> {
-    let target = addr(a.values.get("--target").ok_or("--target is required")?)?;
+    let target = addrs(a.values.get("--target").ok_or("--target is required")?)?[0];
     let ns = a.values.get("--namespace").ok_or("--namespace is required")?.clone();
     run::on_one_executor(move || async move {
         let mut s = conn::Session::connect(target, 30_000).await.map_err(|e| e.to_string())?;

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 /// Everything that defines one run.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub target: SocketAddr,
+    /// The servers: client `i` uses `targets[i % len]` (an ensemble's
+    /// connect string spreads the sessions); setup and cleanup use the first.
+    pub targets: Vec<SocketAddr>,
     pub workload: Workload,
     pub shape: Shape,
     pub clients: usize,
@@ -36,6 +38,13 @@ pub struct Plan {
     pub cpus: Vec<usize>,
     pub verify: bool,
     pub progress: bool,
+}
+
+impl Plan {
+    /// The server client `client` talks to.
+    pub fn target(&self, client: usize) -> SocketAddr {
+        self.targets[client % self.targets.len()]
+    }
 }
 
 /// A run's result.
@@ -55,9 +64,9 @@ fn unexpected(what: String) -> ! {
     std::process::exit(3);
 }
 
-/// Runs `plan` and returns what was measured; with `server_pid`, also the
-/// server's CPU time inside the measured window.
-pub fn run(plan: &Plan, server_pid: Option<u32>) -> Outcome {
+/// Runs `plan` and returns what was measured; with the servers' pids, also
+/// their CPU time (summed) inside the measured window.
+pub fn run(plan: &Plan, server_pids: &[u32]) -> Outcome {
     setup(plan);
     let started = Instant::now();
     let measure_from = started + plan.warmup;
@@ -75,7 +84,7 @@ pub fn run(plan: &Plan, server_pid: Option<u32>) -> Outcome {
         writing_ns: AtomicU64::new(0),
     });
     let progress = (plan.progress && !open_ended).then(|| spawn_progress(progress_ops.clone(), measure_from, measure_until));
-    let window_cpu = server_pid.filter(|_| !open_ended).map(|pid| spawn_cpu_window(pid, measure_from, measure_until));
+    let window_cpu = (!server_pids.is_empty() && !open_ended).then(|| spawn_cpu_window(server_pids.to_vec(), measure_from, measure_until));
     let plan_arc = Arc::new(plan.clone());
     let executors = plan.executors.max(1);
     let cpu_set = (!plan.cpus.is_empty()).then(|| {
@@ -117,12 +126,12 @@ pub fn run(plan: &Plan, server_pid: Option<u32>) -> Outcome {
 
 /// Reads the server's CPU time when the measured window opens and when it
 /// closes: what setup, warmup and cleanup cost is left out.
-fn spawn_cpu_window(pid: u32, from: Instant, until: Instant) -> std::thread::JoinHandle<Option<f64>> {
+fn spawn_cpu_window(pids: Vec<u32>, from: Instant, until: Instant) -> std::thread::JoinHandle<Option<f64>> {
     std::thread::spawn(move || {
         std::thread::sleep(from.saturating_duration_since(Instant::now()));
-        let start = crate::server::cpu_seconds(pid)?;
+        let start = crate::server::cpu_seconds_of(&pids)?;
         std::thread::sleep(until.saturating_duration_since(Instant::now()));
-        Some(crate::server::cpu_seconds(pid)? - start)
+        Some(crate::server::cpu_seconds_of(&pids)? - start)
     })
 }
 
@@ -143,7 +152,7 @@ struct Shared {
 }
 
 fn setup(plan: &Plan) {
-    let (target, workload, shape) = (plan.target, plan.workload, plan.shape.clone());
+    let (target, workload, shape) = (plan.targets[0], plan.workload, plan.shape.clone());
     on_one_executor(move || async move {
         let mut s = Session::connect(target, 30_000).await.unwrap_or_else(|e| unexpected(format!("cannot connect to {target}: {e}")));
         let result = workload::prepare(&mut s, workload, &shape).await;
@@ -153,7 +162,7 @@ fn setup(plan: &Plan) {
 }
 
 fn finish(plan: &Plan) {
-    let (target, plan2) = (plan.target, plan.clone());
+    let (target, plan2) = (plan.targets[0], plan.clone());
     on_one_executor(move || async move {
         let mut s = Session::connect(target, 30_000).await.unwrap_or_else(|e| unexpected(format!("cannot connect to {target}: {e}")));
         if plan2.verify {
@@ -206,7 +215,7 @@ async fn drive(plan: Arc<Plan>, me: usize, executors: usize, from: Instant, unti
         tasks.push(spawn_local(async move {
             match plan.workload {
                 Workload::Churn => churn(&plan, client, &rec, until, &progress).await,
-                Workload::SessionStorm => storm(&plan, &rec, &shared).await,
+                Workload::SessionStorm => storm(&plan, client, &rec, &shared).await,
                 Workload::WatchFanout => watch_fanout(&plan, client, &rec, &shared).await,
                 _ => requests(&plan, client, &rec, until, &progress).await,
             }
@@ -261,7 +270,7 @@ impl Pacer {
 
 /// The request loop: closed (pipeline) or open (rate), on one session.
 async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, progress: &AtomicU64) {
-    let mut s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("client {client} cannot connect: {e}")));
+    let mut s = Session::connect(plan.target(client), 30_000).await.unwrap_or_else(|e| unexpected(format!("client {client} cannot connect: {e}")));
     let mut source = OpSource::new(plan.workload, &plan.shape, client, plan.clients);
     let mut inflight: VecDeque<(i32, Instant)> = VecDeque::new();
     let mut pacer = plan.rate.map(|r| Pacer::new(Instant::now(), r / plan.clients as f64));
@@ -317,7 +326,7 @@ async fn churn(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Insta
     let data = plan.shape.data();
     while Instant::now() < until {
         let start = Instant::now();
-        let mut s = Session::connect(plan.target, 10_000).await.unwrap_or_else(|e| unexpected(format!("churn client {client} cannot connect: {e}")));
+        let mut s = Session::connect(plan.target(client), 10_000).await.unwrap_or_else(|e| unexpected(format!("churn client {client} cannot connect: {e}")));
         let (op, req) = workload::create(format!("{}/e-", plan.shape.ephemeral_dir()), data.clone(), 3);
         let reply = s.call(op, &req).await.unwrap_or_else(|e| unexpected(format!("churn create failed: {e}")));
         check_reply(plan.workload, &reply);
@@ -328,9 +337,9 @@ async fn churn(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Insta
 }
 
 /// Session storm: every session connects at once; each connect is one op.
-async fn storm(plan: &Plan, rec: &RefCell<Recorder>, shared: &Shared) {
+async fn storm(plan: &Plan, client: usize, rec: &RefCell<Recorder>, shared: &Shared) {
     let start = shared.base;
-    let s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("storm session cannot connect: {e}")));
+    let s = Session::connect(plan.target(client), 30_000).await.unwrap_or_else(|e| unexpected(format!("storm session cannot connect: {e}")));
     rec.borrow_mut().record(start, Instant::now());
     shared.connected.fetch_add(1, Ordering::SeqCst);
     while shared.connected.load(Ordering::SeqCst) < plan.clients {
@@ -344,7 +353,7 @@ async fn storm(plan: &Plan, rec: &RefCell<Recorder>, shared: &Shared) {
 /// being sent to each notification (measuring from the write's reply would go
 /// negative for watchers told before the writer).
 async fn watch_fanout(plan: &Plan, client: usize, rec: &RefCell<Recorder>, shared: &Shared) {
-    let mut s = Session::connect(plan.target, 30_000).await.unwrap_or_else(|e| unexpected(format!("watch client {client} cannot connect: {e}")));
+    let mut s = Session::connect(plan.target(client), 30_000).await.unwrap_or_else(|e| unexpected(format!("watch client {client} cannot connect: {e}")));
     let path = plan.shape.watched();
     if client == 0 {
         while shared.armed.load(Ordering::SeqCst) < plan.clients - 1 {

@@ -14,6 +14,17 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// The CPU seconds of several processes (an ensemble's servers), summed;
+/// `None` if one of them cannot be read.
+pub fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|p| cpu_seconds(*p)).sum()
+}
+
+/// The resident sets of several processes, summed.
+pub fn rss_bytes_of(pids: &[u32]) -> Option<u64> {
+    pids.iter().map(|p| rss_bytes(*p)).sum()
+}
+
 /// Resident set size in bytes.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -27,9 +27,6 @@ pub const HEARTBEAT_TICKS: usize = 2;
 pub const MESSAGE_BYTES_MAX: u64 = 1 << 20;
 /// Append messages in flight to one follower: bounds what a slow follower costs.
 pub const INFLIGHT_MESSAGES_MAX: usize = 256;
-/// Entries kept in memory behind the applied one, for followers that fall
-/// behind (none for a server that is the only voter).
-pub const RETAINED_ENTRIES: u64 = 10_000;
 
 const _: () = assert!(HEARTBEAT_TICKS < ELECTION_TICKS, "raft needs heartbeats well inside the election timeout");
 

@@ -16,6 +16,9 @@ pub struct RaftStore {
     base_index: u64,
     base_term: u64,
     entries: Vec<Entry>,
+    /// The position of the last entry the sequencer applied: what a
+    /// snapshot of its committed tree stands at.
+    applied: (u64, u64),
 }
 
 impl RaftStore {
@@ -23,7 +26,7 @@ impl RaftStore {
     /// `base_term`) (0, 0 for an empty history), with the hard state last made durable.
     pub fn new(conf: ConfState, hard: HardState, base_index: u64, base_term: u64) -> RaftStore {
         assert!(hard.commit >= base_index || hard.commit == 0, "the commit index is never below the base");
-        RaftStore { hard, conf, base_index, base_term, entries: Vec::new() }
+        RaftStore { hard, conf, base_index, base_term, entries: Vec::new(), applied: (base_index, base_term) }
     }
 
     /// The first index `entries` can return.
@@ -71,6 +74,23 @@ impl RaftStore {
         debug_assert_eq!(self.first(), index + 1);
     }
 
+    /// The sequencer applied the entry at (`index`, `term`).
+    pub fn set_applied(&mut self, index: u64, term: u64) {
+        assert!(index >= self.applied.0, "applied entries only grow");
+        self.applied = (index, term);
+    }
+
+    /// The log now starts after a snapshot at (`index`, `term`): every
+    /// entry it held is dropped, and the commit index is at least `index`.
+    pub fn apply_snapshot(&mut self, index: u64, term: u64) {
+        self.entries.clear();
+        self.base_index = index;
+        self.base_term = term;
+        self.applied = (index, term);
+        self.hard.commit = self.hard.commit.max(index);
+        debug_assert_eq!((self.first(), self.last()), (index + 1, index));
+    }
+
     /// The entry at `index`, if the store holds it.
     pub fn entry(&self, index: u64) -> Option<&Entry> {
         index.checked_sub(self.first()).and_then(|i| self.entries.get(i as usize))
@@ -110,15 +130,19 @@ impl Storage for RaftStore {
         Ok(self.last())
     }
 
-    /// Snapshots are not sent yet: a follower that needs compacted entries
-    /// waits (raft-rs retries).
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    /// A snapshot of what the sequencer applied: its metadata only. The
+    /// data (the committed tree, written as a snapshot file) travels apart,
+    /// in chunks ahead of the raft message (see the sequencer).
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        if self.applied.0 < request_index {
+            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+        }
         let mut snap = Snapshot::default();
         let meta: &mut SnapshotMetadata = snap.mut_metadata();
-        meta.index = self.base_index;
-        meta.term = self.base_term;
+        meta.index = self.applied.0;
+        meta.term = self.applied.1;
         meta.set_conf_state(self.conf.clone());
-        Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))
+        Ok(snap)
     }
 }
 

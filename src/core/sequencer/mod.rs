@@ -73,7 +73,7 @@ use crate::core::tree::DataTree;
 use crate::core::txn::Txn;
 use crate::core::zxid::Zxid;
 use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message, MessageType};
-use raft::{RawNode, StateRole};
+use raft::{RawNode, StateRole, Storage};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -96,11 +96,27 @@ pub struct Persist {
     pub hard_state: Option<HardState>,
 }
 
+/// A snapshot for a follower that needs entries this leader no longer
+/// keeps: write `tree` (at `position`) as a snapshot file, send the file to
+/// server `to` in chunks, then `message` (raft's, which installs it), then
+/// report [`Sequencer::snapshot_sent`].
+#[derive(Debug)]
+pub struct SnapshotSend {
+    pub to: u64,
+    pub tree: DataTree,
+    pub position: LogPosition,
+    pub message: PeerMessage,
+}
+
 /// What the driver must do, in field order (see the module documentation).
 #[derive(Debug, Default)]
 pub struct Ready {
     /// Stop now: storage failed under the acknowledged-write guarantee.
     pub fatal: Option<String>,
+    /// Load the snapshot file received for this position and hand its tree
+    /// to [`Sequencer::snapshot_installed`], with the log emptied to start
+    /// after it, before anything else of this Ready.
+    pub install_snapshot: Option<LogPosition>,
     /// Cut the log after this index before appending.
     pub truncate_after: Option<u64>,
     /// raft entries to append to the log, in index order.
@@ -115,12 +131,15 @@ pub struct Ready {
     pub messages: Vec<(ShardId, ToShard)>,
     /// Clients may now be served (`true`: a leader is known) or not.
     pub serving: Option<bool>,
+    /// Snapshots to send to followers.
+    pub send_snapshots: Vec<SnapshotSend>,
 }
 
 impl Ready {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.fatal.is_none()
+            && self.install_snapshot.is_none()
             && self.truncate_after.is_none()
             && self.append.is_empty()
             && self.persist.is_none()
@@ -128,11 +147,16 @@ impl Ready {
             && self.release.is_empty()
             && self.messages.is_empty()
             && self.serving.is_none()
+            && self.send_snapshots.is_empty()
     }
 
-    /// The zxid of the last transaction in `release`.
+    /// The zxid of the last transaction (or reset tree) in `release`.
     pub fn last_released_zxid(&self) -> Option<Zxid> {
-        self.release.iter().rev().find_map(|e| if let Entry::Txn { txn, .. } = e { Some(txn.zxid) } else { None })
+        self.release.iter().rev().find_map(|e| match e {
+            Entry::Txn { txn, .. } => Some(txn.zxid),
+            Entry::Reset { tree, .. } => Some(tree.last_zxid()),
+            _ => None,
+        })
     }
 }
 
@@ -208,6 +232,8 @@ pub struct Sequencer {
     catching_up: bool,
     /// The furthest log index any peer's message showed (while catching up).
     best_seen_index: u64,
+    /// A snapshot from the leader being installed: nothing else moves until it is.
+    installing: Option<LogPosition>,
     /// raft readies appended but not yet durable: their numbers, and the
     /// messages that may only leave once they are.
     unpersisted: VecDeque<(u64, Vec<Message>)>,
@@ -281,6 +307,7 @@ impl Sequencer {
         Sequencer {
             catching_up: started_empty,
             best_seen_index: 0,
+            installing: None,
             prepared: tree.last_zxid(),
             hard_state_sent: (hard_state.term, hard_state.vote),
             cfg,
@@ -357,7 +384,9 @@ impl Sequencer {
 
     /// Takes the outputs gathered since the last call.
     pub fn ready(&mut self) -> Ready {
-        self.drive_raft();
+        if self.installing.is_none() {
+            self.drive_raft();
+        }
         if self.persisting.is_none()
             && let Some(&(number, _)) = self.unpersisted.back()
         {
@@ -418,6 +447,8 @@ impl Sequencer {
                 }
             }
             PeerMessage::StartedEmpty => self.forget_log_of(from),
+            // Snapshot files are the driver's: it writes them to disk as they come.
+            PeerMessage::SnapshotChunk { .. } => debug_assert!(false, "snapshot chunks go to the driver"),
         }
     }
 
@@ -502,6 +533,7 @@ impl Sequencer {
         assert_eq!(self.persisting, Some(token), "a persist completes only after it was asked for");
         self.persisting = None;
         self.raft.on_persist_ready(token);
+        self.tell_raft_applied();
         while self.unpersisted.front().is_some_and(|(number, _)| *number <= token) {
             let (_, messages) = self.unpersisted.pop_front().expect("front exists");
             self.send_raft(messages);
@@ -524,12 +556,55 @@ impl Sequencer {
         debug_assert!(self.outstanding.is_empty());
     }
 
-    /// Queues raft messages for their servers.
+    /// Queues raft messages for their servers. A snapshot message goes
+    /// with a copy of the committed tree, for the driver to send ahead of it.
     fn send_raft(&mut self, messages: Vec<Message>) {
-        for m in messages {
+        for mut m in messages {
             debug_assert_ne!(m.to, self.my_id, "raft never sends to itself");
+            if m.msg_type == MessageType::MsgSnapshot {
+                // The tree is where the sequencer applied up to now; say so.
+                let term = self.raft.store().term(self.applied).expect("the applied entry's term is kept");
+                let meta = m.mut_snapshot().mut_metadata();
+                (meta.index, meta.term) = (self.applied, term);
+                let position = LogPosition { index: self.applied, term };
+                eprintln!("keeper: server {} is behind what this leader keeps: sending it a snapshot at index {}", m.to, position.index);
+                let message = PeerMessage::Raft(Box::new(WireMessage::from(&m)));
+                self.out.send_snapshots.push(SnapshotSend { to: m.to, tree: self.tree.clone(), position, message });
+                continue;
+            }
             self.out.peers.push((m.to, PeerMessage::Raft(Box::new(WireMessage::from(&m)))));
         }
+    }
+
+    /// raft keeps its own applied index (elections check the entries after
+    /// it), which may not pass what it knows durable (a snapshot installed
+    /// ahead of its persist).
+    fn tell_raft_applied(&mut self) {
+        let log = &self.raft.raft.raft_log;
+        let to = self.applied.min(log.persisted).min(log.committed);
+        if to > log.applied {
+            self.raft.advance_apply_to(to);
+        }
+    }
+
+    /// A snapshot for server `to` was sent (or its sending failed).
+    pub fn snapshot_sent(&mut self, to: u64, ok: bool) {
+        let status = if ok { raft::SnapshotStatus::Finish } else { raft::SnapshotStatus::Failure };
+        self.raft.report_snapshot(to, status);
+    }
+
+    /// The snapshot the leader sent is loaded: it replaces the committed
+    /// state, and every core takes the new tree.
+    pub fn snapshot_installed(&mut self, tree: DataTree) {
+        let position = self.installing.take().expect("an install was asked for");
+        assert_eq!(self.applied, position.index, "the snapshot is where raft moved this server");
+        eprintln!("keeper: server {} installed a snapshot at index {} (zxid {})", self.my_id, position.index, tree.last_zxid());
+        self.tree = tree;
+        self.outstanding.clear();
+        self.proposed.clear();
+        self.drop_pending_requests();
+        self.sessions.rearm(self.tree.sessions().iter().map(|(&id, &timeout)| (id, timeout)), self.now.mono_ms);
+        self.out.release.push(Entry::Reset { tree: Arc::new(self.tree.clone()), position });
     }
 
     /// Handles every raft ready: role changes, messages, commits, entries
@@ -541,7 +616,15 @@ impl Sequencer {
                 self.on_role(ss.raft_state, ss.leader_id);
             }
             self.send_raft(rd.take_messages());
-            assert!(rd.snapshot().is_empty(), "keeper does not send raft snapshots yet");
+            if !rd.snapshot().is_empty() {
+                let meta = rd.snapshot().get_metadata();
+                let position = LogPosition { index: meta.index, term: meta.term };
+                eprintln!("keeper: server {} takes a snapshot from its leader at index {}", self.my_id, position.index);
+                self.raft.mut_store().apply_snapshot(position.index, position.term);
+                self.applied = position.index;
+                self.installing = Some(position);
+                self.out.install_snapshot = Some(position);
+            }
             self.commit(rd.take_committed_entries());
             let entries = rd.take_entries();
             if let Some(first) = entries.first()
@@ -568,15 +651,18 @@ impl Sequencer {
             must_persist |= !after_persist.is_empty();
             let number = rd.number();
             self.raft.advance_append_async(rd);
-            // raft keeps its own applied index (elections check the entries after it).
-            self.raft.advance_apply_to(self.applied);
-            if must_persist {
+            self.tell_raft_applied();
+            if must_persist || self.installing.is_some() {
                 self.unpersisted.push_back((number, after_persist));
             } else if self.unpersisted.is_empty() {
                 self.raft.on_persist_ready(number);
             } else {
                 // Readies persist in order: this one rides with the next persist.
                 self.unpersisted.push_back((number, Vec::new()));
+            }
+            if self.installing.is_some() {
+                // Nothing more until the snapshot's tree is in place.
+                return;
             }
         }
     }
@@ -631,6 +717,7 @@ impl Sequencer {
         for entry in entries {
             assert_eq!(entry.index, self.applied + 1, "entries commit in index order");
             self.applied = entry.index;
+            self.raft.mut_store().set_applied(entry.index, entry.term);
             if entry.entry_type != EntryType::EntryNormal || entry.data.is_empty() {
                 continue;
             }
@@ -649,7 +736,7 @@ impl Sequencer {
             self.lead_from = None;
             self.become_ready_leader();
         }
-        let keep = if consensus::membership(&self.cfg).0.len() == 1 { 0 } else { consensus::RETAINED_ENTRIES };
+        let keep = if consensus::membership(&self.cfg).0.len() == 1 { 0 } else { self.cfg.retained_entries };
         let compact_to = self.applied.saturating_sub(keep);
         self.raft.mut_store().compact(compact_to);
     }

@@ -72,6 +72,8 @@ struct Cluster {
     isolated: HashSet<u64>,
     /// Whether persists complete as soon as they are asked for.
     auto_persist: bool,
+    /// Snapshots sent to each server and not yet installed: what its driver received.
+    received: BTreeMap<u64, (LogPosition, DataTree)>,
 }
 
 impl Cluster {
@@ -87,7 +89,7 @@ impl Cluster {
                 (id as u64, Node { seq, log: Vec::new(), persisting: None, released: Vec::new() })
             })
             .collect();
-        Cluster { nodes, now: 0, wire: Vec::new(), isolated: HashSet::new(), auto_persist: true }
+        Cluster { nodes, now: 0, wire: Vec::new(), isolated: HashSet::new(), auto_persist: true, received: BTreeMap::new() }
     }
 
     fn node(&mut self, id: u64) -> &mut Node {
@@ -96,8 +98,23 @@ impl Cluster {
 
     /// Takes one server's Ready and does what its driver would.
     fn ready(&mut self, id: u64) -> Ready {
+        let mut ready = self.node(id).seq.ready();
+        if let Some(position) = ready.install_snapshot {
+            let (sent, tree) = self.received.remove(&id).expect("the snapshot's tree arrived before its message");
+            assert_eq!(sent, position);
+            let node = self.node(id);
+            node.log.clear();
+            node.seq.snapshot_installed(tree);
+        }
+        for send in ready.send_snapshots.drain(..) {
+            if !self.isolated.contains(&id) && !self.isolated.contains(&send.to) {
+                self.received.insert(send.to, (send.position, send.tree));
+                self.wire.push((id, send.to, send.message));
+            }
+            let sent = self.received.contains_key(&send.to);
+            self.node(id).seq.snapshot_sent(send.to, sent);
+        }
         let node = self.node(id);
-        let mut ready = node.seq.ready();
         assert!(ready.fatal.is_none(), "{:?}", ready.fatal);
         if let Some(index) = ready.truncate_after {
             node.log.retain(|e| e.index <= index);
@@ -588,7 +605,7 @@ fn a_follower_can_stand_for_election_after_its_store_was_compacted() {
     let mut c = Cluster::new(3, &|_| {});
     let leader = c.leader();
     let s = c.session(leader, 1);
-    let writes = consensus::RETAINED_ENTRIES as i32 + 200;
+    let writes = crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 200;
     for round in 0..writes / 100 {
         for i in 0..100 {
             c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
@@ -606,4 +623,28 @@ fn a_follower_can_stand_for_election_after_its_store_was_compacted() {
     c.create(next, s, writes + 1, "/after", 0);
     c.settle();
     assert!(c.node(next).seq.tree().get("/after").is_some());
+}
+
+#[test]
+fn a_follower_further_behind_than_the_leader_keeps_catches_up_from_a_snapshot() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let lagging = if leader == 3 { 2 } else { 3 };
+    c.isolated.insert(lagging);
+    let s = c.session(leader, 1);
+    let writes = crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 300;
+    for round in 0..writes / 100 {
+        for i in 0..100 {
+            c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
+        }
+        c.settle();
+    }
+    assert!(c.node(leader).seq.raft.store().first() > 2, "the leader no longer keeps the entries the lagging server needs");
+    c.isolated.clear();
+    c.run_for(1000);
+    assert!(c.node(lagging).seq.tree().get("/n0-0").is_some(), "the snapshot brought the early writes");
+    c.create(leader, s, writes + 1, "/after", 0);
+    c.settle();
+    assert!(c.node(lagging).seq.tree().get("/after").is_some(), "and it follows the log from there");
+    assert_trees_agree(&mut c);
 }

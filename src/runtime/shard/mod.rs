@@ -178,6 +178,15 @@ impl ShardState {
                     c.close();
                 }
             }
+            Entry::Reset { tree, .. } => {
+                // A snapshot replaced the state: watches saw no event for the
+                // jump, so every client reconnects (and re-registers them).
+                self.tree = DataTree::clone(tree);
+                let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
+                for c in clients {
+                    c.close();
+                }
+            }
             Entry::Refused { origin } | Entry::Evict { origin } if origin.shard == self.id => {
                 if let Some(c) = self.conns.get(&origin.conn) {
                     c.close();

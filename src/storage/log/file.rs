@@ -253,6 +253,25 @@ impl TxnLog {
     }
 }
 
+impl TxnLog {
+    /// The log restarts after a snapshot at `index` that replaced this
+    /// server's state: every raft segment goes (the snapshot holds what
+    /// they held, or they held entries raft has replaced), and the next
+    /// entry is `index + 1`. Blocks on the deletions.
+    pub fn reset_to(&mut self, index: u64) -> Result<(), LogError> {
+        assert!(!self.persisting, "no reset while a persist is in flight");
+        for seg in segment::list(&self.dir, Format::V2)?.iter().rev() {
+            std::fs::remove_file(&seg.path).map_err(io_err(format!("removing {}", seg.path.display())))?;
+        }
+        sync_dir(&self.dir).map_err(io_err(format!("syncing directory {}", self.dir.display())))?;
+        self.open.clear();
+        self.in_flight.clear();
+        self.genesis_next = false;
+        (self.last_index, self.persisted_index, self.written_index) = (index, index, index);
+        Ok(())
+    }
+}
+
 impl Log for TxnLog {
     type Persist = PersistJob;
 
