@@ -34,6 +34,8 @@ pub const PEER_QUEUE_BYTES_MAX: usize = 64 << 20;
 /// The first and the longest wait between attempts to reach a peer.
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// A link that fails sooner than this after opening counts as a failed attempt.
+const LINK_SHORT_LIVED: Duration = Duration::from_secs(1);
 /// Bytes read from a peer socket per read call.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
@@ -105,10 +107,14 @@ fn resolve(server: &ServerSpec) -> Option<SocketAddr> {
     (server.host.as_str(), server.peer_port).to_socket_addrs().ok()?.next()
 }
 
-/// Keeps a link to `server` up and writes what is queued for it.
+/// Keeps a link to `server` up and writes what is queued for it. A link
+/// that closes within [`LINK_SHORT_LIVED`] of opening (a peer refusing it,
+/// a proxy in between cutting it) counts as a failed attempt: the backoff
+/// grows and the log says so once, not on every try.
 async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
     let mut backoff = RECONNECT_FIRST;
-    let mut reported = false;
+    // Whether the log already said the peer cannot be reached, or that its links close at once.
+    let (mut unreachable, mut flapping) = (false, false);
     loop {
         let connected = match resolve(&server) {
             Some(addr) => TcpStream::connect(addr).await.map_err(|e| e.to_string()),
@@ -117,9 +123,9 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
         let mut stream = match connected {
             Ok(s) => s,
             Err(e) => {
-                if !reported {
+                if !unreachable {
                     eprintln!("keeper: cannot reach server {} at {}: {e}; retrying", server.id, server.peer_address());
-                    reported = true;
+                    unreachable = true;
                 }
                 glommio::timer::sleep(backoff).await;
                 backoff = (backoff * 2).min(RECONNECT_MAX);
@@ -127,24 +133,43 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        eprintln!("keeper: link to server {} at {} is up", server.id, server.peer_address());
-        backoff = RECONNECT_FIRST;
-        reported = false;
-        if stream.write_all(&frame::hello_frame(&me)).await.is_err() {
+        unreachable = false;
+        if !flapping {
+            eprintln!("keeper: link to server {} at {} is up", server.id, server.peer_address());
+        }
+        let opened = std::time::Instant::now();
+        let failure = write_queued(&mut stream, &me, &out).await;
+        if opened.elapsed() < LINK_SHORT_LIVED {
+            if !flapping {
+                eprintln!("keeper: link to server {} closed as soon as it opened ({failure}); retrying with a backoff", server.id);
+                flapping = true;
+            }
+            glommio::timer::sleep(backoff).await;
+            backoff = (backoff * 2).min(RECONNECT_MAX);
+        } else {
+            eprintln!("keeper: link to server {} failed: {failure}; reconnecting", server.id);
+            backoff = RECONNECT_FIRST;
+            flapping = false;
+        }
+    }
+}
+
+/// Writes the hello, then whatever is queued for the link as it comes,
+/// until a write fails; returns that failure.
+async fn write_queued(stream: &mut TcpStream, me: &Hello, out: &Outbound) -> std::io::Error {
+    if let Err(e) = stream.write_all(&frame::hello_frame(me)).await {
+        return e;
+    }
+    loop {
+        let pending = std::mem::take(&mut *out.frames.borrow_mut());
+        if pending.is_empty() {
+            out.wake.wait().await;
             continue;
         }
-        loop {
-            let pending = std::mem::take(&mut *out.frames.borrow_mut());
-            if pending.is_empty() {
-                out.wake.wait().await;
-                continue;
-            }
-            if let Err(e) = stream.write_all(&pending).await {
-                eprintln!("keeper: link to server {} failed: {e}; reconnecting", server.id);
-                break;
-            }
-            out.dropped.set(0);
+        if let Err(e) = stream.write_all(&pending).await {
+            return e;
         }
+        out.dropped.set(0);
     }
 }
 

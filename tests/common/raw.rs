@@ -60,7 +60,7 @@ impl RawClient {
         let mut stream = TcpStream::connect(addr).ok()?;
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        stream.write_all(&connect_frame(session_id, passwd, timeout_ms, 0, true)).unwrap();
+        stream.write_all(&connect_frame(session_id, passwd, timeout_ms, 0, true)).ok()?;
         let body = read_frame(&mut stream)?;
         let mut r = JuteReader::new(body);
         let _proto = r.int().unwrap();

@@ -25,7 +25,7 @@ impl RaftStore {
     /// A store for a member of `conf`, after the entry at (`base_index`,
     /// `base_term`) (0, 0 for an empty history), with the hard state last made durable.
     pub fn new(conf: ConfState, hard: HardState, base_index: u64, base_term: u64) -> RaftStore {
-        assert!(hard.commit >= base_index || hard.commit == 0, "the commit index is never below the base");
+        assert!(hard.commit >= base_index, "the commit index is never below the base");
         RaftStore { hard, conf, base_index, base_term, entries: Vec::new(), applied: (base_index, base_term) }
     }
 

@@ -273,7 +273,10 @@ impl Sequencer {
             // Its own durable entries are committed (recovery applied them all).
             hard_state.commit = hard_state.commit.max(applied);
         }
-        assert!(applied <= hard_state.commit.max(base.index), "applied entries are committed");
+        // A snapshot is of applied entries, which can run ahead of the
+        // last hard state made durable; what it holds is committed.
+        hard_state.commit = hard_state.commit.max(base.index);
+        assert!(applied <= hard_state.commit, "applied entries are committed");
         let mut store = RaftStore::new(ConfState::from((voters, learners)), hard_state.clone(), base.index, base.term);
         store.append(&entries);
         let raft_config = raft::Config {
@@ -472,8 +475,10 @@ impl Sequencer {
         {
             eprintln!("keeper: server {from} started empty; sending it the log from the start");
             progress.matched = 0;
+            // A snapshot in flight went to the process that is gone: probe
+            // from the start rather than from after that snapshot.
             progress.become_probe();
-            debug_assert_eq!(progress.next_idx, 1);
+            progress.next_idx = 1;
         }
     }
 
@@ -507,7 +512,9 @@ impl Sequencer {
     pub fn tick(&mut self, now: Clock) {
         self.advance(now);
         while self.next_raft_tick_ms <= self.now.mono_ms {
-            self.raft.tick();
+            if self.snapshot_applied_in_raft() {
+                self.raft.tick();
+            }
             self.next_raft_tick_ms += consensus::RAFT_TICK_MS;
             self.raft_ticks += 1;
             if self.catching_up && self.raft_ticks % consensus::ELECTION_TICKS as u64 == 1 {
@@ -585,6 +592,13 @@ impl Sequencer {
         if to > log.applied {
             self.raft.advance_apply_to(to);
         }
+    }
+
+    /// Whether raft knows that a snapshot this server took is applied. Until
+    /// then its clock stands still: an election would read the entries
+    /// after raft's old applied index, which the snapshot replaced.
+    fn snapshot_applied_in_raft(&self) -> bool {
+        self.raft.raft.raft_log.applied + 1 >= self.raft.store().first()
     }
 
     /// A snapshot for server `to` was sent (or its sending failed).

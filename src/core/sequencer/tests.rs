@@ -74,6 +74,8 @@ struct Cluster {
     auto_persist: bool,
     /// Snapshots sent to each server and not yet installed: what its driver received.
     received: BTreeMap<u64, (LogPosition, DataTree)>,
+    /// Whether installs wait for [`Cluster::install`] (a slow load).
+    hold_installs: bool,
 }
 
 impl Cluster {
@@ -89,7 +91,7 @@ impl Cluster {
                 (id as u64, Node { seq, log: Vec::new(), persisting: None, released: Vec::new() })
             })
             .collect();
-        Cluster { nodes, now: 0, wire: Vec::new(), isolated: HashSet::new(), auto_persist: true, received: BTreeMap::new() }
+        Cluster { nodes, now: 0, wire: Vec::new(), isolated: HashSet::new(), auto_persist: true, received: BTreeMap::new(), hold_installs: false }
     }
 
     fn node(&mut self, id: u64) -> &mut Node {
@@ -100,11 +102,10 @@ impl Cluster {
     fn ready(&mut self, id: u64) -> Ready {
         let mut ready = self.node(id).seq.ready();
         if let Some(position) = ready.install_snapshot {
-            let (sent, tree) = self.received.remove(&id).expect("the snapshot's tree arrived before its message");
-            assert_eq!(sent, position);
-            let node = self.node(id);
-            node.log.clear();
-            node.seq.snapshot_installed(tree);
+            assert_eq!(self.received[&id].0, position, "the snapshot's tree arrived before its message");
+            if !self.hold_installs {
+                self.install(id);
+            }
         }
         for send in ready.send_snapshots.drain(..) {
             if !self.isolated.contains(&id) && !self.isolated.contains(&send.to) {
@@ -134,6 +135,14 @@ impl Cluster {
         ready
     }
 
+    /// Server `id`'s driver has loaded the snapshot it received.
+    fn install(&mut self, id: u64) {
+        let (_, tree) = self.received.remove(&id).expect("a snapshot to install");
+        let node = self.node(id);
+        node.log.clear();
+        node.seq.snapshot_installed(tree);
+    }
+
     /// Completes a server's persist in flight.
     fn persist_done(&mut self, id: u64) -> bool {
         let node = self.node(id);
@@ -150,7 +159,9 @@ impl Cluster {
             let ids: Vec<u64> = self.nodes.keys().copied().collect();
             for &id in &ids {
                 moved |= !self.ready(id).is_empty();
-                if self.auto_persist {
+                // A driver persists an install only once the snapshot's tree is loaded.
+                let loading = self.received.contains_key(&id) && self.nodes[&id].seq.installing.is_some();
+                if self.auto_persist && !loading {
                     moved |= self.persist_done(id);
                 }
             }
@@ -646,5 +657,86 @@ fn a_follower_further_behind_than_the_leader_keeps_catches_up_from_a_snapshot() 
     c.create(leader, s, writes + 1, "/after", 0);
     c.settle();
     assert!(c.node(lagging).seq.tree().get("/after").is_some(), "and it follows the log from there");
+    assert_trees_agree(&mut c);
+}
+
+#[test]
+fn a_follower_that_restarts_empty_while_a_snapshot_is_on_its_way_is_probed_from_the_start() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let lagging = if leader == 3 { 2 } else { 3 };
+    let s = c.session(leader, 1);
+    for i in 0..20 {
+        c.create(leader, s, i + 1, &format!("/n{i}"), 0);
+    }
+    c.settle();
+    // The leader is streaming a snapshot to `lagging` when that server comes back empty.
+    let last = c.node(leader).seq.raft.raft.raft_log.last_index();
+    c.node(leader).seq.raft.raft.mut_prs().get_mut(lagging).unwrap().become_snapshot(last);
+    let recovered = Recovered { tree: DataTree::new(), base: LogPosition::default(), entries: Vec::new(), applied: 0, hard_state: HardState::default() };
+    let now = at(c.now);
+    c.node(lagging).seq = Sequencer::new(config(lagging as u8, 3, &|_| {}), recovered, 1, now);
+    c.node(lagging).log.clear();
+    c.node(leader).seq.on_peer(lagging, PeerMessage::StartedEmpty, now);
+    let progress = c.node(leader).seq.raft.raft.prs().get(lagging).unwrap().clone();
+    assert_eq!((progress.matched, progress.next_idx), (0, 1), "probed from the first entry");
+    c.run_for(1000);
+    assert!(!c.node(lagging).seq.catching_up, "it caught up with the leader");
+    assert_trees_agree(&mut c);
+}
+
+#[test]
+fn a_server_restarting_from_a_snapshot_newer_than_its_durable_commit_index_rejoins() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let restarted = if leader == 3 { 2 } else { 3 };
+    let s = c.session(leader, 1);
+    for i in 0..20 {
+        c.create(leader, s, i + 1, &format!("/n{i}"), 0);
+    }
+    c.settle();
+    // It snapshotted what it applied, but the hard state it made durable
+    // last says less was committed: that is how a crash can leave it.
+    let node = &c.nodes[&restarted].seq;
+    let applied = node.applied_index();
+    let base = LogPosition { index: applied, term: node.raft.store().term(applied).unwrap() };
+    let hard_state = HardState { commit: applied - 5, ..node.raft.store().hard_state().clone() };
+    let recovered = Recovered { tree: node.tree().clone(), base, entries: Vec::new(), applied, hard_state };
+    let now = at(c.now);
+    c.node(restarted).seq = Sequencer::new(config(restarted as u8, 3, &|_| {}), recovered, 1, now);
+    c.node(restarted).log.clear();
+    c.create(leader, s, 21, "/after", 0);
+    c.run_for(500);
+    assert!(c.node(restarted).seq.tree().get("/after").is_some(), "it follows the log after its snapshot");
+    assert_trees_agree(&mut c);
+}
+
+#[test]
+fn a_follower_loading_a_snapshot_does_not_stand_for_election_until_it_is_in_place() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let lagging = if leader == 3 { 2 } else { 3 };
+    c.isolated.insert(lagging);
+    let s = c.session(leader, 1);
+    let writes = crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 300;
+    for round in 0..writes / 100 {
+        for i in 0..100 {
+            c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
+        }
+        c.settle();
+    }
+    c.hold_installs = true;
+    c.isolated.clear();
+    c.run_for(500);
+    assert!(c.received.contains_key(&lagging) && c.node(lagging).seq.installing.is_some(), "the snapshot is loading");
+    // The leader goes away while the load takes its time: the loading
+    // server's clock stands still; the other one cannot win alone.
+    c.isolated.insert(leader);
+    c.run_for(2000);
+    c.install(lagging);
+    c.isolated.clear();
+    c.run_for(2000);
+    c.leader();
+    assert!(c.node(lagging).seq.tree().get("/n0-0").is_some(), "the snapshot brought the early writes");
     assert_trees_agree(&mut c);
 }
