@@ -108,6 +108,9 @@ fn no_acknowledged_write_is_lost_when_the_leader_is_killed_during_writes() {
     e.kill(old);
     let new = e.leader();
     assert_ne!(new, old);
+    // The followers saw the leader's process go (its peer port refuses
+    // connections) and stood for election without waiting for the timeout.
+    assert!(e.servers[new].log().contains(&format!("server {}'s peer port", old + 1)), "the new leader probed the old one; logs:\n{}", e.logs());
     assert!(eventually(SETTLE, || acked.lock().unwrap().len() > before + 50), "writes resumed after the kill; logs:\n{}", e.logs());
     let resumed = killed_at.elapsed();
     e.restart(old);

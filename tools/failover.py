@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Fail-over time of a 3-server ensemble: from the leader's kill -9 (or
 SIGSTOP) to the first write that succeeds, as a client sees it.
 

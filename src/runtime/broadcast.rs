@@ -46,6 +46,8 @@ use std::time::{Duration, Instant};
 enum Event {
     FromShard(ToBroadcast),
     FromPeer(u64, PeerMessage),
+    /// A server's process is gone (its peer port refuses connections).
+    PeerGone(u64),
     /// A persist's I/O finished (or failed); the token is the sequencer's.
     Persisted(u64, PersistJob, std::io::Result<()>),
     Tick,
@@ -128,7 +130,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         out.push(tx.connect().await);
     }
     spawn_timer(mailbox.clone(), Duration::from_millis(crate::core::consensus::RAFT_TICK_MS as u64));
-    let peers = peer_listener.map(|fd| Rc::new(Peers::start(&cfg, fd, mailbox.clone(), Event::FromPeer)));
+    let peers = peer_listener.map(|fd| Rc::new(Peers::start(&cfg, fd, mailbox.clone(), Event::FromPeer, Event::PeerGone)));
     let mut driver = Driver {
         cfg: cfg.clone(),
         log,
@@ -154,6 +156,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
             match event {
                 Event::FromShard(msg) => seq.on_message(msg, now),
                 Event::FromPeer(from, msg) => driver.on_peer_message(&mut seq, from, msg, now),
+                Event::PeerGone(id) => seq.peer_gone(id, now),
                 Event::Tick => seq.tick(now),
                 Event::SnapshotSent(to, ok) => seq.snapshot_sent(to, ok),
                 Event::SnapshotLoaded(position, Ok(tree)) => {

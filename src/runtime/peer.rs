@@ -36,6 +36,11 @@ const RECONNECT_FIRST: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
 /// A link that fails sooner than this after opening counts as a failed attempt.
 const LINK_SHORT_LIVED: Duration = Duration::from_secs(1);
+/// How long a probe of a server whose link closed waits for an answer, how
+/// many times it tries, and how far apart.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+const PROBE_ATTEMPTS: usize = 5;
+const PROBE_INTERVAL: Duration = Duration::from_millis(20);
 /// Bytes read from a peer socket per read call.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
@@ -61,8 +66,10 @@ fn hello(cfg: &Config) -> Hello {
 impl Peers {
     /// Starts a link task for every other server of the ensemble, and the
     /// accept loop on `listener` (this server's peer port), which hands
-    /// every message read to `deliver`.
-    pub fn start<E: 'static>(cfg: &Config, listener: OwnedFd, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E) -> Peers {
+    /// every message read to `deliver`. When an inbound link closes and
+    /// its server's peer port then refuses a connection (its process is
+    /// gone, not merely slow or cut off), `gone` is delivered.
+    pub fn start<E: 'static>(cfg: &Config, listener: OwnedFd, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E, gone: fn(u64) -> E) -> Peers {
         let me = hello(cfg);
         let mut links = HashMap::new();
         for server in cfg.servers.iter().filter(|s| s.id != cfg.my_id) {
@@ -70,10 +77,10 @@ impl Peers {
             links.insert(server.id as u64, out.clone());
             spawn_local(dial(server.clone(), me, out)).detach();
         }
-        let members: Vec<u64> = cfg.servers.iter().map(|s| s.id as u64).collect();
+        let inbound = Rc::new(Inbound { me, members: cfg.servers.clone(), mailbox, deliver, gone });
         // SAFETY: the descriptor is a listening TCP socket handed over whole.
         let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
-        spawn_local(accept(listener, me, members, mailbox, deliver)).detach();
+        spawn_local(accept(listener, inbound)).detach();
         Peers { links }
     }
 
@@ -173,13 +180,22 @@ async fn write_queued(stream: &mut TcpStream, me: &Hello, out: &Outbound) -> std
     }
 }
 
+/// What every inbound link shares: this server's hello, the members, and
+/// where what arrives goes.
+struct Inbound<E> {
+    me: Hello,
+    members: Vec<ServerSpec>,
+    mailbox: Rc<Mailbox<E>>,
+    deliver: fn(u64, PeerMessage) -> E,
+    gone: fn(u64) -> E,
+}
+
 /// Accepts links from the other servers.
-async fn accept<E: 'static>(listener: TcpListener, me: Hello, members: Vec<u64>, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E) {
+async fn accept<E: 'static>(listener: TcpListener, inbound: Rc<Inbound<E>>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                let (members, mailbox) = (members.clone(), mailbox.clone());
-                spawn_local(read_link(stream, me, members, mailbox, deliver)).detach();
+                spawn_local(read_link(stream, inbound.clone())).detach();
             }
             Err(e) => {
                 eprintln!("keeper: accepting a peer link failed: {e}");
@@ -189,8 +205,10 @@ async fn accept<E: 'static>(listener: TcpListener, me: Hello, members: Vec<u64>,
     }
 }
 
-/// Reads one inbound link: its hello, then messages, until it closes or a frame fails its checks.
-async fn read_link<E: 'static>(mut stream: TcpStream, me: Hello, members: Vec<u64>, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E) {
+/// Reads one inbound link: its hello, then messages, until it closes or a
+/// frame fails its checks. A link that closes (rather than failing a check)
+/// sends a probe after its server.
+async fn read_link<E: 'static>(mut stream: TcpStream, inbound: Rc<Inbound<E>>) {
     let peer = stream.peer_addr().map_or("an unknown address".to_string(), |a| a.to_string());
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut from: Option<u64> = None;
@@ -204,12 +222,12 @@ async fn read_link<E: 'static>(mut stream: TcpStream, me: Hello, members: Vec<u6
             buf.drain(..used);
             match (frame, from) {
                 (Frame::Hello(h), None) => {
-                    if let Err(why) = check_hello(&h, &me, &members) {
+                    if let Err(why) = check_hello(&h, &inbound.me, &inbound.members) {
                         return eprintln!("keeper: refusing the peer link from {peer}: {why}");
                     }
                     from = Some(h.server_id);
                 }
-                (Frame::Message(msg), Some(id)) => mailbox.push(deliver(id, msg)).await,
+                (Frame::Message(msg), Some(id)) => inbound.mailbox.push((inbound.deliver)(id, msg)).await,
                 (Frame::Hello(_), Some(_)) => return eprintln!("keeper: closing the peer link from {peer}: a second hello"),
                 (Frame::Message(_), None) => return eprintln!("keeper: closing the peer link from {peer}: a message before its hello"),
             }
@@ -217,16 +235,39 @@ async fn read_link<E: 'static>(mut stream: TcpStream, me: Hello, members: Vec<u6
         let old = buf.len();
         buf.resize(old + READ_CHUNK_BYTES, 0);
         match stream.read(&mut buf[old..]).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => buf.truncate(old + n),
         }
+    }
+    if let Some(server) = from.and_then(|id| inbound.members.iter().find(|s| s.id as u64 == id)) {
+        probe(server, &inbound).await;
+    }
+}
+
+/// Tries `server`'s peer port a few times, [`PROBE_INTERVAL`] apart: a
+/// refusal means its process is gone. (A process being killed may close
+/// its links just before its listener, so one accepted connection does
+/// not yet say it lives.)
+async fn probe<E: 'static>(server: &ServerSpec, inbound: &Inbound<E>) {
+    for _ in 0..PROBE_ATTEMPTS {
+        let Some(addr) = resolve(server) else { return };
+        match TcpStream::connect_timeout(addr, PROBE_TIMEOUT).await {
+            Err(glommio::GlommioError::IoError(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                eprintln!("keeper: server {}'s peer port {addr} refuses connections: its process is gone", server.id);
+                return inbound.mailbox.push((inbound.gone)(server.id as u64)).await;
+            }
+            Err(_) => return,
+            Ok(accepted) => drop(accepted),
+        }
+        glommio::timer::sleep(PROBE_INTERVAL).await;
     }
 }
 
 /// Whether a dialing server may link to this one.
-fn check_hello(h: &Hello, me: &Hello, members: &[u64]) -> Result<(), String> {
-    if !members.contains(&h.server_id) || h.server_id == me.server_id {
-        return Err(format!("server id {} is not another member of this ensemble ({members:?})", h.server_id));
+fn check_hello(h: &Hello, me: &Hello, members: &[ServerSpec]) -> Result<(), String> {
+    if !members.iter().any(|s| s.id as u64 == h.server_id) || h.server_id == me.server_id {
+        let ids: Vec<u8> = members.iter().map(|s| s.id).collect();
+        return Err(format!("server id {} is not another member of this ensemble ({ids:?})", h.server_id));
     }
     if h.ensemble != me.ensemble {
         return Err(format!("server {} is configured with other members or roles (ensemble {:#x}, ours {:#x})", h.server_id, h.ensemble, me.ensemble));
@@ -262,9 +303,21 @@ mod tests {
     #[test]
     fn hellos_from_strangers_and_other_ensembles_are_refused() {
         let me = Hello { server_id: 1, ensemble: 7 };
-        assert!(check_hello(&Hello { server_id: 2, ensemble: 7 }, &me, &[1, 2, 3]).is_ok());
-        assert!(check_hello(&Hello { server_id: 4, ensemble: 7 }, &me, &[1, 2, 3]).unwrap_err().contains("not another member"));
-        assert!(check_hello(&Hello { server_id: 1, ensemble: 7 }, &me, &[1, 2, 3]).is_err(), "not from itself");
-        assert!(check_hello(&Hello { server_id: 2, ensemble: 8 }, &me, &[1, 2, 3]).unwrap_err().contains("other members"));
+        let members: Vec<ServerSpec> = (1..=3)
+            .map(|id| ServerSpec {
+                id,
+                host: "127.0.0.1".into(),
+                peer_port: 2888,
+                election_port: 3888,
+                role: crate::config::ensemble::Role::Participant,
+                client_host: None,
+                client_port: None,
+                line: id as usize,
+            })
+            .collect();
+        assert!(check_hello(&Hello { server_id: 2, ensemble: 7 }, &me, &members).is_ok());
+        assert!(check_hello(&Hello { server_id: 4, ensemble: 7 }, &me, &members).unwrap_err().contains("not another member"));
+        assert!(check_hello(&Hello { server_id: 1, ensemble: 7 }, &me, &members).is_err(), "not from itself");
+        assert!(check_hello(&Hello { server_id: 2, ensemble: 8 }, &me, &members).unwrap_err().contains("other members"));
     }
 }

@@ -435,6 +435,22 @@ impl Sequencer {
         self.handle_peer(from, msg);
     }
 
+    /// Server `id`'s process is gone. A follower whose leader it was ends
+    /// its leader's lease now and stands for election at its next tick,
+    /// instead of waiting out the election timeout. The others hear of the
+    /// same loss within about a tick, so by then they grant votes too, and
+    /// the one whose log reaches furthest wins as usual (pre-vote still
+    /// asks first, so a leader that is in fact alive is not disturbed). A
+    /// server still catching up, or loading a snapshot, leaves it to the others.
+    pub fn peer_gone(&mut self, id: u64, now: Clock) {
+        self.advance(now);
+        if self.role == StateRole::Follower && self.leader == id && self.raft.raft.promotable() && !self.catching_up && self.snapshot_applied_in_raft() {
+            eprintln!("keeper: server {} stands for election at its next tick: its leader, server {id}, is gone", self.my_id);
+            let raft = &mut self.raft.raft;
+            raft.election_elapsed = raft.election_elapsed.max(raft.randomized_election_timeout() - 1).max(raft.election_timeout());
+        }
+    }
+
     fn handle_peer(&mut self, from: u64, msg: PeerMessage) {
         match msg {
             PeerMessage::Raft(wire) => self.step_raft(from, &wire),

@@ -740,3 +740,32 @@ fn a_follower_loading_a_snapshot_does_not_stand_for_election_until_it_is_in_plac
     assert!(c.node(lagging).seq.tree().get("/n0-0").is_some(), "the snapshot brought the early writes");
     assert_trees_agree(&mut c);
 }
+
+#[test]
+fn followers_told_their_leaders_process_is_gone_elect_a_new_one_without_waiting_for_the_timeout() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let s = c.session(leader, 1);
+    c.create(leader, s, 1, "/before", 0);
+    c.settle();
+    c.isolated.insert(leader);
+    let followers: Vec<u64> = c.nodes.keys().copied().filter(|&id| id != leader).collect();
+    // One hears of it a tick before the other (their ticks are not in step
+    // either: servers campaigning in the very same instant split the vote
+    // and fall back to the timeout).
+    for &id in &followers {
+        let now = at(c.now);
+        c.node(id).seq.peer_gone(leader, now);
+        c.run_for(consensus::RAFT_TICK_MS);
+    }
+    // Well inside the shortest election timeout.
+    c.run_for(consensus::RAFT_TICK_MS);
+    let next: Vec<u64> = followers.iter().copied().filter(|&id| c.nodes[&id].seq.may_prepare()).collect();
+    assert_eq!(next.len(), 1, "a new leader within three ticks, not after {} ms", consensus::ELECTION_TICKS as i64 * consensus::RAFT_TICK_MS);
+    // A server told that some other server is gone does nothing.
+    let other = followers.iter().copied().find(|&id| id != next[0]).unwrap();
+    let now = at(c.now);
+    c.node(next[0]).seq.peer_gone(other, now);
+    c.settle();
+    assert!(c.nodes[&next[0]].seq.may_prepare(), "the leader keeps leading");
+}
