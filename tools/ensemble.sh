@@ -9,13 +9,26 @@
 #
 # Ports: server i (1-based) serves clients on BASE+i, peers on BASE+100+i
 # (BASE=21800 unless set); the election port BASE+200+i is written, as
-# zoo.cfg requires, and unused. KEEPER=path/to/keeper picks the binary
+# zoo.cfg requires, and unused. Each server gets its own share of the CPUs
+# (taskset), or one CPU each, round robin, when there are fewer CPUs than servers. KEEPER=path/to/keeper picks the binary
 # (default target/release/keeper, built if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=${1:-}
 BASE=${BASE:-21800}
 KEEPER=${KEEPER:-target/release/keeper}
+# The CPUs server I of N may use: a disjoint share of this machine's CPUs
+# when there are enough, else one each, round robin (each keeper pins its
+# cores to the CPUs it is allowed; servers left to choose would all take the same ones).
+cpus_of() {
+  local c
+  c=$(nproc)
+  if [ "$c" -ge "$2" ]; then
+    echo "$(( ($1 - 1) * c / $2 ))-$(( $1 * c / $2 - 1 ))"
+  else
+    echo "$(( ($1 - 1) % c ))"
+  fi
+}
 case "$cmd" in
 start)
   n=${2:-3}
@@ -33,7 +46,7 @@ start)
     echo "$i" >"$dir/s$i/data/myid"
     printf 'tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n%s' \
       "$(realpath "$dir/s$i/data")" "$((BASE + i))" "$servers" >"$dir/s$i/zoo.cfg"
-    "$KEEPER" serve --config "$dir/s$i/zoo.cfg" >"$dir/s$i/keeper.log" 2>&1 &
+    taskset -c "$(cpus_of "$i" "$n")" "$KEEPER" serve --config "$dir/s$i/zoo.cfg" >"$dir/s$i/keeper.log" 2>&1 &
     echo $! >"$dir/s$i/pid"
     hosts+="${hosts:+,}127.0.0.1:$((BASE + i))"
   done
