@@ -12,6 +12,7 @@
 
 pub mod broadcast;
 pub mod fourlw;
+pub mod input;
 pub mod limits;
 pub mod notify;
 pub mod peer;

@@ -18,6 +18,7 @@
 use crate::config::{Config, ServerSpec};
 use crate::core::consensus::frame::{self, Frame, Hello};
 use crate::core::messages::PeerMessage;
+use crate::runtime::input::Input;
 use crate::runtime::notify::{Mailbox, Notify};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -210,16 +211,16 @@ async fn accept<E: 'static>(listener: TcpListener, inbound: Rc<Inbound<E>>) {
 /// sends a probe after its server.
 async fn read_link<E: 'static>(mut stream: TcpStream, inbound: Rc<Inbound<E>>) {
     let peer = stream.peer_addr().map_or("an unknown address".to_string(), |a| a.to_string());
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut input = Input::new(READ_CHUNK_BYTES);
     let mut from: Option<u64> = None;
     loop {
         loop {
-            let (frame, used) = match frame::decode(&buf) {
+            let (frame, used) = match frame::decode(input.filled()) {
                 Ok(Some(decoded)) => decoded,
                 Ok(None) => break,
                 Err(e) => return eprintln!("keeper: closing the peer link from {peer}: {}", e.0),
             };
-            buf.drain(..used);
+            input.consume(used);
             match (frame, from) {
                 (Frame::Hello(h), None) => {
                     if let Err(why) = check_hello(&h, &inbound.me, &inbound.members) {
@@ -232,11 +233,9 @@ async fn read_link<E: 'static>(mut stream: TcpStream, inbound: Rc<Inbound<E>>) {
                 (Frame::Message(_), None) => return eprintln!("keeper: closing the peer link from {peer}: a message before its hello"),
             }
         }
-        let old = buf.len();
-        buf.resize(old + READ_CHUNK_BYTES, 0);
-        match stream.read(&mut buf[old..]).await {
+        match stream.read(input.spare()).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => buf.truncate(old + n),
+            Ok(n) => input.fill(n),
         }
     }
     if let Some(server) = from.and_then(|id| inbound.members.iter().find(|s| s.id as u64 == id)) {

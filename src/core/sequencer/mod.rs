@@ -72,9 +72,10 @@ use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
 use crate::core::txn::Txn;
 use crate::core::zxid::Zxid;
+use ahash::AHashMap as HashMap;
 use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message, MessageType};
 use raft::{RawNode, StateRole, Storage};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// The time, as the driver read it: monotonic milliseconds (since any

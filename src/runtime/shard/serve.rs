@@ -9,9 +9,9 @@ use crate::core::messages::{Origin, ShardId, ToBroadcast, ToShard};
 use crate::core::tree::DataTree;
 use crate::proto::frame::{self, FrameCheck};
 use crate::runtime::fourlw;
+use crate::runtime::input::Input;
 use crate::runtime::limits::{self, ConnLimits};
 use crate::runtime::stream::SharedStream;
-use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
@@ -86,7 +86,7 @@ pub async fn run_shard(setup: ShardSetup) {
 /// Reads frames until EOF, an error or a close, handing each to the shard.
 async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx: &Sender) {
     let max_frame = state.borrow().cfg.max_frame_bytes;
-    let mut buf = BytesMut::with_capacity(limits::READ_CHUNK_BYTES);
+    let mut input = Input::new(limits::READ_CHUNK_BYTES);
     loop {
         loop {
             let (phase, queued) = {
@@ -103,22 +103,23 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
                     conn.reader_wake.wait().await;
                     continue;
                 }
-                Phase::New if buf.len() >= 4 => {
-                    if let Some(word) = fourlw::parse(&buf[..4]) {
+                Phase::New if input.filled().len() >= 4 => {
+                    if let Some(word) = fourlw::parse(&input.filled()[..4]) {
                         start_four_letter(state, conn, word, tx).await;
                         continue;
                     }
                 }
                 _ => {}
             }
-            let action = match frame::check(&buf, max_frame) {
+            let action = match frame::check(input.filled(), max_frame) {
                 FrameCheck::Incomplete => break,
                 FrameCheck::TooLarge(len) => {
                     eprintln!("keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing", conn.peer);
                     return;
                 }
                 FrameCheck::Ready(len) => {
-                    let body = frame::take(&mut buf, len);
+                    input.consume(4);
+                    let body = input.take(len);
                     let mut s = state.borrow_mut();
                     let action = s.on_frame(conn, body);
                     s.flush();
@@ -135,13 +136,10 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
                 }
             }
         }
-        let old = buf.len();
-        buf.resize(old + limits::READ_CHUNK_BYTES, 0);
-        let n = match stream.read(&mut buf[old..]).await {
+        match stream.read(input.spare()).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        buf.truncate(old + n);
+            Ok(n) => input.fill(n),
+        }
     }
 }
 
