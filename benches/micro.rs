@@ -5,6 +5,8 @@
 //! - tree: applying create, setData and delete transactions at 10k and 1M nodes;
 //! - log: appending records and syncing, by batch size;
 //! - snapshot: writing and loading 100k and 1M nodes;
+//! - sequencer: a batch of setData writes through the standalone sequencer
+//!   (prep, raft, apply, release; persists complete at once);
 //! - hop: a message from one glommio executor to another and back (the shard →
 //!   broadcast → shard path every write takes).
 
@@ -204,6 +206,89 @@ mod hop {
                 .join()
                 .unwrap();
             echo.join().unwrap();
+        });
+    }
+}
+
+/// The broadcast core's logic, standalone: a batch of setData writes from
+/// one shard, prepared, proposed to raft, persisted and released, as the
+/// driver does it (no I/O: the persist completes at once).
+#[divan::bench_group(sample_count = 20)]
+mod sequencer {
+    use super::*;
+    use keeper::config::Config;
+    use keeper::core::messages::{ConnectInfo, Entry, Origin, ToBroadcast};
+    use keeper::core::sequencer::{Clock, Recovered, Sequencer};
+    use std::sync::Arc;
+
+    const NOW: Clock = Clock { mono_ms: 0, wall_ms: 1_700_000_000_000 };
+
+    /// Runs the sequencer's outputs as a driver whose persists finish at once; returns what it released.
+    fn drive(seq: &mut Sequencer) -> Vec<Entry> {
+        let mut released = Vec::new();
+        loop {
+            let mut ready = seq.ready();
+            released.append(&mut ready.release);
+            match ready.persist {
+                Some(p) => seq.persisted(p.token),
+                None if ready.is_empty() => return released,
+                None => {}
+            }
+        }
+    }
+
+    fn standalone() -> (Sequencer, i64) {
+        let cfg = Arc::new(Config { my_id: 1, ..Config::default() });
+        let recovered = Recovered { tree: DataTree::new(), base: Default::default(), entries: Vec::new(), applied: 0, hard_state: Default::default() };
+        let mut seq = Sequencer::new(cfg, recovered, 1, NOW);
+        drive(&mut seq);
+        let info = ConnectInfo { session_id: 0, passwd: Bytes::new(), timeout_ms: 30_000, last_zxid_seen: 0 };
+        seq.on_message(ToBroadcast::Connect { origin: Origin { shard: 0, conn: 1 }, info }, NOW);
+        let session = drive(&mut seq)
+            .iter()
+            .find_map(|e| match e {
+                Entry::Txn { txn, .. } => Some(txn.session_id),
+                _ => None,
+            })
+            .expect("the session was created");
+        let create = Request::Create(CreateRequest { path: "/n".into(), data: None, acl: open_acl(), flags: 0, ttl: 0 });
+        seq.on_message(
+            ToBroadcast::Write {
+                origin: Origin { shard: 0, conn: 1 },
+                session_id: session,
+                cxid: 1,
+                op: OpCode::Create,
+                req: create,
+                ids: Arc::from(Vec::new()),
+            },
+            NOW,
+        );
+        drive(&mut seq);
+        (seq, session)
+    }
+
+    #[divan::bench(args = [1, 16])]
+    fn set_data_batch(b: divan::Bencher, batch: usize) {
+        let (mut seq, session) = standalone();
+        let mut cxid = 1;
+        b.counter(divan::counter::ItemsCount::new(batch)).bench_local(|| {
+            for _ in 0..batch {
+                cxid += 1;
+                let req = Request::SetData { path: "/n".into(), data: Some(Bytes::from_static(&[7; 100])), version: -1 };
+                seq.on_message(
+                    ToBroadcast::Write {
+                        origin: Origin { shard: 0, conn: 1 },
+                        session_id: session,
+                        cxid,
+                        op: OpCode::SetData,
+                        req,
+                        ids: Arc::from(Vec::new()),
+                    },
+                    NOW,
+                );
+            }
+            let released = drive(&mut seq);
+            assert_eq!(released.len(), batch, "every write was released");
         });
     }
 }
