@@ -6,6 +6,7 @@
 
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
+use std::collections::VecDeque;
 
 /// raft's log in memory: entries after `base`, hard state, membership.
 #[derive(Debug, Default)]
@@ -15,7 +16,9 @@ pub struct RaftStore {
     /// The index and term of the entry just before `entries[0]` (0, 0 at the start).
     base_index: u64,
     base_term: u64,
-    entries: Vec<Entry>,
+    /// A deque: compaction drops a few entries from the front after every
+    /// commit, from a store that keeps thousands.
+    entries: VecDeque<Entry>,
     /// The position of the last entry the sequencer applied: what a
     /// snapshot of its committed tree stands at.
     applied: (u64, u64),
@@ -26,7 +29,7 @@ impl RaftStore {
     /// `base_term`) (0, 0 for an empty history), with the hard state last made durable.
     pub fn new(conf: ConfState, hard: HardState, base_index: u64, base_term: u64) -> RaftStore {
         assert!(hard.commit >= base_index, "the commit index is never below the base");
-        RaftStore { hard, conf, base_index, base_term, entries: Vec::new(), applied: (base_index, base_term) }
+        RaftStore { hard, conf, base_index, base_term, entries: VecDeque::new(), applied: (base_index, base_term) }
     }
 
     /// The first index `entries` can return.
@@ -46,8 +49,8 @@ impl RaftStore {
         assert!(first_new.index > self.base_index, "entry {} is at or below the base {}", first_new.index, self.base_index);
         assert!(first_new.index <= self.last() + 1, "entries are contiguous: {} after {}", first_new.index, self.last());
         self.entries.truncate((first_new.index - self.first()) as usize);
-        self.entries.extend_from_slice(entries);
-        debug_assert!(self.entries.windows(2).all(|w| w[1].index == w[0].index + 1), "indexes are contiguous");
+        self.entries.extend(entries.iter().cloned());
+        debug_assert!(self.entries.iter().zip(self.entries.iter().skip(1)).all(|(a, b)| b.index == a.index + 1), "indexes are contiguous");
     }
 
     /// Replaces the hard state.
@@ -107,7 +110,7 @@ impl Storage for RaftStore {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
         assert!(high <= self.last() + 1, "entries up to {high} asked of a log ending at {}", self.last());
-        let mut out = self.entries[(low - self.first()) as usize..(high - self.first()) as usize].to_vec();
+        let mut out: Vec<Entry> = self.entries.range((low - self.first()) as usize..(high - self.first()) as usize).cloned().collect();
         raft::util::limit_size(&mut out, max_size.into());
         Ok(out)
     }
