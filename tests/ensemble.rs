@@ -231,8 +231,19 @@ fn an_observer_follows_serves_and_forwards_but_never_leads() {
     for name in &acked {
         assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0), "a write through the observer commits");
     }
-    // Without its vote two of three participants still make a quorum; the observer never leads.
+    // mntr: the leader sees two synced followers and one synced observer.
     let leader = e.leader();
+    let mntr = |i: usize| common::four_letter(e.servers[i].client_port, "mntr");
+    let synced = ["zk_learners\t3\n", "zk_synced_followers\t2\n", "zk_synced_observers\t1\n", "zk_quorum_size\t3\n", "zk_peer_state\tleading - broadcast\n"];
+    assert!(eventually(SETTLE, || synced.iter().all(|row| mntr(leader).contains(row))), "leader's mntr:\n{}", mntr(leader));
+    let sizes: Vec<i64> = ["last", "min", "max"]
+        .iter()
+        .map(|k| mntr(leader).lines().find_map(|l| l.strip_prefix(&format!("zk_{k}_proposal_size\t")).map(|v| v.parse().unwrap())).unwrap())
+        .collect();
+    assert!(sizes[1] > 0 && sizes[1] <= sizes[0] && sizes[0] <= sizes[2], "proposal sizes last/min/max: {sizes:?}");
+    assert!(mntr(e.others(leader)[0]).contains("zk_peer_state\tfollowing - broadcast\n"));
+    assert!(mntr(3).contains("zk_peer_state\tobserving - broadcast\n") && !mntr(3).contains("zk_learners"), "observer's mntr:\n{}", mntr(3));
+    // Without its vote two of three participants still make a quorum; the observer never leads.
     e.kill(leader);
     let new = e.leader();
     assert!(new < 3, "a participant leads");

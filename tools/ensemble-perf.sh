@@ -6,7 +6,10 @@
 # perf-results/), one file per client count, plus the servers' RSS.
 #
 #   tools/ensemble-perf.sh
-#   ROUNDS=3 DUR=5 CLIENTS="16 64" WORKLOADS=get,set,create tools/ensemble-perf.sh
+#   ROUNDS=3 DUR=5 CLIENTS="16 64" WORKLOADS=get,set,create WARM=10 tools/ensemble-perf.sh
+#
+# Before measuring, WARM seconds per workload of untimed load go to both
+# ensembles (ZooKeeper's JIT otherwise makes its first workload swing 2-3x).
 #
 # keeper: tools/ensemble.sh (BASE 23800, each server on its own CPU share);
 # ZooKeeper: ../shared/reference/zookeeper.sh ensemble 23950 (or ZK_SCRIPT).
@@ -18,6 +21,7 @@ ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-5}
 CLIENTS=${CLIENTS:-"16 64"}
 WORKLOADS=${WORKLOADS:-get,set,create}
+WARM=${WARM:-10}
 ZK_SCRIPT=${ZK_SCRIPT:-../shared/reference/zookeeper.sh}
 KEEPER_HOSTS=127.0.0.1:23801,127.0.0.1:23802,127.0.0.1:23803
 ZK_HOSTS=127.0.0.1:23950,127.0.0.1:23951,127.0.0.1:23952
@@ -52,6 +56,10 @@ ZP=$(pids "$WORK"/zk/*/zk.pid)
   echo "keeper: $(git rev-parse --short HEAD)$(git diff --quiet -- src || echo '+dirty') at $KEEPER_HOSTS (pids $KP)"
   echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null) at $ZK_HOSTS (pids $ZP)"
 } >"$OUT/ensemble-machine.txt"
+if [ "$WARM" -gt 0 ]; then
+  target/release/keeper-bench compare --a "$KEEPER_HOSTS" --a-name keeper --b "$ZK_HOSTS" --b-name zookeeper \
+    --workload "$WORKLOADS" --clients 16 --rounds 1 --warmup 0 --duration "$WARM" --no-progress >/dev/null
+fi
 for c in $CLIENTS; do
   target/release/keeper-bench compare --a "$KEEPER_HOSTS" --a-name keeper --a-pid "$KP" --b "$ZK_HOSTS" --b-name zookeeper --b-pid "$ZP" \
     --workload "$WORKLOADS" --clients "$c" --rounds "$ROUNDS" --warmup 1 --duration "$DUR" --no-progress >"$OUT/ensemble-c$c.txt"

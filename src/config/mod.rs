@@ -291,11 +291,7 @@ impl Config {
                     ensemble::add_server(&mut cfg.servers, spec)?;
                 }
                 "peerType" => cfg.peer_type = Some((Role::parse(value).ok_or_else(|| bad("participant or observer"))?, line_no)),
-                "readonlymode.enabled" => {
-                    cfg.read_only_mode = parse_bool(value).ok_or_else(|| bad("true or false"))?;
-                    // Read-only mode is not built yet: say so at start-up.
-                    cfg.unsupported.push(key.to_string());
-                }
+                "readonlymode.enabled" => cfg.read_only_mode = parse_bool(value).ok_or_else(|| bad("true or false"))?,
                 "electionPortBindRetry" => cfg.election_port_bind_retry = num("a number of attempts (0: no limit)")? as u32,
                 k if IGNORED_KEYS.contains(&k) || k.starts_with("ssl.") || k.starts_with("quorum.") || k.starts_with("group.") || k.starts_with("weight.") => {
                     cfg.unsupported.push(k.to_string())

@@ -95,6 +95,22 @@ pub enum Entry {
     Reset { tree: Arc<crate::core::tree::DataTree>, position: LogPosition },
 }
 
+/// Whether and how a server serves clients. Every change of mode closes
+/// the client connections the server had (their sessions live on), as a
+/// ZooKeeper server does when it starts or stops its read-only server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeMode {
+    /// A leader is known: reads and writes.
+    ReadWrite,
+    /// No leader: client connections are refused (four-letter words are
+    /// still answered, saying the server is not serving).
+    Closed,
+    /// No leader for a while, with `readonlymode.enabled`: clients that
+    /// allow it (canBeReadOnly) read this server's last committed state;
+    /// writes and syncs get NotReadOnly.
+    ReadOnly,
+}
+
 /// Broadcast → shard.
 #[derive(Debug)]
 pub enum ToShard {
@@ -104,10 +120,8 @@ pub enum ToShard {
     AdminCollect { token: u64, query: AdminQuery },
     /// The finished report for a connection on this shard.
     AdminReply { conn: ConnId, report: Arc<AdminReport> },
-    /// Whether the server serves clients: it knows a leader (an ensemble's
-    /// member cut off from its quorum does not, and closes its clients'
-    /// connections, as a ZooKeeper server does).
-    Serving(bool),
+    /// Whether and how the server serves clients (see [`ServeMode`]).
+    Serving(ServeMode),
 }
 
 /// One client connection, for cons/stat.
@@ -187,6 +201,40 @@ pub struct AdminReport {
     pub mode: &'static str,
     /// The tree's digest (for `hash` only).
     pub digest: Option<u64>,
+    /// The server's place in its ensemble (none when standalone).
+    pub ensemble: Option<EnsembleReport>,
+}
+
+/// A server's place in its ensemble, for `mntr`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnsembleReport {
+    /// ZooKeeper's `zk_peer_state`: `leading - broadcast`, `following - broadcast`,
+    /// `observing - broadcast` or `looking` (no leader known).
+    pub peer_state: &'static str,
+    /// The number of voters.
+    pub quorum_size: usize,
+    /// What only the leader knows.
+    pub leader: Option<LeaderReport>,
+}
+
+/// The leader's view of its followers and proposals, for `mntr`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeaderReport {
+    /// Other servers heard from within an election timeout (followers and observers).
+    pub learners: usize,
+    /// Followers heard from and receiving entries as they are proposed
+    /// (raft's replicate state): ZooKeeper's synced followers.
+    pub synced_followers: usize,
+    /// Observers likewise.
+    pub synced_observers: usize,
+    /// syncs (raft ReadIndex requests) waiting for the leader to confirm its leadership.
+    pub pending_syncs: usize,
+    /// How long this server has led, in milliseconds.
+    pub uptime_ms: u64,
+    /// Bytes of this term's proposals: the last, smallest and largest (-1 before the first).
+    pub last_proposal_size: i64,
+    pub min_proposal_size: i64,
+    pub max_proposal_size: i64,
 }
 
 /// Broadcast core → broadcast core of another server of the ensemble.

@@ -96,18 +96,20 @@ pub struct ConnectResponse {
     pub timeout_ms: i32,
     pub session_id: i64,
     pub passwd: [u8; 16],
+    /// The server is in read-only mode.
+    pub read_only: bool,
 }
 
 impl ConnectResponse {
     /// The answer for an expired or unknown session, or a wrong password.
-    pub const REJECTED: ConnectResponse = ConnectResponse { timeout_ms: 0, session_id: 0, passwd: [0; 16] };
+    pub const REJECTED: ConnectResponse = ConnectResponse { timeout_ms: 0, session_id: 0, passwd: [0; 16], read_only: false };
 
     /// Writes the frame; the readOnly byte only if the client sent one (37 vs 36 bytes).
     pub fn write(&self, out: &mut BytesMut, with_read_only: bool) {
         write_frame(out, |w| {
             w.int(0).int(self.timeout_ms).long(self.session_id).buffer(Some(&self.passwd));
             if with_read_only {
-                w.boolean(false);
+                w.boolean(self.read_only);
             }
         });
     }

@@ -7,7 +7,7 @@
 //! are read here, on the shard answering the word, never on the broadcast core.
 
 use crate::config::Config;
-use crate::core::messages::{AdminQuery, AdminReport, ConnReport, ServerCounters};
+use crate::core::messages::{AdminQuery, AdminReport, ConnReport, ServeMode, ServerCounters};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -23,11 +23,11 @@ pub fn parse(first: &[u8]) -> Option<&'static str> {
     WORDS.iter().copied().find(|w| w.as_bytes() == first)
 }
 
-/// Answers that need no state: ruok and isro.
-pub fn immediate(word: &str) -> Option<&'static str> {
+/// Answers that need no report: ruok, and isro (`ro` in read-only mode, as ZooKeeper's; else `rw`).
+pub fn immediate(word: &str, serve: ServeMode) -> Option<&'static str> {
     match word {
         "ruok" => Some("imok"),
-        "isro" => Some("rw"),
+        "isro" => Some(if serve == ServeMode::ReadOnly { "ro" } else { "rw" }),
         _ => None,
     }
 }
@@ -280,7 +280,7 @@ fn mntr(report: &AdminReport) -> String {
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
         lim.rlim_cur
     };
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("version", VERSION.to_string()),
         ("server_state", report.mode.into()),
         ("ephemerals_count", ephemerals.to_string()),
@@ -302,12 +302,32 @@ fn mntr(report: &AdminReport) -> String {
         ("max_latency", c.latency_max_ms.to_string()),
         ("bytes_received_count", c.bytes_received.to_string()),
     ];
+    if let Some(e) = &report.ensemble {
+        rows.push(("peer_state", e.peer_state.into()));
+        rows.push(("quorum_size", e.quorum_size.to_string()));
+    }
+    if let Some(l) = report.ensemble.as_ref().and_then(|e| e.leader.as_ref()) {
+        rows.extend([
+            ("learners", l.learners.to_string()),
+            // ZooKeeper 3.4's name for the learner count, which older exporters still read.
+            ("followers", l.learners.to_string()),
+            ("synced_followers", l.synced_followers.to_string()),
+            ("synced_non_voting_followers", "0".into()),
+            ("synced_observers", l.synced_observers.to_string()),
+            ("pending_syncs", l.pending_syncs.to_string()),
+            ("leader_uptime", l.uptime_ms.to_string()),
+            ("last_proposal_size", l.last_proposal_size.to_string()),
+            ("min_proposal_size", l.min_proposal_size.to_string()),
+            ("max_proposal_size", l.max_proposal_size.to_string()),
+        ]);
+    }
     rows.into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::messages::{EnsembleReport, LeaderReport};
 
     #[test]
     fn words_and_formats() {
@@ -321,5 +341,24 @@ mod tests {
         let mntr = render("mntr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
         assert!(mntr.starts_with("zk_version\t3.9.5-keeper-"), "{mntr}");
         assert!(mntr.contains("zk_server_state\tstandalone\n"));
+        assert!(!mntr.contains("zk_peer_state"), "a standalone server has no peer state: {mntr}");
+        let leader =
+            LeaderReport { learners: 2, synced_followers: 1, last_proposal_size: 48, min_proposal_size: 40, max_proposal_size: 225, ..Default::default() };
+        let report = AdminReport {
+            mode: "leader",
+            ensemble: Some(EnsembleReport { peer_state: "leading - broadcast", quorum_size: 3, leader: Some(leader) }),
+            ..report
+        };
+        let mntr = render("mntr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());
+        for row in [
+            "zk_peer_state\tleading - broadcast\n",
+            "zk_quorum_size\t3\n",
+            "zk_learners\t2\n",
+            "zk_followers\t2\n",
+            "zk_synced_followers\t1\n",
+            "zk_max_proposal_size\t225\n",
+        ] {
+            assert!(mntr.contains(row), "{row:?} in {mntr}");
+        }
     }
 }

@@ -66,7 +66,7 @@ use crate::config::Config;
 use crate::core::consensus::store::RaftStore;
 use crate::core::consensus::wire::WireMessage;
 use crate::core::consensus::{self, LogPosition};
-use crate::core::messages::{Entry, Origin, PeerMessage, ShardId, ToBroadcast, ToShard};
+use crate::core::messages::{Entry, Origin, PeerMessage, ServeMode, ShardId, ToBroadcast, ToShard};
 use crate::core::outstanding::Outstanding;
 use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
@@ -77,6 +77,9 @@ use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message
 use raft::{RawNode, StateRole, Storage};
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+/// The least time without a leader before read-only mode starts (ms).
+const READ_ONLY_DELAY_MIN_MS: i64 = 2000;
 
 /// The time, as the driver read it: monotonic milliseconds (since any
 /// fixed point; raft's clock, session expiry and the reaper's schedule) and
@@ -130,8 +133,8 @@ pub struct Ready {
     pub release: Vec<Entry>,
     /// Messages for single shards.
     pub messages: Vec<(ShardId, ToShard)>,
-    /// Clients may now be served (`true`: a leader is known) or not.
-    pub serving: Option<bool>,
+    /// Clients are to be served this way from now on.
+    pub serving: Option<ServeMode>,
     /// Snapshots to send to followers.
     pub send_snapshots: Vec<SnapshotSend>,
 }
@@ -251,6 +254,13 @@ pub struct Sequencer {
     /// On the leader: the server each session is attached to.
     session_servers: HashMap<i64, u64>,
     reports: reports::Reports,
+    /// How clients are served, and since when no leader has been known (monotonic ms).
+    serve_mode: ServeMode,
+    no_leader_since_ms: i64,
+    /// When each other server was last heard from (monotonic ms).
+    heard_from: HashMap<u64, i64>,
+    /// Set while this server leads.
+    leading: Option<reports::Leadership>,
     started: Clock,
     now: Clock,
     /// When raft ticks next and the reaper runs next (monotonic ms).
@@ -337,6 +347,10 @@ impl Sequencer {
             owners: HashMap::new(),
             session_servers: HashMap::new(),
             reports: reports::Reports::default(),
+            heard_from: HashMap::new(),
+            leading: None,
+            serve_mode: ServeMode::Closed,
+            no_leader_since_ms: now.mono_ms,
             started: now,
             now,
             next_raft_tick_ms: now.mono_ms + consensus::RAFT_TICK_MS,
@@ -361,9 +375,34 @@ impl Sequencer {
         self.applied
     }
 
-    /// Whether clients are served: a leader is known.
-    pub fn serving(&self) -> bool {
-        self.leader != 0
+    /// How clients are served now.
+    pub fn serve_mode(&self) -> ServeMode {
+        self.serve_mode
+    }
+
+    /// How long a server with `readonlymode.enabled` goes without a leader
+    /// before it serves read-only clients: ZooKeeper's `max(2000, tickTime)`,
+    /// so that an ordinary election does not send every client to read-only
+    /// mode and back.
+    fn read_only_delay_ms(&self) -> i64 {
+        (self.cfg.tick_ms as i64).max(READ_ONLY_DELAY_MIN_MS)
+    }
+
+    /// Clients are to be served this way from now on.
+    fn set_serve_mode(&mut self, mode: ServeMode) {
+        if mode == self.serve_mode {
+            return;
+        }
+        if mode == ServeMode::ReadOnly {
+            eprintln!(
+                "keeper: server {} has had no leader for {} ms: serving clients that accept a read-only server (readonlymode.enabled)",
+                self.my_id,
+                self.now.mono_ms - self.no_leader_since_ms
+            );
+        }
+        debug_assert!(mode != ServeMode::ReadWrite || self.leader != 0, "clients are served writes only under a leader");
+        self.serve_mode = mode;
+        self.out.serving = Some(mode);
     }
 
     /// The leader this server knows (0 for none), and whether it is this server.
@@ -375,7 +414,9 @@ impl Sequencer {
     /// `follower` or `observer` (what `srvr` shows).
     pub fn mode(&self) -> &'static str {
         let (voters, learners) = consensus::membership(&self.cfg);
-        if learners.contains(&self.my_id) {
+        if self.serve_mode == ServeMode::ReadOnly {
+            "read-only"
+        } else if learners.contains(&self.my_id) {
             "observer"
         } else if voters.len() == 1 && learners.is_empty() {
             "standalone"
@@ -433,6 +474,7 @@ impl Sequencer {
     /// A message from server `from`.
     pub fn on_peer(&mut self, from: u64, msg: PeerMessage, now: Clock) {
         self.advance(now);
+        self.heard_from.insert(from, self.now.mono_ms);
         self.handle_peer(from, msg);
     }
 
@@ -537,6 +579,9 @@ impl Sequencer {
             if self.catching_up && self.raft_ticks % consensus::ELECTION_TICKS as u64 == 1 {
                 self.announce_started_empty();
             }
+        }
+        if self.serve_mode == ServeMode::Closed && self.cfg.read_only_mode && self.now.mono_ms - self.no_leader_since_ms >= self.read_only_delay_ms() {
+            self.set_serve_mode(ServeMode::ReadOnly);
         }
         if !self.may_prepare() {
             return;
@@ -709,6 +754,7 @@ impl Sequencer {
             assert!(term <= u32::MAX as u64, "the zxid epoch is the raft term");
             self.lead_from = Some(self.raft.raft.raft_log.last_index());
             self.prepared = Zxid::new(term as u32, 0);
+            self.leading = Some(reports::Leadership::new(self.now.mono_ms));
         } else if leader != old_leader {
             match leader {
                 0 => eprintln!("keeper: server {} has no leader in term {term} ({role:?})", self.my_id),
@@ -717,13 +763,15 @@ impl Sequencer {
         }
         if was_leader && role != StateRole::Leader {
             self.lead_from = None;
+            self.leading = None;
             self.drop_outstanding();
         }
         if old_leader != 0 && leader != old_leader {
             self.drop_pending_requests();
         }
         if (old_leader != 0) != (leader != 0) {
-            self.out.serving = Some(leader != 0);
+            self.no_leader_since_ms = self.now.mono_ms;
+            self.set_serve_mode(if leader != 0 { ServeMode::ReadWrite } else { ServeMode::Closed });
         }
         self.release_held();
     }

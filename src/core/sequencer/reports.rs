@@ -2,11 +2,13 @@
 //! and TTL reaper's decisions.
 
 use super::Sequencer;
-use crate::core::messages::{AdminQuery, AdminReport, Origin, ShardReport, ToShard};
+use crate::core::consensus::{self, ELECTION_TICKS, RAFT_TICK_MS};
+use crate::core::messages::{AdminQuery, AdminReport, EnsembleReport, LeaderReport, Origin, ShardReport, ToShard};
 use crate::core::prep::{self, PrepContext};
 use crate::core::txn::NodeKind;
 use crate::proto::codes::OpCode;
 use crate::proto::request::Request;
+use raft::{ProgressState, StateRole};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,6 +19,31 @@ struct Gather {
     query: AdminQuery,
     parts: Vec<ShardReport>,
     remaining: usize,
+}
+
+/// This server's leadership of the current term: since when, and the sizes of its proposals.
+#[derive(Debug)]
+pub(super) struct Leadership {
+    since_ms: i64,
+    last_proposal: i64,
+    min_proposal: i64,
+    max_proposal: i64,
+}
+
+impl Leadership {
+    /// Leadership gained at `now_ms` (monotonic), no proposal yet.
+    pub(super) fn new(now_ms: i64) -> Leadership {
+        Leadership { since_ms: now_ms, last_proposal: -1, min_proposal: -1, max_proposal: -1 }
+    }
+
+    /// A proposal of `bytes` bytes.
+    pub(super) fn proposed(&mut self, bytes: usize) {
+        let bytes = bytes as i64;
+        self.last_proposal = bytes;
+        self.min_proposal = if self.min_proposal < 0 { bytes } else { self.min_proposal.min(bytes) };
+        self.max_proposal = self.max_proposal.max(bytes);
+        debug_assert!(self.min_proposal <= self.last_proposal && self.last_proposal <= self.max_proposal, "min <= last <= max");
+    }
 }
 
 /// The reports being gathered.
@@ -62,8 +89,39 @@ impl Sequencer {
             uptime_ms: (mono - self.started.mono_ms) as u64,
             mode: self.mode(),
             digest: (g.query == AdminQuery::Digest).then(|| self.tree.digest()),
+            ensemble: self.ensemble_report(),
         };
         self.out.messages.push((g.origin.shard, ToShard::AdminReply { conn: g.origin.conn, report: Arc::new(report) }));
+    }
+
+    /// This server's place in its ensemble; none when it is standalone.
+    fn ensemble_report(&self) -> Option<EnsembleReport> {
+        let (voters, learners) = consensus::membership(&self.cfg);
+        if self.mode() == "standalone" {
+            return None;
+        }
+        let peer_state = match (self.leader, self.role) {
+            (0, _) => "looking",
+            (_, StateRole::Leader) => "leading - broadcast",
+            _ if learners.contains(&self.my_id) => "observing - broadcast",
+            _ => "following - broadcast",
+        };
+        let leader = self.leading.as_ref().filter(|_| self.role == StateRole::Leader).map(|l| {
+            let recent = self.now.mono_ms - ELECTION_TICKS as i64 * RAFT_TICK_MS;
+            let heard = |id: &u64| *id != self.my_id && self.heard_from.get(id).is_some_and(|&at| at >= recent);
+            let synced = |id: &u64| heard(id) && self.raft.raft.prs().get(*id).is_some_and(|p| p.state == ProgressState::Replicate);
+            LeaderReport {
+                learners: voters.iter().chain(&learners).filter(|id| heard(id)).count(),
+                synced_followers: voters.iter().filter(|id| synced(id)).count(),
+                synced_observers: learners.iter().filter(|id| synced(id)).count(),
+                pending_syncs: self.raft.raft.pending_read_count(),
+                uptime_ms: (self.now.mono_ms - l.since_ms) as u64,
+                last_proposal_size: l.last_proposal,
+                min_proposal_size: l.min_proposal,
+                max_proposal_size: l.max_proposal,
+            }
+        });
+        Some(EnsembleReport { peer_state, quorum_size: voters.len(), leader })
     }
 
     /// Deletes empty containers that once had children, and expired TTL

@@ -769,3 +769,50 @@ fn followers_told_their_leaders_process_is_gone_elect_a_new_one_without_waiting_
     c.settle();
     assert!(c.nodes[&next[0]].seq.may_prepare(), "the leader keeps leading");
 }
+
+/// Runs `ms` of time and returns when server `id` last changed its serve mode (or None).
+fn run_watching_mode(c: &mut Cluster, id: u64, ms: i64) -> Option<(i64, ServeMode)> {
+    let mut changed = None;
+    let mut mode = c.nodes[&id].seq.serve_mode();
+    let end = c.now + ms;
+    while c.now < end {
+        c.run_for(consensus::RAFT_TICK_MS);
+        let now_mode = c.nodes[&id].seq.serve_mode();
+        if now_mode != mode {
+            (mode, changed) = (now_mode, Some((c.now, now_mode)));
+        }
+    }
+    changed
+}
+
+#[test]
+fn a_server_cut_off_from_its_quorum_turns_read_only_after_the_delay_and_back_when_a_leader_returns() {
+    let mut c = Cluster::new(3, &|cfg| {
+        cfg.read_only_mode = true;
+        cfg.tick_ms = 3000;
+    });
+    let leader = c.leader();
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    assert_eq!(c.nodes[&follower].seq.serve_mode(), ServeMode::ReadWrite);
+    c.isolated.insert(follower);
+    let (lost_at, mode) = run_watching_mode(&mut c, follower, 2000).expect("the cut-off follower loses its leader within an election timeout");
+    assert_eq!(mode, ServeMode::Closed, "first it stops serving");
+    // max(2000, tickTime) without a leader before read-only mode.
+    let (ro_at, mode) = run_watching_mode(&mut c, follower, 4000).expect("then it turns read-only");
+    assert_eq!(mode, ServeMode::ReadOnly);
+    assert!(ro_at - lost_at >= 3000 && ro_at - lost_at <= 3000 + consensus::RAFT_TICK_MS, "read-only {} ms after the leader was lost", ro_at - lost_at);
+    assert_eq!(c.nodes[&follower].seq.mode(), "read-only");
+    assert_eq!(c.nodes[&leader].seq.serve_mode(), ServeMode::ReadWrite, "the majority's leader serves on");
+    c.isolated.remove(&follower);
+    let (_, mode) = run_watching_mode(&mut c, follower, 3000).expect("it rejoins");
+    assert_eq!(mode, ServeMode::ReadWrite);
+    assert_eq!(c.nodes[&follower].seq.mode(), "follower");
+
+    // Without readonlymode.enabled a cut-off server stays closed.
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    c.isolated.insert(follower);
+    run_watching_mode(&mut c, follower, 10_000);
+    assert_eq!(c.nodes[&follower].seq.serve_mode(), ServeMode::Closed);
+}

@@ -148,7 +148,9 @@ impl Sequencer {
         let term = self.raft.raft.term;
         debug_assert_eq!(zxid.epoch() as u64, term, "the zxid epoch is the leader's term");
         let txn = Txn { zxid, time_ms: self.now.wall_ms, session_id, cxid, body: prepared.body };
-        if let Err(e) = self.raft.propose(Vec::new(), txn.to_bytes()) {
+        let bytes = txn.to_bytes();
+        self.leading.as_mut().expect("a leader that prepares has its leadership recorded").proposed(bytes.len());
+        if let Err(e) = self.raft.propose(Vec::new(), bytes) {
             // raft dropped it (it stepped down within this call): the client
             // reconnects and retries, as after any leader change.
             eprintln!("keeper: raft dropped a proposal of session 0x{session_id:x} ({e}); closing its connection");

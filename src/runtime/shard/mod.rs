@@ -17,6 +17,7 @@
 //! has applied everything released when the read arrived.
 
 mod conn;
+mod read_only;
 mod requests;
 mod serve;
 
@@ -24,7 +25,7 @@ pub use serve::{ShardSetup, run_shard};
 
 use crate::config::Config;
 use crate::core::acl;
-use crate::core::messages::{AdminQuery, Entry, Origin, ServerCounters, ShardId, ShardReport};
+use crate::core::messages::{AdminQuery, Entry, Origin, ServeMode, ServerCounters, ShardId, ShardReport};
 use crate::core::read::{self, ReadContext};
 use crate::core::reply::write_reply;
 use crate::core::session;
@@ -60,8 +61,10 @@ pub struct ShardState {
     released: Arc<AtomicI64>,
     /// Connections whose queue starts with a read waiting for the replica.
     waiting: HashSet<ConnId>,
-    /// Whether clients are served (the broadcast core says; a leader is known).
-    pub serving: bool,
+    /// How clients are served (the broadcast core says).
+    pub serve: ServeMode,
+    /// Sessions opened here in read-only mode so far (their ids count up).
+    read_only_sessions: i64,
 }
 
 impl ShardState {
@@ -70,7 +73,8 @@ impl ShardState {
         ShardState {
             released,
             waiting: HashSet::new(),
-            serving: false,
+            serve: ServeMode::Closed,
+            read_only_sessions: 0,
             id,
             cfg,
             tree,
@@ -116,17 +120,22 @@ impl ShardState {
         }
     }
 
-    /// Starts or stops serving clients; stopping closes every client
-    /// connection (their sessions live on; the clients reconnect elsewhere).
-    pub fn set_serving(&mut self, serving: bool) {
-        if self.serving && !serving {
+    /// Serves clients this way from now on. Any change from serving closes
+    /// every client connection (their sessions live on; the clients
+    /// reconnect, here or elsewhere).
+    pub fn set_serve_mode(&mut self, mode: ServeMode) {
+        if self.serve != ServeMode::Closed && mode != self.serve {
             let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
-            eprintln!("keeper: shard {}: no leader, so not serving; closing {} client connections", self.id, clients.len());
+            let why = match mode {
+                ServeMode::Closed => "no leader, so not serving",
+                _ => "a leader is back, so read-only mode ends",
+            };
+            eprintln!("keeper: shard {}: {why}; closing {} client connections", self.id, clients.len());
             for c in clients {
                 c.close();
             }
         }
-        self.serving = serving;
+        self.serve = mode;
     }
 
     /// Wakes the writers of connections that received output.
@@ -227,7 +236,7 @@ impl ShardState {
             inner.phase = Phase::Active;
             inner.session_id = session_id;
             inner.timeout_ms = timeout_ms;
-            inner.connect_response(&ConnectResponse { timeout_ms, session_id, passwd: session::password(session_id) });
+            inner.connect_response(&ConnectResponse { timeout_ms, session_id, passwd: session::password(session_id), read_only: false });
         }
         self.by_session.insert(session_id, c.id);
         self.touched.insert(session_id);

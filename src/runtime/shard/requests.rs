@@ -3,10 +3,10 @@
 //! forwarded to the broadcast core, or answered outside the order, as
 //! ZooKeeper does for auth and SASL).
 
-use super::ShardState;
 use super::conn::{Conn, Pending, Phase};
+use super::{ShardState, read_only};
 use crate::core::acl::{self, AuthOutcome};
-use crate::core::messages::{ConnectInfo, Origin, ToBroadcast};
+use crate::core::messages::{ConnectInfo, Origin, ServeMode, ToBroadcast};
 use crate::core::reply::ReplyShape;
 use crate::proto::codes::{ErrorCode, OpCode};
 use crate::proto::frame::ConnectRequest;
@@ -67,9 +67,11 @@ impl ShardState {
             eprintln!("keeper: {}: malformed ConnectRequest, closing", c.peer);
             return Action::Close;
         };
-        if !self.serving {
+        match self.serve {
             // As a ZooKeeper server outside its quorum: no answer; the client tries another server.
-            return Action::Close;
+            ServeMode::Closed => return Action::Close,
+            ServeMode::ReadOnly => return self.connect_read_only(c, &req),
+            ServeMode::ReadWrite => {}
         }
         let mut inner = c.inner.borrow_mut();
         inner.read_only_byte = req.sent_read_only;
@@ -108,6 +110,9 @@ impl ShardState {
                 }
             }
         };
+        if self.serve == ServeMode::ReadOnly && read_only::refused(op, &req) {
+            return self.refuse_read_only(c, xid, op, start);
+        }
         match op {
             OpCode::Auth => self.authenticate(c, xid, &req, start),
             OpCode::Sasl => {
@@ -139,7 +144,7 @@ impl ShardState {
 
     /// Queues an answer behind earlier requests (or behind the replica
     /// catching up), or sends it now.
-    fn answer_in_order(&mut self, c: &Rc<Conn>, item: Pending) -> Action {
+    pub(super) fn answer_in_order(&mut self, c: &Rc<Conn>, item: Pending) -> Action {
         let stale = matches!(item, Pending::Read { min_zxid, .. } if min_zxid > self.tree.last_zxid().raw());
         let mut inner = c.inner.borrow_mut();
         if !inner.pending.is_empty() || stale {

@@ -5,7 +5,7 @@ use super::ShardState;
 use super::conn::{Conn, Phase};
 use super::requests::Action;
 use crate::config::Config;
-use crate::core::messages::{Origin, ShardId, ToBroadcast, ToShard};
+use crate::core::messages::{Origin, ServeMode, ShardId, ToBroadcast, ToShard};
 use crate::core::tree::DataTree;
 use crate::proto::frame::{self, FrameCheck};
 use crate::runtime::fourlw;
@@ -152,10 +152,10 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
         if !s.cfg.four_letter_words.allows(word) && word != "srvr" {
             inner.out.extend_from_slice(format!("{word} is not executed because it is not in the whitelist.\n").as_bytes());
             None
-        } else if let Some(text) = fourlw::immediate(word) {
+        } else if let Some(text) = fourlw::immediate(word, s.serve) {
             inner.out.extend_from_slice(text.as_bytes());
             None
-        } else if !s.serving {
+        } else if s.serve == ServeMode::Closed {
             inner.out.extend_from_slice(fourlw::NOT_SERVING.as_bytes());
             None
         } else {
@@ -221,9 +221,9 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
                 })
                 .detach();
             }
-            ToShard::Serving(serving) => {
+            ToShard::Serving(mode) => {
                 let mut s = state.borrow_mut();
-                s.set_serving(serving);
+                s.set_serve_mode(mode);
                 s.flush();
             }
             ToShard::AdminReply { conn, report } => {
