@@ -173,16 +173,8 @@ fn keeper_dir(k: &Keeper) -> PathBuf {
     k.data_dir().join("keeper-v1")
 }
 
-/// The raft log's segment files in `dir`, oldest first.
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut segs: Vec<PathBuf> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("raftlog.")).collect();
-    segs.sort();
-    segs
-}
-
 fn last_segment(dir: &Path) -> PathBuf {
-    segments(dir).pop().unwrap()
+    common::log_segments(dir).pop().unwrap()
 }
 
 /// Starts a server on a damaged copy: either it serves a prefix of `names`
@@ -244,19 +236,7 @@ fn torn_and_damaged_log_tails() {
     common::copy_dir(&dir, &pristine);
     let seg = last_segment(&dir);
     let bytes = std::fs::read(&seg).unwrap();
-    // Find the record boundaries by walking the format: 32-byte header, then
-    // records of 24 + padded payload bytes (length, crc, index, term, payload).
-    let mut starts = Vec::new();
-    let mut off = 32;
-    while off + 4 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap()) as usize;
-        if len == 0 {
-            break;
-        }
-        starts.push(off);
-        off += 24 + len.div_ceil(8) * 8;
-    }
-    let end = off;
+    let (starts, end) = common::log_records(&bytes);
     let last = *starts.last().unwrap();
     let cases: Vec<DamageCase> = vec![
         ("cut inside the last length".into(), Box::new(move |b: &mut Vec<u8>| b.truncate(last + 2))),
@@ -341,7 +321,7 @@ fn corrupt_newest_snapshot_falls_back_to_an_older_one_and_the_log() {
         std::fs::remove_file(s).unwrap();
     }
     std::fs::write(&newest, &corrupt).unwrap();
-    std::fs::remove_file(&segments(&dir)[0]).unwrap();
+    std::fs::remove_file(&common::log_segments(&dir)[0]).unwrap();
     assert_eq!(recovers_prefix_or_refuses(&mut k, &names, "corrupt only snapshot, log purged"), None);
 }
 
@@ -369,23 +349,12 @@ fn tree_after_restart_equals_tree_before() {
     assert!(k.log().contains("from snapshot"), "recovery used a snapshot:\n{}", k.log());
 }
 
-/// Unmounts a test filesystem when dropped.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn full_disk_stops_the_server_without_losing_acknowledged_writes() {
     // A 3 MiB tmpfs the test mounts itself (needs root, as CI has), holding
     // dataDir: the log's 512 KiB segments fill it after a few rolls.
     let mount_point = common::temp_dir("full-disk-mnt");
-    let status = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(&mount_point).status().expect("mount runs");
-    assert!(status.success(), "mounting a tmpfs at {} failed: this test needs root", mount_point.display());
-    let _mounted = Mounted(mount_point.clone());
+    let _mounted = common::mount_tmpfs(&mount_point, "3m");
     let data = mount_point.join("data");
     let mut k = Keeper::start_with("full-disk", &format!("dataDir={}\npreAllocSize=512\nsnapCount=100000", data.display()), 1);
     let mut c = RawClient::connect(k.addr());

@@ -350,3 +350,127 @@ fn a_follower_behind_what_the_leader_keeps_catches_up_from_a_streamed_snapshot()
     assert!(eventually(SETTLE, || e.servers[behind].log().contains("installed a snapshot")), "it took a snapshot; log:\n{}", e.servers[behind].log());
     assert_agree(&e, &acked);
 }
+
+/// Whether the server closes `stream` (EOF or reset) within 10 s.
+fn closed_by_server(mut stream: std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut,
+        }
+    }
+}
+
+#[test]
+fn garbage_and_strangers_on_a_peer_port_close_only_their_own_link() {
+    use keeper::core::consensus::frame::{self, Hello};
+    use std::io::Write;
+    let e = Ensemble::start("ens-garbage", 3, "");
+    setup(&e);
+    let leader = e.leader();
+    let target = e.others(leader)[0];
+    let ours = frame::ensemble_identity(&[(1, "participant"), (2, "participant"), (3, "participant")]);
+    let another = frame::ensemble_identity(&[(1, "participant"), (2, "participant"), (3, "participant"), (4, "observer")]);
+    let mut bad_checksum = frame::hello_frame(&Hello { server_id: 1, ensemble: ours });
+    *bad_checksum.last_mut().unwrap() ^= 0xff;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("bytes that are no frame", vec![0xAB; 4096]),
+        ("a frame claiming 2 GiB", [&0x8000_0000u32.to_le_bytes()[..], &[0; 8]].concat()),
+        ("a hello with a bad checksum", bad_checksum),
+        ("a hello from another ensemble", frame::hello_frame(&Hello { server_id: 1, ensemble: another })),
+        ("a hello from a server not in the configuration", frame::hello_frame(&Hello { server_id: 9, ensemble: ours })),
+    ];
+    for (case, bytes) in cases {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", e.servers[target].peer_port)).unwrap();
+        stream.write_all(&bytes).unwrap();
+        assert!(closed_by_server(stream), "{case}: the link is closed");
+    }
+    let log = e.servers[target].log();
+    assert!(log.contains("closing the peer link from") && log.contains("refusing the peer link from"), "each is logged:\n{log}");
+    // The ensemble goes on, with the target in it.
+    let mut c = connect(&e, target);
+    assert_eq!(c.create("/w/after-garbage", b"after-garbage", 0), Some(0));
+    assert_eq!(e.servers[target].mode(), "follower");
+    assert_agree(&e, &["after-garbage".to_string()]);
+}
+
+#[test]
+fn a_follower_with_a_corrupt_record_in_its_log_refuses_to_start_and_names_file_and_offset() {
+    let mut e = Ensemble::start("ens-corrupt", 3, "");
+    setup(&e);
+    let leader = e.leader();
+    let follower = e.others(leader)[0];
+    let mut c = connect(&e, leader);
+    let acked: Vec<String> = (0..40).map(|n| format!("c-{n}")).collect();
+    for name in &acked {
+        assert_eq!(c.create(&format!("/w/{name}"), name.as_bytes(), 0), Some(0));
+    }
+    let mut f = connect(&e, follower);
+    f.sync("/w");
+    assert_eq!(f.children("/w").len(), acked.len(), "the follower has every write before it is stopped");
+    drop(f);
+    e.kill(follower);
+    let segment = common::log_segments(&e.servers[follower].dir.join("data/keeper-v1")).pop().expect("the follower has a log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let (starts, _) = common::log_records(&bytes);
+    assert!(starts.len() > 10, "{} records", starts.len());
+    bytes[starts[starts.len() / 2] + 28] ^= 0x55;
+    std::fs::write(&segment, &bytes).unwrap();
+    let (status, out) = common::serve_expecting_exit(&e.servers[follower].dir.join("zoo.cfg"), SETTLE);
+    assert!(status.is_some_and(|s| !s.success()), "it refuses to start ({status:?}):\n{out}");
+    let file = segment.file_name().unwrap().to_str().unwrap();
+    assert!(out.contains(file) && out.contains("corrupt at offset"), "the refusal names {file} and the offset:\n{out}");
+    // The other two go on.
+    assert_eq!(c.create("/w/after-corrupt", b"c", 0), Some(0));
+}
+
+#[test]
+fn a_follower_whose_disk_fills_stops_while_the_others_go_on() {
+    let mut e = Ensemble::start("ens-full-disk", 3, "preAllocSize=512\nsnapCount=100000");
+    setup(&e);
+    let leader = e.leader();
+    let follower = e.others(leader)[0];
+    // The follower's dataDir moves onto a 3 MiB tmpfs.
+    e.kill(follower);
+    let data = e.servers[follower].dir.join("data");
+    let saved = e.servers[follower].dir.join("saved");
+    common::copy_dir(&data, &saved);
+    let _mounted = common::mount_tmpfs(&data, "3m");
+    common::copy_dir(&saved, &data);
+    e.restart(follower);
+    let mut c = connect(&e, leader);
+    let blob = vec![b'z'; 60_000];
+    let mut acked = Vec::new();
+    for i in 0..200 {
+        let name = format!("big{i}");
+        assert_eq!(c.create(&format!("/w/{name}"), &blob, 0), Some(0), "the leader and the other follower go on acknowledging");
+        acked.push(name);
+        if e.exited(follower) {
+            break;
+        }
+    }
+    assert!(eventually(SETTLE, || e.exited(follower) || !e.is_up(follower)), "the follower stops when its log cannot grow");
+    assert!(e.servers[follower].log().contains("FATAL"), "loudly:\n{}", e.servers[follower].log());
+    for n in 0..10 {
+        let name = format!("after-{n}");
+        assert_eq!(c.create(&format!("/w/{name}"), b"a", 0), Some(0));
+        acked.push(name);
+    }
+    // Only the acknowledged names are checked for content; the blobs are long.
+    let mut views = Vec::new();
+    for i in e.others(follower) {
+        let mut r = connect(&e, i);
+        r.sync("/w");
+        let mut children = r.children("/w");
+        children.sort();
+        views.push(children);
+    }
+    assert_eq!(views[0], views[1], "the two left agree");
+    for name in &acked {
+        assert!(views[0].binary_search(name).is_ok(), "acknowledged {name} is there");
+    }
+}

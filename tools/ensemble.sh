@@ -6,6 +6,9 @@
 #                                       (default ./keeper-ensemble); prints the connect string
 #   tools/ensemble.sh status [DIR]      each server's mode (srvr)
 #   tools/ensemble.sh stop [DIR]        stops them (SIGTERM, by the pids it wrote)
+#   tools/ensemble.sh restart I [DIR]   kill -9 of server I (1-based), then a start on its data
+#   tools/ensemble.sh restart-empty I [DIR]   the same with its data directory wiped (myid kept):
+#                                       it rejoins empty and catches up from the leader
 #
 # Ports: server i (1-based) serves clients on BASE+i, peers on BASE+100+i
 # (BASE=21800 unless set); the election port BASE+200+i is written, as
@@ -53,6 +56,23 @@ start)
   echo "$hosts" >"$dir/connect"
   echo "started $n servers (logs in $dir/s*/keeper.log); connect string: $hosts"
   ;;
+restart | restart-empty)
+  i=${2:?which server (1-based)}
+  dir=${3:-keeper-ensemble}
+  n=$(find "$dir" -maxdepth 1 -name 's*' -type d | wc -l)
+  [ -f "$dir/s$i/zoo.cfg" ] || { echo "no server $i in $dir" >&2; exit 2; }
+  if [ -f "$dir/s$i/pid" ]; then
+    pid=$(cat "$dir/s$i/pid")
+    kill -9 "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
+  if [ "$cmd" = restart-empty ]; then
+    find "$dir/s$i/data" -mindepth 1 -maxdepth 1 ! -name myid -exec rm -rf {} +
+  fi
+  taskset -c "$(cpus_of "$i" "$n")" "$KEEPER" serve --config "$dir/s$i/zoo.cfg" >>"$dir/s$i/keeper.log" 2>&1 &
+  echo $! >"$dir/s$i/pid"
+  echo "server $i restarted (pid $!)"
+  ;;
 status)
   dir=${2:-keeper-ensemble}
   for cfg in "$dir"/s*/zoo.cfg; do
@@ -71,7 +91,7 @@ stop)
   echo "stopped"
   ;;
 *)
-  echo "usage: tools/ensemble.sh start [3|5] [DIR] | status [DIR] | stop [DIR]" >&2
+  echo "usage: tools/ensemble.sh start [3|5] [DIR] | status [DIR] | stop [DIR] | restart I [DIR] | restart-empty I [DIR]" >&2
   exit 2
   ;;
 esac

@@ -242,6 +242,15 @@ impl Ensemble {
         (0..self.servers.len()).filter(|&j| j != i && self.is_up(j)).collect()
     }
 
+    /// Whether server `i`'s process has exited by itself (it is then down).
+    pub fn exited(&mut self, i: usize) -> bool {
+        let gone = self.servers[i].child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_some());
+        if gone {
+            self.servers[i].child = None;
+        }
+        gone
+    }
+
     /// Whether server `i` is running and not paused.
     pub fn is_up(&self, i: usize) -> bool {
         self.servers[i].child.is_some() && !self.servers[i].paused

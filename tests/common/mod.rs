@@ -249,3 +249,45 @@ pub const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }
+
+/// Where the records of a raft log segment start, and where the last one
+/// ends, by walking the format: a 32-byte header, then records of 24 +
+/// padded payload bytes (length, crc, index, term, payload).
+pub fn log_records(segment: &[u8]) -> (Vec<usize>, usize) {
+    let mut starts = Vec::new();
+    let mut off = 32;
+    while off + 4 <= segment.len() {
+        let len = u32::from_le_bytes(segment[off..off + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        starts.push(off);
+        off += 24 + len.div_ceil(8) * 8;
+    }
+    (starts, off)
+}
+
+/// The raft log's segment files in a `keeper-v1` directory, oldest first.
+pub fn log_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut segs: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("raftlog.")).collect();
+    segs.sort();
+    segs
+}
+
+/// A tmpfs the test mounted; unmounted when dropped.
+pub struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Mounts a tmpfs of `size` (mount's syntax: "3m") at `at` (needs root, as CI has).
+pub fn mount_tmpfs(at: &Path, size: &str) -> Mounted {
+    std::fs::create_dir_all(at).unwrap();
+    let status = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).status().expect("mount runs");
+    assert!(status.success(), "mounting a tmpfs at {} failed: this test needs root", at.display());
+    Mounted(at.to_path_buf())
+}

@@ -78,6 +78,10 @@ use raft::{RawNode, StateRole, Storage};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+/// A change of at least this much between the wall clock and the monotonic
+/// clock is a jump of the wall clock, and is logged (ms).
+const WALL_CLOCK_JUMP_MS: i64 = 1000;
+
 /// The least time without a leader before read-only mode starts (ms).
 const READ_ONLY_DELAY_MIN_MS: i64 = 2000;
 
@@ -446,6 +450,13 @@ impl Sequencer {
     /// Advances the time the sequencer stamps, ticks and expires by.
     fn advance(&mut self, now: Clock) {
         assert!(now.mono_ms >= self.now.mono_ms, "monotonic time never goes back: {} after {}", now.mono_ms, self.now.mono_ms);
+        let jump = (now.wall_ms - now.mono_ms) - (self.now.wall_ms - self.now.mono_ms);
+        if jump.abs() >= WALL_CLOCK_JUMP_MS {
+            eprintln!(
+                "keeper: server {}: the wall clock jumped {jump:+} ms against the monotonic clock; session expiry and raft's timers follow the monotonic clock and are unaffected, transaction times and TTL expiry follow the wall clock",
+                self.my_id
+            );
+        }
         self.now = now;
     }
 

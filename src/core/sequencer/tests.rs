@@ -76,6 +76,8 @@ struct Cluster {
     received: BTreeMap<u64, (LogPosition, DataTree)>,
     /// Whether installs wait for [`Cluster::install`] (a slow load).
     hold_installs: bool,
+    /// How far each server's wall clock is from the true time (ms; absent: 0).
+    wall_offset: BTreeMap<u64, i64>,
 }
 
 impl Cluster {
@@ -91,7 +93,22 @@ impl Cluster {
                 (id as u64, Node { seq, log: Vec::new(), persisting: None, released: Vec::new() })
             })
             .collect();
-        Cluster { nodes, now: 0, wire: Vec::new(), isolated: HashSet::new(), auto_persist: true, received: BTreeMap::new(), hold_installs: false }
+        Cluster {
+            nodes,
+            now: 0,
+            wire: Vec::new(),
+            isolated: HashSet::new(),
+            auto_persist: true,
+            received: BTreeMap::new(),
+            hold_installs: false,
+            wall_offset: BTreeMap::new(),
+        }
+    }
+
+    /// The time as server `id` reads it.
+    fn clock(&self, id: u64) -> Clock {
+        let true_time = at(self.now);
+        Clock { wall_ms: true_time.wall_ms + self.wall_offset.get(&id).copied().unwrap_or(0), ..true_time }
     }
 
     fn node(&mut self, id: u64) -> &mut Node {
@@ -168,7 +185,7 @@ impl Cluster {
             for (from, to, msg) in std::mem::take(&mut self.wire) {
                 moved = true;
                 if !self.isolated.contains(&from) && !self.isolated.contains(&to) {
-                    let now = at(self.now);
+                    let now = self.clock(to);
                     self.node(to).seq.on_peer(from, msg, now);
                 }
             }
@@ -184,9 +201,10 @@ impl Cluster {
         let end = self.now + ms;
         while self.now < end {
             self.now = (self.now + consensus::RAFT_TICK_MS).min(end);
-            let now = at(self.now);
-            for node in self.nodes.values_mut() {
-                node.seq.tick(now);
+            let ids: Vec<u64> = self.nodes.keys().copied().collect();
+            for id in ids {
+                let now = self.clock(id);
+                self.node(id).seq.tick(now);
             }
             self.settle();
         }
@@ -206,7 +224,7 @@ impl Cluster {
     }
 
     fn send(&mut self, id: u64, msg: ToBroadcast) {
-        let now = at(self.now);
+        let now = self.clock(id);
         self.node(id).seq.on_message(msg, now);
     }
 
@@ -815,4 +833,35 @@ fn a_server_cut_off_from_its_quorum_turns_read_only_after_the_delay_and_back_whe
     c.isolated.insert(follower);
     run_watching_mode(&mut c, follower, 10_000);
     assert_eq!(c.nodes[&follower].seq.serve_mode(), ServeMode::Closed);
+}
+
+#[test]
+fn a_jump_of_one_servers_wall_clock_changes_transaction_times_but_not_session_expiry() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    let s = c.session(follower, 9);
+    c.create(follower, s, 1, "/eph", 1);
+    c.settle();
+    let created_at = c.now;
+    // The leader's wall clock jumps an hour ahead, then two hours back.
+    for jump in [3_600_000, -7_200_000] {
+        *c.wall_offset.entry(leader).or_default() += jump;
+        c.run_for(1000);
+        c.send(follower, ToBroadcast::Touch(vec![s]));
+        c.run_for(1000);
+        assert!(c.nodes.values().all(|n| n.seq.tree().get("/eph").is_some()), "a wall-clock jump of {jump:+} ms expires no session");
+    }
+    // Transactions carry the leader's (jumped) wall time.
+    c.create(follower, s, 2, "/stamped", 0);
+    c.settle();
+    let mtime = c.node(follower).seq.tree().get("/stamped").expect("committed").persisted.mtime;
+    assert_eq!(mtime, c.clock(leader).wall_ms, "the leader's wall clock stamps the transaction");
+    // Untouched, the session expires by the monotonic clock: within a tick after its timeout ends.
+    let touched_at = c.now;
+    c.send(follower, ToBroadcast::Touch(vec![s]));
+    c.run_for(3900);
+    assert!(c.nodes.values().all(|n| n.seq.tree().get("/eph").is_some()), "alive before its timeout ends ({} ms after creation)", c.now - created_at);
+    c.run_for(TICK_MS + 200);
+    assert!(c.nodes.values().all(|n| n.seq.tree().get("/eph").is_none()), "gone within a tick after {} ms untouched", c.now - touched_at);
 }
