@@ -19,3 +19,6 @@ pub mod proto;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+
+#[cfg(test)]
+mod sim;

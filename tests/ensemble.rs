@@ -445,15 +445,16 @@ fn a_follower_whose_disk_fills_stops_while_the_others_go_on() {
     let mut c = connect(&e, leader);
     let blob = vec![b'z'; 60_000];
     let mut acked = Vec::new();
-    for i in 0..200 {
-        let name = format!("big{i}");
-        assert_eq!(c.create(&format!("/w/{name}"), &blob, 0), Some(0), "the leader and the other follower go on acknowledging");
-        acked.push(name);
+    // 3 MiB fill up after about 50 of these; keep writing until the follower has stopped.
+    for i in 0..400 {
         if e.exited(follower) {
             break;
         }
+        let name = format!("big{i}");
+        assert_eq!(c.create(&format!("/w/{name}"), &blob, 0), Some(0), "the leader and the other follower go on acknowledging; logs:\n{}", e.logs());
+        acked.push(name);
     }
-    assert!(eventually(SETTLE, || e.exited(follower) || !e.is_up(follower)), "the follower stops when its log cannot grow");
+    assert!(eventually(SETTLE, || e.exited(follower) || !e.is_up(follower)), "the follower stops when its log cannot grow; logs:\n{}", e.logs());
     assert!(e.servers[follower].log().contains("FATAL"), "loudly:\n{}", e.servers[follower].log());
     for n in 0..10 {
         let name = format!("after-{n}");

@@ -67,6 +67,10 @@ pub struct Config {
     /// memory behind the last it applied, for followers that fall behind
     /// (further behind, they get a snapshot).
     pub retained_entries: u64,
+    /// Not a zoo.cfg key: the simulator's fixed election timeout in raft
+    /// ticks, so that a run is a function of its seed. None (always, in a
+    /// server): raft draws each timeout at random.
+    pub fixed_election_ticks: Option<usize>,
     pub four_letter_words: Whitelist,
     pub extended_types: bool,
     pub snap_retain_count: u32,
@@ -137,6 +141,7 @@ impl Default for Config {
             read_only_mode: false,
             election_port_bind_retry: 3,
             retained_entries: RETAINED_ENTRIES_DEFAULT,
+            fixed_election_ticks: None,
             four_letter_words: Whitelist::Only(vec!["srvr".into()]),
             extended_types: false,
             snap_retain_count: 3,

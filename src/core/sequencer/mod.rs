@@ -303,6 +303,8 @@ impl Sequencer {
             max_inflight_msgs: consensus::INFLIGHT_MESSAGES_MAX,
             check_quorum: true,
             pre_vote: true,
+            min_election_tick: cfg.fixed_election_ticks.unwrap_or(0),
+            max_election_tick: cfg.fixed_election_ticks.map_or(0, |t| t + 1),
             ..Default::default()
         };
         raft_config.validate().expect("keeper's raft settings are valid");
@@ -407,6 +409,11 @@ impl Sequencer {
         debug_assert!(mode != ServeMode::ReadWrite || self.leader != 0, "clients are served writes only under a leader");
         self.serve_mode = mode;
         self.out.serving = Some(mode);
+    }
+
+    /// raft's current term on this server.
+    pub fn term(&self) -> u64 {
+        self.raft.raft.term
     }
 
     /// The leader this server knows (0 for none), and whether it is this server.

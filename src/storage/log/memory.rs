@@ -34,6 +34,15 @@ impl PersistWork for MemPersist {
 }
 
 impl MemLog {
+    /// The log restarts after a snapshot at `index` (durably, as the file
+    /// log's `reset_to`): every entry goes, and the next is `index + 1`.
+    pub fn reset_to(&mut self, index: u64) {
+        assert!(!self.persisting, "no reset while a persist is in flight");
+        self.entries.clear();
+        self.persisted = index;
+        debug_assert_eq!(self.last_index(), index);
+    }
+
     /// Loses everything not persisted, as a crash does. A persist in
     /// flight is lost with it.
     pub fn crash(&mut self) {

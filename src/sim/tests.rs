@@ -1,0 +1,68 @@
+//! The simulator's own tests: a fixed seed budget with every fault on, and
+//! determinism. `KEEPER_SIM_SEEDS=N` runs N seeds (from `KEEPER_SIM_FIRST`,
+//! default 1); `KEEPER_SIM_SEED=S` replays one.
+
+use super::{Outcome, SimOptions, run};
+
+/// Seeds run in CI.
+const CI_SEEDS: u64 = 20;
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")))
+}
+
+/// Runs a seed; a broken invariant or a panic in the code under test fails
+/// with the command that replays it.
+fn run_seed(seed: u64, opts: &SimOptions) -> Outcome {
+    let result = std::panic::catch_unwind(|| run(seed, opts)).unwrap_or_else(|panic| {
+        let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(format!("panicked: {}", what.unwrap_or_default()))
+    });
+    match result {
+        Ok(outcome) => outcome,
+        Err(why) => panic!("seed {seed}: {why}\nreplay: KEEPER_SIM_SEED={seed} cargo nextest run --lib sim::tests::seeded_runs --no-capture"),
+    }
+}
+
+#[test]
+fn seeded_runs_keep_every_invariant_and_lose_no_acknowledged_write() {
+    let opts = SimOptions::default();
+    let seeds: Vec<u64> = match (env_u64("KEEPER_SIM_SEED"), env_u64("KEEPER_SIM_SEEDS")) {
+        (Some(one), _) => vec![one],
+        (None, Some(n)) => {
+            let first = env_u64("KEEPER_SIM_FIRST").unwrap_or(1);
+            (first..first + n).collect()
+        }
+        (None, None) => (1..=CI_SEEDS).collect(),
+    };
+    let (mut writes, mut faults, mut ms) = (0, 0, 0);
+    let started = std::time::Instant::now();
+    for &seed in &seeds {
+        let o = run_seed(seed, &opts);
+        assert!(o.acknowledged > 0, "seed {seed}: no write was acknowledged: {o:?}");
+        (writes, faults, ms) = (writes + o.acknowledged, faults + o.faults, ms + o.simulated_ms);
+    }
+    eprintln!(
+        "sim: {} seeds, {writes} acknowledged writes, {faults} faults, {} simulated s, in {:.1} s",
+        seeds.len(),
+        ms / 1000,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn a_seed_replays_to_the_same_trace() {
+    let opts = SimOptions { writes: 100, ..SimOptions::default() };
+    let a = run_seed(7, &opts);
+    let b = run_seed(7, &opts);
+    assert_eq!(a, b, "the same seed, the same run");
+    let c = run_seed(8, &opts);
+    assert_ne!(a.trace, c.trace, "another seed, another run");
+}
+
+#[test]
+fn without_faults_a_five_server_ensemble_acknowledges_every_write_it_is_asked_for() {
+    let opts = SimOptions { servers: 5, faults: false, writes: 200, ..SimOptions::default() };
+    let o = run_seed(3, &opts);
+    assert!(o.acknowledged >= 200 && o.faults == 0, "{o:?}");
+}

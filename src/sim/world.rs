@@ -1,0 +1,655 @@
+//! The simulated world: servers, clients, the network between them, and
+//! the faults, all stepped by one seeded generator.
+
+use super::check::{Checker, FNV_START, fnv};
+use super::rng::Rng;
+use crate::config::{Config, Role, ServerSpec};
+use crate::core::consensus::{ELECTION_TICKS, LogPosition};
+use crate::core::messages::{ConnectInfo, Entry, Origin, PeerMessage, ToBroadcast};
+use crate::core::sequencer::{Clock, Persist, Ready, Recovered, Sequencer};
+use crate::core::session;
+use crate::core::tree::{DataTree, open_acl};
+use crate::core::txn::{TxnBody, TxnOp};
+use crate::proto::codes::OpCode;
+use crate::proto::request::{CreateRequest, Request};
+use crate::storage::log::{HardState, Log, MemLog, MemPersist};
+use crate::storage::recovery::apply_entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What a run simulates.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub servers: usize,
+    pub clients: usize,
+    /// The run ends once clients have had this many writes acknowledged
+    /// (or at `max_ms` of simulated time).
+    pub writes: usize,
+    pub max_ms: i64,
+    /// Whether faults are injected (off: only the seeded network delays).
+    pub faults: bool,
+    /// Raft entries kept behind the last applied (small: followers that
+    /// fall behind get snapshots).
+    pub retained_entries: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> SimOptions {
+        SimOptions { servers: 3, clients: 5, writes: 300, max_ms: 120_000, faults: true, retained_entries: 50 }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// A digest of every commit, acknowledgement and leader change, in order.
+    pub trace: u64,
+    pub acknowledged: usize,
+    pub simulated_ms: i64,
+    /// Faults injected: crashes, pauses, partitions, clock jumps.
+    pub faults: usize,
+    pub leader_changes: usize,
+}
+
+/// A message on the wire: delivered at `at` unless its link is cut or its
+/// receiver is down (a paused receiver gets it when it resumes).
+struct InFlight {
+    at: i64,
+    seq: u64,
+    from: u64,
+    to: u64,
+    msg: PeerMessage,
+}
+
+/// One server's process and disk.
+struct Server {
+    cfg: Arc<Config>,
+    /// None while the process is down.
+    seq: Option<Sequencer>,
+    /// The disk: the log (durable up to what was synced)...
+    log: MemLog,
+    /// ...and the snapshot a leader sent, once installed (durable).
+    snapshot: Option<(LogPosition, DataTree)>,
+    /// The sync in flight: its token, job, and when it completes.
+    persist: Option<(u64, MemPersist, i64)>,
+    /// When the process started (its monotonic clock counts from here).
+    started_at: i64,
+    paused_until: Option<i64>,
+    down_until: Option<i64>,
+    wall_offset: i64,
+    /// A snapshot sent to this server, not yet installed.
+    received: Option<(LogPosition, DataTree)>,
+}
+
+/// A client: one session, one request at a time, on one server at a time.
+struct Client {
+    id: u64,
+    server: u64,
+    /// The current connection's number (origins are per connection).
+    conn: u64,
+    session: Option<i64>,
+    state: ClientState,
+    next_write: u64,
+    cxid: i32,
+    last_touch: i64,
+    since: i64,
+}
+
+impl Client {
+    /// The server closed the connection: the client reconnects at its next step.
+    fn disconnected(&mut self) {
+        self.state = ClientState::Connecting;
+        self.since = -CLIENT_PATIENCE_MS;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum ClientState {
+    /// Handshake sent, no answer yet.
+    Connecting,
+    Ready,
+    /// A create of this path sent as `cxid`.
+    Waiting {
+        path: String,
+    },
+}
+
+/// The whole simulation.
+struct World {
+    rng: Rng,
+    now: i64,
+    opts: SimOptions,
+    servers: BTreeMap<u64, Server>,
+    clients: Vec<Client>,
+    wire: Vec<InFlight>,
+    next_wire: u64,
+    /// When the last message on each link arrives (links keep their order).
+    link_clear: BTreeMap<(u64, u64), i64>,
+    /// Directed links that drop everything (a partition), until a time.
+    cut: BTreeMap<(u64, u64), i64>,
+    checker: Checker,
+    acknowledged: BTreeSet<String>,
+    trace: u64,
+    faults: usize,
+    leaders: BTreeMap<u64, u64>,
+}
+
+/// How often each server's driver ticks its sequencer (ms).
+const TICK_EVERY_MS: i64 = 10;
+/// A client gives up on a server that has not answered in this long and
+/// tries another (ms).
+const CLIENT_PATIENCE_MS: i64 = 3000;
+/// Clients report activity this often, as shards do (ms).
+const TOUCH_EVERY_MS: i64 = 500;
+
+/// Runs one simulation; an invariant broken on the way is an `Err` naming it.
+pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
+    let mut w = World::new(seed, opts.clone());
+    while w.acknowledged.len() < opts.writes && w.now < opts.max_ms {
+        w.step()?;
+    }
+    w.heal_and_settle()?;
+    w.check_no_acknowledged_write_lost()?;
+    Ok(Outcome { trace: w.trace, acknowledged: w.acknowledged.len(), simulated_ms: w.now, faults: w.faults, leader_changes: w.leaders.len() })
+}
+
+fn config(id: u64, n: usize, opts: &SimOptions, election_ticks: usize) -> Arc<Config> {
+    let servers = (1..=n as u8)
+        .map(|sid| ServerSpec {
+            id: sid,
+            host: "127.0.0.1".into(),
+            peer_port: 2000 + sid as u16,
+            election_port: 3000 + sid as u16,
+            role: Role::Participant,
+            client_host: None,
+            client_port: None,
+            line: sid as usize,
+        })
+        .collect();
+    Arc::new(Config {
+        tick_ms: 2000,
+        min_session_timeout_ms: 4000,
+        max_session_timeout_ms: 40_000,
+        extended_types: true,
+        my_id: id as u8,
+        servers,
+        retained_entries: opts.retained_entries,
+        fixed_election_ticks: Some(election_ticks),
+        ..Config::default()
+    })
+}
+
+impl World {
+    fn new(seed: u64, opts: SimOptions) -> World {
+        let mut rng = Rng::new(seed);
+        let mut servers = BTreeMap::new();
+        for id in 1..=opts.servers as u64 {
+            let election_ticks = rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize;
+            let cfg = config(id, opts.servers, &opts, election_ticks);
+            let started_at = rng.range(0, 50) as i64;
+            servers.insert(
+                id,
+                Server {
+                    cfg,
+                    seq: None,
+                    log: MemLog::default(),
+                    snapshot: None,
+                    persist: None,
+                    started_at,
+                    paused_until: None,
+                    down_until: Some(started_at),
+                    wall_offset: 0,
+                    received: None,
+                },
+            );
+        }
+        let clients = (0..opts.clients as u64)
+            .map(|id| Client {
+                id,
+                server: 1 + id % opts.servers as u64,
+                // Connection numbers are unique across clients: a million per client.
+                conn: id * 1_000_000,
+                session: None,
+                state: ClientState::Connecting,
+                next_write: 0,
+                cxid: 0,
+                last_touch: 0,
+                since: -CLIENT_PATIENCE_MS,
+            })
+            .collect();
+        World {
+            rng,
+            now: 0,
+            opts,
+            servers,
+            clients,
+            wire: Vec::new(),
+            next_wire: 0,
+            link_clear: BTreeMap::new(),
+            cut: BTreeMap::new(),
+            checker: Checker::default(),
+            acknowledged: BTreeSet::new(),
+            trace: FNV_START,
+            faults: 0,
+            leaders: BTreeMap::new(),
+        }
+    }
+
+    fn note(&mut self, event: &str) {
+        self.trace = fnv(event.as_bytes(), self.trace);
+    }
+
+    /// One step: time passes, then due syncs, deliveries, ticks, client
+    /// actions and faults, then every server acts on its readies, then the invariants.
+    fn step(&mut self) -> Result<(), String> {
+        self.now += self.rng.range(1, TICK_EVERY_MS as u64 + 1) as i64;
+        self.start_and_resume();
+        self.complete_syncs();
+        self.deliver();
+        self.tick();
+        self.drive_clients();
+        if self.opts.faults {
+            self.inject_faults();
+        }
+        self.settle()
+    }
+
+    fn up(&self, id: u64) -> bool {
+        let s = &self.servers[&id];
+        s.seq.is_some() && s.paused_until.is_none()
+    }
+
+    fn clock(&self, id: u64) -> Clock {
+        let s = &self.servers[&id];
+        Clock { mono_ms: self.now - s.started_at, wall_ms: 1_700_000_000_000 + self.now + s.wall_offset }
+    }
+
+    /// Starts servers whose restart is due (recovering from their disk) and resumes paused ones.
+    fn start_and_resume(&mut self) {
+        let ids: Vec<u64> = self.servers.keys().copied().collect();
+        for id in ids {
+            let now = self.now;
+            let s = self.servers.get_mut(&id).unwrap();
+            if s.paused_until.is_some_and(|t| t <= now) {
+                s.paused_until = None;
+            }
+            if s.down_until.is_some_and(|t| t <= now) {
+                s.down_until = None;
+                s.started_at = now;
+                let (tree, base) = match &s.snapshot {
+                    Some((position, tree)) => (tree.clone(), *position),
+                    None => (DataTree::new(), LogPosition::default()),
+                };
+                let entries = s.log.read(base.index, s.log.last_index()).expect("the memory log reads");
+                let hard = s.log.hard_state();
+                let mut tree = tree;
+                let mut applied = base.index;
+                for e in entries.iter().take_while(|e| e.index <= hard.commit) {
+                    apply_entry(&mut tree, e).expect("a logged entry applies");
+                    applied = e.index;
+                }
+                let hard_state = raft::prelude::HardState { term: hard.term, vote: hard.vote, commit: hard.commit.max(base.index), ..Default::default() };
+                let recovered = Recovered { tree, base, entries, applied, hard_state };
+                let clock = Clock { mono_ms: 0, wall_ms: 1_700_000_000_000 + now + s.wall_offset };
+                s.seq = Some(Sequencer::new(s.cfg.clone(), recovered, 1, clock));
+                self.checker.forget_log_of(id);
+                self.note(&format!("{now} start {id}"));
+            }
+        }
+    }
+
+    fn complete_syncs(&mut self) {
+        let ids: Vec<u64> = self.servers.keys().copied().collect();
+        for id in ids {
+            if !self.up(id) {
+                continue;
+            }
+            let now = self.now;
+            let s = self.servers.get_mut(&id).unwrap();
+            if s.persist.as_ref().is_some_and(|(_, _, at)| *at <= now) {
+                let (token, job, _) = s.persist.take().unwrap();
+                s.log.finish_persist(job);
+                s.seq.as_mut().unwrap().persisted(token);
+            }
+        }
+    }
+
+    fn deliver(&mut self) {
+        let now = self.now;
+        let mut due: Vec<InFlight> = Vec::new();
+        let mut later = Vec::new();
+        for m in self.wire.drain(..) {
+            let receiver = &self.servers[&m.to];
+            if m.at <= now && receiver.paused_until.is_none() {
+                due.push(m);
+            } else {
+                later.push(m);
+            }
+        }
+        self.wire = later;
+        due.sort_by_key(|m| (m.at, m.seq));
+        for m in due {
+            let cut = self.cut.get(&(m.from, m.to)).is_some_and(|until| *until > now);
+            if cut || self.servers[&m.to].seq.is_none() {
+                continue;
+            }
+            let clock = self.clock(m.to);
+            self.servers.get_mut(&m.to).unwrap().seq.as_mut().unwrap().on_peer(m.from, m.msg, clock);
+        }
+    }
+
+    fn tick(&mut self) {
+        let ids: Vec<u64> = self.servers.keys().copied().collect();
+        for id in ids {
+            if self.up(id) {
+                let clock = self.clock(id);
+                self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().tick(clock);
+            }
+        }
+    }
+
+    /// Puts a message on the link `from` → `to`. Links are TCP: in order,
+    /// each message delayed (now and then by hundreds of ms). raft's own
+    /// messages may also be dropped or duplicated, which raft tolerates;
+    /// keeper's others are not (TCP neither drops without closing the
+    /// link nor duplicates), except by a partition, which drops everything.
+    fn send(&mut self, from: u64, to: u64, msg: PeerMessage) {
+        let raft = matches!(msg, PeerMessage::Raft(_));
+        if self.opts.faults && raft && self.rng.chance(10_000) {
+            return;
+        }
+        let delay = if self.opts.faults && self.rng.chance(5_000) { self.rng.range(50, 500) } else { self.rng.range(0, 5) } as i64;
+        let copies = if self.opts.faults && raft && self.rng.chance(5_000) { 2 } else { 1 };
+        let link = self.link_clear.entry((from, to)).or_default();
+        let at = (self.now + delay).max(*link);
+        *link = at;
+        for _ in 0..copies {
+            self.next_wire += 1;
+            self.wire.push(InFlight { at, seq: self.next_wire, from, to, msg: msg.clone() });
+        }
+    }
+
+    /// Every up server acts on its readies until none has anything left to do.
+    fn settle(&mut self) -> Result<(), String> {
+        for _ in 0..100 {
+            let mut moved = false;
+            let ids: Vec<u64> = self.servers.keys().copied().collect();
+            for id in ids {
+                if !self.up(id) {
+                    continue;
+                }
+                let ready = self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().ready();
+                if !ready.is_empty() {
+                    moved = true;
+                    self.act(id, ready)?;
+                }
+            }
+            for id in self.servers.keys().copied().collect::<Vec<_>>() {
+                if self.up(id) {
+                    let s = &self.servers[&id];
+                    let base = s.snapshot.as_ref().map_or(0, |(p, _)| p.index);
+                    self.checker.observe(id, s.seq.as_ref().unwrap(), &s.log, base, false).map_err(|e| format!("at {} ms: {e}", self.now))?;
+                }
+            }
+            if !moved {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Does what server `id`'s driver does with a Ready, in the documented order.
+    fn act(&mut self, id: u64, mut ready: Ready) -> Result<(), String> {
+        if let Some(why) = ready.fatal.take() {
+            return Err(format!("server {id} stopped: {why}"));
+        }
+        let now = self.now;
+        if let Some(position) = ready.install_snapshot.take() {
+            let s = self.servers.get_mut(&id).unwrap();
+            let (at, tree) = s.received.take().expect("the snapshot's tree arrived before raft's message for it");
+            assert_eq!(at, position, "the snapshot installed is the one received");
+            if let Some((_, job, _)) = s.persist.take() {
+                s.log.finish_persist(job);
+            }
+            s.log.reset_to(position.index);
+            s.snapshot = Some((position, tree.clone()));
+            s.seq.as_mut().unwrap().snapshot_installed(tree);
+            self.checker.forget_log_of(id);
+        }
+        for send in ready.send_snapshots.drain(..) {
+            let reachable = self.servers[&send.to].seq.is_some() && self.cut.get(&(id, send.to)).is_none_or(|until| *until <= now);
+            if reachable {
+                self.servers.get_mut(&send.to).unwrap().received = Some((send.position, send.tree));
+                self.send(id, send.to, send.message);
+            }
+            self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().snapshot_sent(send.to, reachable);
+        }
+        let s = self.servers.get_mut(&id).unwrap();
+        if let Some(index) = ready.truncate_after {
+            // The driver waits for the running sync first; here it ends now.
+            if let Some((token, job, _)) = s.persist.take() {
+                s.log.finish_persist(job);
+                s.seq.as_mut().unwrap().persisted(token);
+            }
+            s.log.truncate_after(index).expect("the memory log truncates");
+        }
+        for e in &ready.append {
+            s.log.append(e);
+        }
+        if let Some(Persist { token, hard_state }) = ready.persist.take() {
+            let hard = hard_state.map(|h| HardState { term: h.term, vote: h.vote, commit: h.commit });
+            match s.log.start_persist(hard).expect("the memory log persists") {
+                None => s.seq.as_mut().unwrap().persisted(token),
+                Some(job) => {
+                    let slow = self.opts.faults && self.rng.chance(20_000);
+                    let at = now + if slow { self.rng.range(100, 400) } else { self.rng.range(0, 4) } as i64;
+                    self.servers.get_mut(&id).unwrap().persist = Some((token, job, at));
+                }
+            }
+        }
+        for (to, msg) in ready.peers.drain(..) {
+            self.send(id, to, msg);
+        }
+        for entry in ready.release.drain(..) {
+            self.released(id, entry);
+        }
+        let (leader, _) = self.servers[&id].seq.as_ref().unwrap().leader();
+        let term = self.servers[&id].seq.as_ref().unwrap().term();
+        if leader != 0 && self.leaders.insert(term, leader).is_none() {
+            self.note(&format!("term {term} leader {leader}"));
+        }
+        Ok(())
+    }
+
+    /// A committed entry (or reply) server `id` released to its shards:
+    /// what its clients hear.
+    fn released(&mut self, id: u64, entry: Entry) {
+        let origin_of = |o: &Origin| o.conn;
+        match entry {
+            Entry::Txn { txn, origin, .. } => {
+                self.note(&format!("{id} commit {}", txn.zxid.raw()));
+                let Some(o) = origin else { return };
+                let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin_of(&o)) else { return };
+                match (&txn.body, &c.state) {
+                    (TxnBody::CreateSession { .. }, ClientState::Connecting) => {
+                        c.session = Some(txn.session_id);
+                        c.state = ClientState::Ready;
+                    }
+                    (TxnBody::Single(op), ClientState::Waiting { path }) if txn.cxid == c.cxid && Some(txn.session_id) == c.session => match op {
+                        TxnOp::Create { path: created, .. } => {
+                            assert_eq!(created, path, "the acknowledged create is the one sent");
+                            let path = path.clone();
+                            c.state = ClientState::Ready;
+                            self.acknowledged.insert(path.clone());
+                            self.note(&format!("ack {path}"));
+                        }
+                        _ => c.state = ClientState::Ready,
+                    },
+                    _ => {}
+                }
+            }
+            Entry::Attached { origin, session_id, .. } => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn && c.state == ClientState::Connecting) {
+                    debug_assert_eq!(c.session, Some(session_id), "a client re-attaches to its own session");
+                    c.state = ClientState::Ready;
+                }
+            }
+            Entry::Rejected { origin } => {
+                // Its session expired: a new one, on a new connection.
+                if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn) {
+                    c.session = None;
+                    c.disconnected();
+                }
+            }
+            Entry::Refused { origin } | Entry::Evict { origin } => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn) {
+                    c.disconnected();
+                }
+            }
+            Entry::Synced { .. } | Entry::Reset { .. } => {}
+        }
+    }
+
+    /// Clients connect, write, report activity, and give up on servers that do not answer.
+    fn drive_clients(&mut self) {
+        let n = self.opts.servers as u64;
+        for i in 0..self.clients.len() {
+            let now = self.now;
+            let (server, conn) = (self.clients[i].server, self.clients[i].conn);
+            let stuck = self.clients[i].state != ClientState::Ready && now - self.clients[i].since > CLIENT_PATIENCE_MS;
+            if stuck || self.servers[&server].seq.is_none() {
+                // A new connection, to another server; the session goes with it.
+                let c = &mut self.clients[i];
+                c.server = 1 + (c.server + self.rng.range(0, n - 1)) % n;
+                c.conn += 1;
+                c.state = ClientState::Connecting;
+                c.since = now;
+                let info = match c.session {
+                    Some(id) => {
+                        ConnectInfo { session_id: id, passwd: bytes::Bytes::copy_from_slice(&session::password(id)), timeout_ms: 6000, last_zxid_seen: 0 }
+                    }
+                    None => ConnectInfo { session_id: 0, passwd: bytes::Bytes::new(), timeout_ms: 6000, last_zxid_seen: 0 },
+                };
+                let (to, origin) = (c.server, Origin { shard: 0, conn: c.conn });
+                self.deliver_from_client(to, ToBroadcast::Connect { origin, info });
+                continue;
+            }
+            let c = &mut self.clients[i];
+            if let Some(session) = c.session
+                && now - c.last_touch >= TOUCH_EVERY_MS
+            {
+                c.last_touch = now;
+                self.deliver_from_client(server, ToBroadcast::Touch(vec![session]));
+            }
+            let c = &mut self.clients[i];
+            if c.state == ClientState::Ready && self.rng.chance(300_000) {
+                let session_id = c.session.expect("a ready client has a session");
+                c.cxid += 1;
+                c.next_write += 1;
+                let path = format!("/c{}-{}", c.id, c.next_write);
+                c.state = ClientState::Waiting { path: path.clone() };
+                c.since = now;
+                let req = Request::Create(CreateRequest { path, data: Some(bytes::Bytes::from_static(b"v")), acl: open_acl(), flags: 0, ttl: 0 });
+                let msg =
+                    ToBroadcast::Write { origin: Origin { shard: 0, conn }, session_id, cxid: c.cxid, op: OpCode::Create, req, ids: Arc::from(Vec::new()) };
+                self.deliver_from_client(server, msg);
+            }
+        }
+    }
+
+    fn deliver_from_client(&mut self, id: u64, msg: ToBroadcast) {
+        if self.up(id) {
+            let clock = self.clock(id);
+            self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().on_message(msg, clock);
+        }
+    }
+
+    /// Now and then: a crash, a pause, a partition or a clock jump.
+    fn inject_faults(&mut self) {
+        if !self.rng.chance(2_000) {
+            return;
+        }
+        let ids: Vec<u64> = self.servers.keys().copied().collect();
+        let id = self.rng.pick(&ids);
+        let now = self.now;
+        let kind = self.rng.range(0, 4);
+        self.faults += 1;
+        match kind {
+            0 if self.servers[&id].seq.is_some() => {
+                // Crash: everything not synced is lost.
+                let back = now + self.rng.range(50, 3000) as i64;
+                let s = self.servers.get_mut(&id).unwrap();
+                s.seq = None;
+                s.persist = None;
+                s.received = None;
+                s.log.crash();
+                s.down_until = Some(back);
+                s.paused_until = None;
+                self.note(&format!("{now} crash {id}"));
+            }
+            1 if self.up(id) => {
+                let until = now + self.rng.range(100, 3000) as i64;
+                self.servers.get_mut(&id).unwrap().paused_until = Some(until);
+                self.note(&format!("{now} pause {id}"));
+            }
+            2 => {
+                let until = now + self.rng.range(100, 4000) as i64;
+                let both_ways = self.rng.chance(700_000);
+                for other in ids.iter().copied().filter(|&o| o != id) {
+                    self.cut.insert((id, other), until);
+                    if both_ways {
+                        self.cut.insert((other, id), until);
+                    }
+                }
+                self.note(&format!("{now} partition {id}"));
+            }
+            _ => {
+                let jump = self.rng.range(0, 7_200_000) as i64 - 3_600_000;
+                self.servers.get_mut(&id).unwrap().wall_offset += jump;
+                self.note(&format!("{now} clock {id} {jump}"));
+            }
+        }
+    }
+
+    /// Every fault ends; the ensemble runs on for a while without new
+    /// ones, and every server must end at the same zxid with the same tree.
+    fn heal_and_settle(&mut self) -> Result<(), String> {
+        self.opts.faults = false;
+        self.cut.clear();
+        for s in self.servers.values_mut() {
+            s.paused_until = None;
+            if s.down_until.is_some() {
+                s.down_until = Some(0);
+            }
+        }
+        let end = self.now + 20_000;
+        while self.now < end {
+            self.step()?;
+            let zxids: BTreeSet<i64> = self.servers.values().map(|s| s.seq.as_ref().map_or(-1, |q| q.committed_zxid().raw())).collect();
+            if zxids.len() == 1 && self.wire.is_empty() && self.clients.iter().all(|c| c.state != ClientState::Connecting) {
+                break;
+            }
+        }
+        let ids: Vec<u64> = self.servers.keys().copied().collect();
+        let zxids: Vec<i64> = ids.iter().map(|id| self.servers[id].seq.as_ref().map_or(-1, |q| q.committed_zxid().raw())).collect();
+        if zxids.windows(2).any(|w| w[0] != w[1]) {
+            return Err(format!("20 s after healing, servers are at different zxids: {zxids:x?}"));
+        }
+        for id in ids {
+            let s = &self.servers[&id];
+            let base = s.snapshot.as_ref().map_or(0, |(p, _)| p.index);
+            self.checker.observe(id, s.seq.as_ref().unwrap(), &s.log, base, true).map_err(|e| format!("after healing: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn check_no_acknowledged_write_lost(&self) -> Result<(), String> {
+        for (id, s) in &self.servers {
+            let tree = s.seq.as_ref().expect("every server runs after healing").tree();
+            if let Some(lost) = self.acknowledged.iter().find(|p| tree.get(p).is_none()) {
+                return Err(format!("acknowledged {lost} is missing on server {id}"));
+            }
+        }
+        Ok(())
+    }
+}
