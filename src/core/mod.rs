@@ -7,6 +7,8 @@ pub mod consensus;
 pub mod messages;
 pub mod outstanding;
 pub mod path;
+#[cfg(test)]
+pub mod planted;
 pub mod prep;
 pub mod read;
 pub mod reply;

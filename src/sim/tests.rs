@@ -3,9 +3,10 @@
 //! default 1); `KEEPER_SIM_SEED=S` replays one.
 
 use super::{Outcome, SimOptions, run};
+use crate::core::planted::{Bug, plant};
 
 /// Seeds run in CI.
-const CI_SEEDS: u64 = 20;
+const CI_SEEDS: u64 = 50;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")))
@@ -65,4 +66,30 @@ fn without_faults_a_five_server_ensemble_acknowledges_every_write_it_is_asked_fo
     let opts = SimOptions { servers: 5, faults: false, writes: 200, ..SimOptions::default() };
     let o = run_seed(3, &opts);
     assert!(o.acknowledged >= 200 && o.faults == 0, "{o:?}");
+}
+
+/// The first seed of the CI budget whose run fails with `bug` planted, and why.
+fn first_failing_seed(bug: Bug) -> Option<(u64, String)> {
+    plant(Some(bug));
+    let found = (1..=CI_SEEDS).find_map(|seed| {
+        let result = std::panic::catch_unwind(|| run(seed, &SimOptions::default()));
+        match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(why)) => Some((seed, why)),
+            Err(panic) => {
+                let what = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+                Some((seed, format!("panicked: {}", what.unwrap_or_default())))
+            }
+        }
+    });
+    plant(None);
+    found
+}
+
+#[test]
+fn every_planted_bug_is_caught_within_the_ci_seed_budget() {
+    for bug in [Bug::AckBeforeSync, Bug::ApplyUncommitted, Bug::EarlyExpiryAfterLeaderChange, Bug::SyncBeforeCatchingUp] {
+        let Some((seed, why)) = first_failing_seed(bug) else { panic!("{bug:?} planted: all {CI_SEEDS} seeds passed") };
+        eprintln!("{bug:?}: caught by seed {seed}: {why}");
+    }
 }

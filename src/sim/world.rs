@@ -6,6 +6,7 @@ use super::rng::Rng;
 use crate::config::{Config, Role, ServerSpec};
 use crate::core::consensus::{ELECTION_TICKS, LogPosition};
 use crate::core::messages::{ConnectInfo, Entry, Origin, PeerMessage, ToBroadcast};
+use crate::core::planted::{Bug, planted};
 use crate::core::sequencer::{Clock, Persist, Ready, Recovered, Sequencer};
 use crate::core::session;
 use crate::core::tree::{DataTree, open_acl};
@@ -112,6 +113,10 @@ enum ClientState {
     Waiting {
         path: String,
     },
+    /// A sync sent as `cxid` when the first `acked_before` acknowledgements had been made.
+    Syncing {
+        acked_before: usize,
+    },
 }
 
 /// The whole simulation.
@@ -129,6 +134,16 @@ struct World {
     cut: BTreeMap<(u64, u64), i64>,
     checker: Checker,
     acknowledged: BTreeSet<String>,
+    /// Every acknowledged path, in the order of acknowledgement.
+    ack_log: Vec<String>,
+    /// Sessions: their negotiated timeout and when they were created (ms).
+    sessions: BTreeMap<i64, (i32, i64)>,
+    /// When a touch of each session last reached a server that led at the time.
+    touched_at_leader: BTreeMap<i64, i64>,
+    /// When each term's leader was first seen.
+    term_started: BTreeMap<u64, i64>,
+    /// Expiries already checked (each server releases the same closeSession).
+    expiries_checked: BTreeSet<i64>,
     trace: u64,
     faults: usize,
     leaders: BTreeMap<u64, u64>,
@@ -229,6 +244,11 @@ impl World {
             cut: BTreeMap::new(),
             checker: Checker::default(),
             acknowledged: BTreeSet::new(),
+            ack_log: Vec::new(),
+            sessions: BTreeMap::new(),
+            touched_at_leader: BTreeMap::new(),
+            term_started: BTreeMap::new(),
+            expiries_checked: BTreeSet::new(),
             trace: FNV_START,
             faults: 0,
             leaders: BTreeMap::new(),
@@ -239,18 +259,20 @@ impl World {
         self.trace = fnv(event.as_bytes(), self.trace);
     }
 
-    /// One step: time passes, then due syncs, deliveries, ticks, client
-    /// actions and faults, then every server acts on its readies, then the invariants.
+    /// One step: time passes; faults strike (before the syncs due in the
+    /// meantime are seen to complete: as if they were a little slower);
+    /// then due syncs, deliveries, ticks and client actions; then every
+    /// server acts on its readies; then the invariants.
     fn step(&mut self) -> Result<(), String> {
         self.now += self.rng.range(1, TICK_EVERY_MS as u64 + 1) as i64;
         self.start_and_resume();
+        if self.opts.faults {
+            self.inject_faults();
+        }
         self.complete_syncs();
         self.deliver();
         self.tick();
         self.drive_clients();
-        if self.opts.faults {
-            self.inject_faults();
-        }
         self.settle()
     }
 
@@ -309,7 +331,9 @@ impl World {
             if s.persist.as_ref().is_some_and(|(_, _, at)| *at <= now) {
                 let (token, job, _) = s.persist.take().unwrap();
                 s.log.finish_persist(job);
-                s.seq.as_mut().unwrap().persisted(token);
+                if token != u64::MAX {
+                    s.seq.as_mut().unwrap().persisted(token);
+                }
             }
         }
     }
@@ -332,6 +356,9 @@ impl World {
             let cut = self.cut.get(&(m.from, m.to)).is_some_and(|until| *until > now);
             if cut || self.servers[&m.to].seq.is_none() {
                 continue;
+            }
+            if let PeerMessage::Touch(ids) = &m.msg {
+                self.touches_arrive(m.to, ids);
             }
             let clock = self.clock(m.to);
             self.servers.get_mut(&m.to).unwrap().seq.as_mut().unwrap().on_peer(m.from, m.msg, clock);
@@ -358,7 +385,7 @@ impl World {
         if self.opts.faults && raft && self.rng.chance(10_000) {
             return;
         }
-        let delay = if self.opts.faults && self.rng.chance(5_000) { self.rng.range(50, 500) } else { self.rng.range(0, 5) } as i64;
+        let delay = if self.opts.faults && self.rng.chance(5_000) { self.rng.range(50, 500) } else { self.rng.range(0, 2) } as i64;
         let copies = if self.opts.faults && raft && self.rng.chance(5_000) { 2 } else { 1 };
         let link = self.link_clear.entry((from, to)).or_default();
         let at = (self.now + delay).max(*link);
@@ -429,7 +456,9 @@ impl World {
             // The driver waits for the running sync first; here it ends now.
             if let Some((token, job, _)) = s.persist.take() {
                 s.log.finish_persist(job);
-                s.seq.as_mut().unwrap().persisted(token);
+                if token != u64::MAX {
+                    s.seq.as_mut().unwrap().persisted(token);
+                }
             }
             s.log.truncate_after(index).expect("the memory log truncates");
         }
@@ -437,13 +466,24 @@ impl World {
             s.log.append(e);
         }
         if let Some(Persist { token, hard_state }) = ready.persist.take() {
+            if let Some((u64::MAX, job, _)) = s.persist.take() {
+                // The planted bug's sync, reported long ago, is done by now.
+                s.log.finish_persist(job);
+            }
             let hard = hard_state.map(|h| HardState { term: h.term, vote: h.vote, commit: h.commit });
             match s.log.start_persist(hard).expect("the memory log persists") {
                 None => s.seq.as_mut().unwrap().persisted(token),
                 Some(job) => {
                     let slow = self.opts.faults && self.rng.chance(20_000);
-                    let at = now + if slow { self.rng.range(100, 400) } else { self.rng.range(0, 4) } as i64;
-                    self.servers.get_mut(&id).unwrap().persist = Some((token, job, at));
+                    let at = now + if slow { self.rng.range(100, 400) } else { self.rng.range(2, 20) } as i64;
+                    let s = self.servers.get_mut(&id).unwrap();
+                    if planted(Bug::AckBeforeSync) {
+                        // Reported durable now; the sync itself still takes its time.
+                        s.seq.as_mut().unwrap().persisted(token);
+                        s.persist = Some((u64::MAX, job, at));
+                    } else {
+                        s.persist = Some((token, job, at));
+                    }
                 }
             }
         }
@@ -451,11 +491,12 @@ impl World {
             self.send(id, to, msg);
         }
         for entry in ready.release.drain(..) {
-            self.released(id, entry);
+            self.released(id, entry)?;
         }
         let (leader, _) = self.servers[&id].seq.as_ref().unwrap().leader();
         let term = self.servers[&id].seq.as_ref().unwrap().term();
         if leader != 0 && self.leaders.insert(term, leader).is_none() {
+            self.term_started.insert(term, now);
             self.note(&format!("term {term} leader {leader}"));
         }
         Ok(())
@@ -463,13 +504,20 @@ impl World {
 
     /// A committed entry (or reply) server `id` released to its shards:
     /// what its clients hear.
-    fn released(&mut self, id: u64, entry: Entry) {
+    fn released(&mut self, id: u64, entry: Entry) -> Result<(), String> {
         let origin_of = |o: &Origin| o.conn;
         match entry {
             Entry::Txn { txn, origin, .. } => {
                 self.note(&format!("{id} commit {}", txn.zxid.raw()));
-                let Some(o) = origin else { return };
-                let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin_of(&o)) else { return };
+                match txn.body {
+                    TxnBody::CreateSession { timeout_ms } => {
+                        self.sessions.entry(txn.session_id).or_insert((timeout_ms, self.now));
+                    }
+                    TxnBody::CloseSession => self.check_expiry(txn.session_id, txn.zxid.epoch() as u64)?,
+                    _ => {}
+                }
+                let Some(o) = origin else { return Ok(()) };
+                let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin_of(&o)) else { return Ok(()) };
                 match (&txn.body, &c.state) {
                     (TxnBody::CreateSession { .. }, ClientState::Connecting) => {
                         c.session = Some(txn.session_id);
@@ -481,6 +529,7 @@ impl World {
                             let path = path.clone();
                             c.state = ClientState::Ready;
                             self.acknowledged.insert(path.clone());
+                            self.ack_log.push(path.clone());
                             self.note(&format!("ack {path}"));
                         }
                         _ => c.state = ClientState::Ready,
@@ -506,8 +555,42 @@ impl World {
                     c.disconnected();
                 }
             }
-            Entry::Synced { .. } | Entry::Reset { .. } => {}
+            Entry::Synced { origin, cxid, .. } => {
+                let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn && c.cxid == cxid) else { return Ok(()) };
+                let ClientState::Syncing { acked_before } = c.state else { return Ok(()) };
+                c.state = ClientState::Ready;
+                let tree = self.servers[&id].seq.as_ref().expect("a releasing server runs").tree();
+                if let Some(missing) = self.ack_log[..acked_before].iter().find(|p| tree.get(p).is_none()) {
+                    return Err(format!(
+                        "at {} ms a sync answered by server {id} was followed by a read without {missing}, acknowledged before the sync was sent",
+                        self.now
+                    ));
+                }
+            }
+            Entry::Reset { .. } => {}
         }
+        Ok(())
+    }
+
+    /// A session's closeSession committed with no client asking (the
+    /// sim's clients never close): an expiry. It must come no sooner than
+    /// the session's timeout after the latest of its creation, a touch
+    /// reaching a leader, and the start of the expiring leader's term.
+    fn check_expiry(&mut self, session: i64, term: u64) -> Result<(), String> {
+        if !self.expiries_checked.insert(session) {
+            return Ok(());
+        }
+        let Some(&(timeout, created)) = self.sessions.get(&session) else { return Ok(()) };
+        let touched = self.touched_at_leader.get(&session).copied().unwrap_or(0);
+        let term_start = self.term_started.get(&term).copied().unwrap_or(0);
+        let earliest = created.max(touched).max(term_start) + timeout as i64;
+        if self.now < earliest {
+            return Err(format!(
+                "session 0x{session:x} expired at {} ms, before {earliest} ms (timeout {timeout} ms; created {created}, touched at a leader {touched}, term {term} began {term_start})",
+                self.now
+            ));
+        }
+        Ok(())
     }
 
     /// Clients connect, write, report activity, and give up on servers that do not answer.
@@ -542,6 +625,15 @@ impl World {
                 self.deliver_from_client(server, ToBroadcast::Touch(vec![session]));
             }
             let c = &mut self.clients[i];
+            if c.state == ClientState::Ready && self.rng.chance(30_000) {
+                c.cxid += 1;
+                c.state = ClientState::Syncing { acked_before: self.ack_log.len() };
+                c.since = now;
+                let msg = ToBroadcast::Sync { origin: Origin { shard: 0, conn }, cxid: c.cxid, path: Some("/".into()) };
+                self.deliver_from_client(server, msg);
+                continue;
+            }
+            let c = &mut self.clients[i];
             if c.state == ClientState::Ready && self.rng.chance(300_000) {
                 let session_id = c.session.expect("a ready client has a session");
                 c.cxid += 1;
@@ -558,34 +650,46 @@ impl World {
     }
 
     fn deliver_from_client(&mut self, id: u64, msg: ToBroadcast) {
+        if let ToBroadcast::Touch(ids) = &msg {
+            self.touches_arrive(id, ids);
+        }
         if self.up(id) {
             let clock = self.clock(id);
             self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().on_message(msg, clock);
         }
     }
 
+    /// Touches of `ids` arrive at server `id`: noted if it leads.
+    fn touches_arrive(&mut self, id: u64, ids: &[i64]) {
+        if self.up(id) && self.servers[&id].seq.as_ref().unwrap().leader().1 {
+            for s in ids {
+                self.touched_at_leader.insert(*s, self.now);
+            }
+        }
+    }
+
     /// Now and then: a crash, a pause, a partition or a clock jump.
     fn inject_faults(&mut self) {
-        if !self.rng.chance(2_000) {
+        if !self.rng.chance(4_000) {
             return;
         }
         let ids: Vec<u64> = self.servers.keys().copied().collect();
         let id = self.rng.pick(&ids);
         let now = self.now;
-        let kind = self.rng.range(0, 4);
+        let kind = self.rng.range(0, 5);
         self.faults += 1;
         match kind {
             0 if self.servers[&id].seq.is_some() => {
-                // Crash: everything not synced is lost.
                 let back = now + self.rng.range(50, 3000) as i64;
-                let s = self.servers.get_mut(&id).unwrap();
-                s.seq = None;
-                s.persist = None;
-                s.received = None;
-                s.log.crash();
-                s.down_until = Some(back);
-                s.paused_until = None;
-                self.note(&format!("{now} crash {id}"));
+                self.crash(id, back);
+            }
+            4 => {
+                // A power cut: every server at once.
+                let back = now + self.rng.range(50, 1000) as i64;
+                let running: Vec<u64> = ids.iter().copied().filter(|id| self.servers[id].seq.is_some()).collect();
+                for id in running {
+                    self.crash(id, back);
+                }
             }
             1 if self.up(id) => {
                 let until = now + self.rng.range(100, 3000) as i64;
@@ -609,6 +713,18 @@ impl World {
                 self.note(&format!("{now} clock {id} {jump}"));
             }
         }
+    }
+
+    /// Server `id`'s process dies, losing everything not synced; it starts again at `back`.
+    fn crash(&mut self, id: u64, back: i64) {
+        let s = self.servers.get_mut(&id).unwrap();
+        s.seq = None;
+        s.persist = None;
+        s.received = None;
+        s.log.crash();
+        s.down_until = Some(back);
+        s.paused_until = None;
+        self.note(&format!("{} crash {id}", self.now));
     }
 
     /// Every fault ends; the ensemble runs on for a while without new

@@ -477,6 +477,10 @@ impl Sequencer {
         match msg {
             ToBroadcast::Write { .. } => self.route_write(msg),
             ToBroadcast::Sync { origin, cxid, path } => {
+                #[cfg(test)]
+                if crate::core::planted::planted(crate::core::planted::Bug::SyncBeforeCatchingUp) {
+                    return self.replies.push_back((0, Entry::Synced { origin, cxid, path }));
+                }
                 let token = self.next_sync;
                 self.next_sync += 1;
                 self.syncs.insert(token, PendingSync { origin, cxid, path });
@@ -729,6 +733,10 @@ impl Sequencer {
             }
             self.raft.mut_store().append(&entries);
             let mut must_persist = !entries.is_empty();
+            #[cfg(test)]
+            if crate::core::planted::planted(crate::core::planted::Bug::ApplyUncommitted) {
+                self.apply_early(&entries);
+            }
             self.out.append.extend(entries);
             if let Some(hs) = rd.hs() {
                 self.raft.mut_store().set_hard_state(hs.clone());
@@ -810,6 +818,20 @@ impl Sequencer {
 
     /// Applies committed entries to the tree and moves their transactions,
     /// with the replies queued behind them, to the release.
+    /// The planted bug [`Bug::ApplyUncommitted`](crate::core::planted::Bug):
+    /// transactions applied and released as soon as they are appended.
+    #[cfg(test)]
+    fn apply_early(&mut self, entries: &[RaftEntry]) {
+        for entry in entries.iter().filter(|e| e.entry_type == EntryType::EntryNormal && !e.data.is_empty()) {
+            let txn = Txn::from_bytes(&entry.data).expect("an entry holds a transaction");
+            if txn.zxid > self.tree.last_zxid() {
+                let effect = self.tree.apply(&txn);
+                let origin = self.origins.remove(&(txn.session_id, txn.cxid));
+                self.out.release.push(Entry::Txn { txn, origin, effect, position: LogPosition { index: entry.index, term: entry.term } });
+            }
+        }
+    }
+
     fn commit(&mut self, entries: Vec<RaftEntry>) {
         for entry in entries {
             assert_eq!(entry.index, self.applied + 1, "entries commit in index order");
@@ -819,6 +841,10 @@ impl Sequencer {
                 continue;
             }
             let txn = self.committed_txn(&entry);
+            #[cfg(test)]
+            if txn.zxid <= self.tree.last_zxid() && crate::core::planted::planted(crate::core::planted::Bug::ApplyUncommitted) {
+                continue;
+            }
             let effect = self.tree.apply(&txn);
             let origin = self.origins.remove(&(txn.session_id, txn.cxid));
             let position = LogPosition { index: entry.index, term: entry.term };

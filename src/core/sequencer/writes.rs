@@ -287,7 +287,13 @@ impl Sequencer {
             self.raft.raft.term,
             self.tree.sessions().len()
         );
-        self.sessions.rearm(self.tree.sessions().iter().map(|(&id, &timeout)| (id, timeout)), self.now.mono_ms);
+        #[allow(unused_mut)]
+        let mut touched_at = self.now.mono_ms;
+        #[cfg(test)]
+        if crate::core::planted::planted(crate::core::planted::Bug::EarlyExpiryAfterLeaderChange) {
+            touched_at -= 3_600_000;
+        }
+        self.sessions.rearm(self.tree.sessions().iter().map(|(&id, &timeout)| (id, timeout)), touched_at);
         self.session_servers.clear();
         self.release_held();
     }
