@@ -128,7 +128,7 @@ fn kill_9_at_random_moments_loses_no_acknowledged_write() {
         assert_eq!(create(&mut c, "/pairs", b""), 0);
     }
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
+    let mut seed = common::test_seed("kill_9_at_random_moments_loses_no_acknowledged_write", None);
     let cycles = crash_cycles();
     for cycle in 0..cycles {
         let stop = Arc::new(AtomicBool::new(false));

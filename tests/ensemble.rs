@@ -90,6 +90,12 @@ fn assert_agree(e: &Ensemble, acked: &[String]) {
     assert!(hashes.windows(2).all(|w| w[0] == w[1]), "every server has the same digest at the same zxid: {hashes:?}");
 }
 
+/// Waits until `more` writes beyond those so far are acknowledged.
+fn wait_for_writes(acked: &Arc<Mutex<Vec<String>>>, more: usize, e: &Ensemble) {
+    let target = acked.lock().unwrap().len() + more;
+    assert!(eventually(SETTLE, || acked.lock().unwrap().len() >= target), "{more} more writes acknowledged; logs:\n{}", e.logs());
+}
+
 fn setup(e: &Ensemble) {
     let mut c = connect(e, e.leader());
     assert_eq!(c.create("/w", b"", 0), Some(0));
@@ -101,7 +107,7 @@ fn no_acknowledged_write_is_lost_when_the_leader_is_killed_during_writes() {
     setup(&e);
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
     let threads = writers(&e, &stop, &acked);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for_writes(&acked, 50, &e);
     let old = e.leader();
     let before = acked.lock().unwrap().len();
     let killed_at = Instant::now();
@@ -114,7 +120,7 @@ fn no_acknowledged_write_is_lost_when_the_leader_is_killed_during_writes() {
     assert!(eventually(SETTLE, || acked.lock().unwrap().len() > before + 50), "writes resumed after the kill; logs:\n{}", e.logs());
     let resumed = killed_at.elapsed();
     e.restart(old);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_writes(&acked, 30, &e);
     stop.store(true, Ordering::Relaxed);
     threads.into_iter().for_each(|t| t.join().unwrap());
     let acked = acked.lock().unwrap().clone();
@@ -190,7 +196,7 @@ fn five_servers_keep_serving_without_two_of_them() {
     let leader = e.leader();
     let follower = e.others(leader)[0];
     let threads = writers(&e, &stop, &acked);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_writes(&acked, 30, &e);
     e.kill(follower);
     e.kill(leader);
     let before = acked.lock().unwrap().len();
@@ -207,7 +213,7 @@ fn a_leader_cut_off_from_the_others_is_replaced_and_nothing_acknowledged_is_lost
     setup(&e);
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
     let threads = writers(&e, &stop, &acked);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_writes(&acked, 30, &e);
     let old = e.leader();
     e.partition(old, true);
     let others = e.others(old);
@@ -286,7 +292,7 @@ fn writes_survive_a_stream_of_seeded_faults() {
     setup(&e);
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
     let threads = writers(&e, &stop, &acked);
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut seed = common::test_seed("writes_survive_a_stream_of_seeded_faults", Some(0x9e37_79b9_7f4a_7c15));
     let mut next = move |n: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -324,7 +330,7 @@ fn writes_survive_a_stream_of_seeded_faults() {
             drop(connect(&e, i));
         }
     }
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_writes(&acked, 30, &e);
     stop.store(true, Ordering::Relaxed);
     threads.into_iter().for_each(|t| t.join().unwrap());
     let acked = acked.lock().unwrap().clone();

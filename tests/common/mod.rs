@@ -291,3 +291,15 @@ pub fn mount_tmpfs(at: &Path, size: &str) -> Mounted {
     assert!(status.success(), "mounting a tmpfs at {} failed: this test needs root", at.display());
     Mounted(at.to_path_buf())
 }
+
+/// The seed of a randomized test: `KEEPER_TEST_SEED` when set (to replay a
+/// run), else `default`, or the clock when `default` is None. Printed, with
+/// the way to replay it.
+pub fn test_seed(test: &str, default: Option<u64>) -> u64 {
+    let seed = match std::env::var("KEEPER_TEST_SEED") {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("KEEPER_TEST_SEED must be a number, got {v:?}")),
+        Err(_) => default.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1),
+    };
+    eprintln!("{test}: seed {seed} (replay: KEEPER_TEST_SEED={seed} cargo nextest run {test} --no-capture)");
+    seed
+}
