@@ -21,4 +21,6 @@ pub mod server;
 pub mod storage;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod sim;

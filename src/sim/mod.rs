@@ -30,7 +30,7 @@
 //! observers, clients pipelining requests.
 
 mod check;
-mod rng;
+pub(crate) mod rng;
 mod world;
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub const FRAME_HEADER_LEN: usize = 12;
 pub const PEER_PROTOCOL_VERSION: u16 = 1;
 
 const KIND_HELLO: u16 = 0;
-const KIND_MESSAGE: u16 = 1;
+/// The kind of a frame that carries a [`PeerMessage`].
+pub(crate) const KIND_MESSAGE: u16 = 1;
 
 /// The first frame of a link: who dials, and which ensemble it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Archive, Serialize, Deserialize)]
@@ -58,7 +59,8 @@ pub fn ensemble_identity(members: &[(u64, &str)]) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().expect("a SHA-1 digest has 8 bytes"))
 }
 
-fn encode(kind: u16, payload: &[u8]) -> Vec<u8> {
+/// A frame of `kind` around `payload` (header, checksum and all).
+pub(crate) fn encode(kind: u16, payload: &[u8]) -> Vec<u8> {
     assert!(!payload.is_empty() && payload.len() <= PEER_FRAME_BYTES_MAX, "a peer frame of {} bytes", payload.len());
     let mut out = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
     let mut checked = Vec::with_capacity(4);
