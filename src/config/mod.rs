@@ -89,6 +89,8 @@ pub struct Config {
     pub shared_broadcast: bool,
     /// Recognised ZooKeeper keys keeper does not act on, for the start-up warning.
     pub unsupported: Vec<String>,
+    /// Keys neither keeper nor ZooKeeper knows (a typo, most likely).
+    pub unknown: Vec<UnknownKey>,
     /// Where the config came from (for `conf`), if a file.
     pub source: Option<PathBuf>,
 }
@@ -156,6 +158,7 @@ impl Default for Config {
             shards: default_shards(),
             shared_broadcast: default_shared_broadcast(),
             unsupported: Vec::new(),
+            unknown: Vec::new(),
             source: None,
         }
     }
@@ -172,6 +175,68 @@ pub fn parse_broadcast_core(value: &str) -> Option<bool> {
 }
 
 /// Keys ZooKeeper knows that keeper accepts but does not act on.
+/// A key in zoo.cfg that neither keeper nor ZooKeeper knows, and the
+/// known key closest to it, if one is close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownKey {
+    pub key: String,
+    pub line: usize,
+    pub suggestion: Option<&'static str>,
+}
+
+impl std::fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: unknown key {}", self.line, self.key)?;
+        match self.suggestion {
+            Some(s) => write!(f, " (did you mean {s}?)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The keys keeper acts on.
+const KNOWN_KEYS: &[&str] = &[
+    "tickTime",
+    "initLimit",
+    "syncLimit",
+    "dataDir",
+    "dataLogDir",
+    "clientPort",
+    "clientPortAddress",
+    "minSessionTimeout",
+    "maxSessionTimeout",
+    "maxClientCnxns",
+    "4lw.commands.whitelist",
+    "extendedTypesEnabled",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
+    "jute.maxbuffer",
+    "snapCount",
+    "preAllocSize",
+    "forceSync",
+    "DigestAuthenticationProvider.superDigest",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
+    "keeper.shards",
+    "keeper.broadcastCore",
+    "keeper.retainedEntries",
+    "peerType",
+    "readonlymode.enabled",
+    "electionPortBindRetry",
+];
+
+/// The known key (keeper's or ZooKeeper's) closest to `key`: the same but
+/// for case, or within a few edits.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    let candidates = KNOWN_KEYS.iter().chain(IGNORED_KEYS).copied();
+    if let Some(same) = candidates.clone().find(|k| k.to_ascii_lowercase() == lower) {
+        return Some(same);
+    }
+    let (best, distance) = candidates.map(|k| (k, strsim::levenshtein(&k.to_ascii_lowercase(), &lower))).min_by_key(|(_, d)| *d)?;
+    (distance <= (key.len() / 4).max(2)).then_some(best)
+}
+
 const IGNORED_KEYS: &[&str] = &[
     "admin.enableServer",
     "admin.serverPort",
@@ -301,7 +366,7 @@ impl Config {
                 k if IGNORED_KEYS.contains(&k) || k.starts_with("ssl.") || k.starts_with("quorum.") || k.starts_with("group.") || k.starts_with("weight.") => {
                     cfg.unsupported.push(k.to_string())
                 }
-                other => cfg.unsupported.push(other.to_string()),
+                other => cfg.unknown.push(UnknownKey { key: other.to_string(), line: line_no, suggestion: closest_key(other) }),
             }
         }
         if !data_dir_set && seen.contains_key("dataLogDir") {
@@ -386,7 +451,32 @@ mod tests {
         assert_eq!(cfg.max_session_timeout_ms, 40_000);
         assert!(cfg.extended_types);
         assert_eq!(cfg.four_letter_words, Whitelist::All);
-        assert_eq!(cfg.unsupported, vec!["admin.enableServer", "foo.bar"]);
+        assert_eq!(cfg.unsupported, vec!["admin.enableServer"]);
+        assert_eq!(cfg.unknown, vec![UnknownKey { key: "foo.bar".into(), line: 10, suggestion: None }]);
+    }
+
+    #[test]
+    fn misspelled_keys_get_a_suggestion() {
+        let cfg = Config::parse(
+            "tickTme=2000
+clientport=2181
+snapcount=5
+maxClientCnxn=10
+zzz=1
+",
+        )
+        .unwrap();
+        let said: Vec<String> = cfg.unknown.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "line 1: unknown key tickTme (did you mean tickTime?)",
+                "line 2: unknown key clientport (did you mean clientPort?)",
+                "line 3: unknown key snapcount (did you mean snapCount?)",
+                "line 4: unknown key maxClientCnxn (did you mean maxClientCnxns?)",
+                "line 5: unknown key zzz",
+            ]
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 /// The version string servers print: ZooKeeper's format, with our name.
-pub const VERSION: &str = concat!("3.9.5-keeper-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
+pub const VERSION: &str = concat!("3.9.5-keeper-", env!("CARGO_PKG_VERSION"), ", built on ", env!("KEEPER_BUILD_DATE"));
 
 /// Words keeper answers.
 const WORDS: &[&str] = &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst", "hash"];

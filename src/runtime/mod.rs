@@ -74,10 +74,18 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
         Ok(s)
     };
     let deadline = std::time::Instant::now() + PORT_WAIT;
+    let mut said = false;
     loop {
         match socket(false) {
             Ok(probe) => break drop(probe),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
+                if !said {
+                    eprintln!(
+                        "keeper: client port {addr} is in use; retrying for up to {} s (a server that just stopped may still hold it; another one running there will not let go)",
+                        PORT_WAIT.as_secs()
+                    );
+                    said = true;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(50))
             }
             Err(e) => return Err(fail(e)),
@@ -119,8 +127,8 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let (tree, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes, only_voter)?;
     let from = recovered.snapshot.as_ref().map_or("an empty tree".to_string(), |s| format!("snapshot {}", s.path.display()));
     eprintln!(
-        "keeper: recovered {} nodes and {} sessions (zxid {}) from {from}, {} legacy transactions and {} raft entries (applied up to index {}) in {} ms",
-        tree.node_count(),
+        "keeper: recovered {} nodes (as srvr counts them) and {} sessions (zxid {}) from {from}, {} legacy transactions and {} raft entries (applied up to index {}) in {} ms",
+        tree.reported_node_count(),
         tree.sessions().len(),
         tree.last_zxid(),
         recovered.legacy_replayed,

@@ -6,51 +6,94 @@
 //! keeper log dump PATH                           print a log segment (or a directory of them)
 //! keeper snapshot dump PATH                      print a snapshot
 //! keeper version                                 print the version
+//! keeper completions bash|zsh|fish|...           print a shell completion script
 //! ```
+//!
+//! Parsed with clap: `--help` on every subcommand, "did you mean" for
+//! misspelled subcommands and flags.
 
 use crate::config::Config;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
 
-/// Usage text, shown on `--help` and after a usage error.
-pub const USAGE: &str = "usage:
-  keeper serve [--config PATH] [--shards N] [--broadcast-core shared|dedicated]
-      Run a server. Without --config: standalone on 127.0.0.1:2181, data in ./keeper-data.
-      PATH is an Apache ZooKeeper zoo.cfg. --shards overrides keeper.shards,
-      --broadcast-core keeper.broadcastCore (default: shared on 1-2 CPUs).
-  keeper purge [--config PATH] [--count N]
-      Delete snapshots and log segments older than the newest N valid snapshots
-      (default autopurge.snapRetainCount, at least 3). Safe while the server runs.
-  keeper log dump PATH
-      Print the transactions of a log segment, or of every segment in a directory,
-      and report corruption with its offset.
-  keeper snapshot dump PATH
-      Print a snapshot's sessions and nodes, or what makes it invalid.
-  keeper version
-      Print the version.";
+/// keeper: a ZooKeeper-compatible coordination service.
+#[derive(Debug, Parser)]
+#[command(name = "keeper", version = concat!(env!("CARGO_PKG_VERSION"), " (ZooKeeper wire protocol 3.5-3.9)"))]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// Runs the command line; returns the process exit code.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a server. Without --config: standalone on 127.0.0.1:2181, data in ./keeper-data.
+    Serve {
+        /// An Apache ZooKeeper zoo.cfg.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Shard cores (overrides keeper.shards).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        shards: Option<u16>,
+        /// Where the broadcast loop runs (overrides keeper.broadcastCore; default: shared on 1-2 CPUs).
+        #[arg(long, value_name = "shared|dedicated", value_parser = ["shared", "dedicated"])]
+        broadcast_core: Option<String>,
+    },
+    /// Delete snapshots and log segments older than the newest N valid snapshots. Safe while the server runs.
+    Purge {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Snapshots to keep (default autopurge.snapRetainCount; at least 3).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(3..))]
+        count: Option<u32>,
+    },
+    /// Print the transactions of a log segment (or of every segment in a directory), and report corruption with its offset.
+    Log {
+        #[command(subcommand)]
+        what: Dump,
+    },
+    /// Print a snapshot's sessions and nodes, or what makes it invalid.
+    Snapshot {
+        #[command(subcommand)]
+        what: Dump,
+    },
+    /// Print the version.
+    Version,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum Dump {
+    /// Print the file (or directory) at PATH.
+    Dump { path: PathBuf },
+}
+
+/// Runs the command line (the arguments after the program name); returns
+/// the process exit code. Usage errors print clap's message, with "did you
+/// mean" where a subcommand or flag is misspelled, and exit 2.
 pub fn main(args: Vec<String>) -> i32 {
-    let mut args = args.into_iter();
-    match args.next().as_deref() {
-        Some("serve") => exit_code(serve(args.collect())),
-        Some("purge") => exit_code(purge(args.collect())),
-        Some("log") if args.next().as_deref() == Some("dump") => exit_code(dump(args.next(), |p, out| {
-            crate::server::inspect::dump_log(p, out).and_then(|clean| if clean { Ok(()) } else { Err("corruption found (see above)".into()) })
-        })),
-        Some("snapshot") if args.next().as_deref() == Some("dump") => exit_code(dump(args.next(), crate::server::inspect::dump_snapshot)),
-        Some("version") | Some("--version") => {
+    let cli = match Cli::try_parse_from(std::iter::once("keeper".to_string()).chain(args)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match cli.command {
+        Command::Serve { config, shards, broadcast_core } => exit_code(serve(config, shards, broadcast_core)),
+        Command::Purge { config, count } => exit_code(purge(config, count)),
+        Command::Log { what: Dump::Dump { path } } => exit_code(
+            crate::server::inspect::dump_log(&path, &mut std::io::stdout().lock())
+                .and_then(|clean| if clean { Ok(()) } else { Err("corruption found (see above)".into()) }),
+        ),
+        Command::Snapshot { what: Dump::Dump { path } } => exit_code(crate::server::inspect::dump_snapshot(&path, &mut std::io::stdout().lock())),
+        Command::Version => {
             println!("keeper {} (ZooKeeper wire protocol 3.5-3.9)", env!("CARGO_PKG_VERSION"));
             0
         }
-        Some("help") | Some("--help") | Some("-h") => {
-            println!("{USAGE}");
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "keeper", &mut std::io::stdout());
             0
-        }
-        other => {
-            if let Some(cmd) = other {
-                eprintln!("keeper: unknown command {cmd:?}");
-            }
-            eprintln!("{USAGE}");
-            2
         }
     }
 }
@@ -65,26 +108,16 @@ fn exit_code(result: Result<(), String>) -> i32 {
     }
 }
 
-fn dump(path: Option<String>, f: impl FnOnce(&std::path::Path, &mut std::io::StdoutLock<'static>) -> Result<(), String>) -> Result<(), String> {
-    let path = path.ok_or_else(|| format!("a PATH is needed\n{USAGE}"))?;
-    f(std::path::Path::new(&path), &mut std::io::stdout().lock())
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    match path {
+        Some(p) => Config::from_file(p).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
 }
 
-fn purge(args: Vec<String>) -> Result<(), String> {
-    let mut cfg = Config::default();
-    let mut count = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--config" => cfg = Config::from_file(std::path::Path::new(&it.next().ok_or("--config needs a path")?)).map_err(|e| e.to_string())?,
-            "--count" => {
-                let v = it.next().ok_or("--count needs a number")?;
-                count = Some(v.parse::<usize>().ok().filter(|n| *n >= 3).ok_or(format!("--count: expected a number of at least 3, got {v:?}"))?);
-            }
-            other => return Err(format!("purge: unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    let retain = count.unwrap_or(cfg.snap_retain_count as usize);
+fn purge(config: Option<PathBuf>, count: Option<u32>) -> Result<(), String> {
+    let cfg = load_config(config.as_ref())?;
+    let retain = count.unwrap_or(cfg.snap_retain_count) as usize;
     let dir = |d: &std::path::Path| d.join(crate::storage::log::DATA_SUBDIR);
     let purged = crate::storage::purge::purge(&dir(&cfg.data_dir), &dir(&cfg.data_log_dir), retain)?;
     for p in purged.snapshots.iter().chain(&purged.segments) {
@@ -94,35 +127,18 @@ fn purge(args: Vec<String>) -> Result<(), String> {
     Ok(())
 }
 
-fn serve(args: Vec<String>) -> Result<(), String> {
-    let mut config_path = None;
-    let mut shards = None;
-    let mut shared_broadcast = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--config" => config_path = Some(it.next().ok_or("--config needs a path")?),
-            "--shards" => {
-                let v = it.next().ok_or("--shards needs a number")?;
-                shards = Some(v.parse::<usize>().ok().filter(|n| (1..=256).contains(n)).ok_or(format!("--shards: expected 1-256, got {v:?}"))?);
-            }
-            "--broadcast-core" => {
-                let v = it.next().ok_or("--broadcast-core needs shared or dedicated")?;
-                shared_broadcast = Some(crate::config::parse_broadcast_core(&v).ok_or(format!("--broadcast-core: expected shared or dedicated, got {v:?}"))?);
-            }
-            other => return Err(format!("serve: unknown argument {other:?}\n{USAGE}")),
-        }
-    }
-    let mut cfg = match &config_path {
-        Some(p) => Config::from_file(std::path::Path::new(p)).map_err(|e| e.to_string())?,
-        None => Config::default(),
-    };
+fn serve(config: Option<PathBuf>, shards: Option<u16>, broadcast_core: Option<String>) -> Result<(), String> {
+    let mut cfg = load_config(config.as_ref())?;
+    let shared_broadcast = broadcast_core.map(|v| crate::config::parse_broadcast_core(&v).expect("clap accepts only shared or dedicated"));
     cfg.load_my_id().map_err(|e| e.to_string())?;
     if let Some(n) = shards {
-        cfg.shards = n;
+        cfg.shards = n as usize;
     }
     if let Some(shared) = shared_broadcast {
         cfg.shared_broadcast = shared;
+    }
+    for unknown in &cfg.unknown {
+        eprintln!("keeper: warning: {unknown}; it has no effect");
     }
     if !cfg.unsupported.is_empty() {
         eprintln!("keeper: warning: these config keys are not supported and have no effect: {}", cfg.unsupported.join(", "));

@@ -81,7 +81,7 @@ impl Sequencer {
         let (mono, wall) = (self.now.mono_ms, self.now.wall_ms);
         let report = AdminReport {
             last_zxid: self.tree.last_zxid().raw(),
-            node_count: self.tree.node_count() + 1,
+            node_count: self.tree.reported_node_count(),
             approximate_data_size: self.tree.approximate_data_size(),
             ephemerals: self.tree.ephemerals().iter().map(|(s, paths)| (*s, paths.iter().map(|p| p.to_string()).collect())).collect(),
             sessions: self.sessions.expiries().into_iter().map(|(id, timeout, at)| (id, timeout, wall + (at - mono))).collect(),

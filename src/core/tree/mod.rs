@@ -229,6 +229,13 @@ impl DataTree {
         self.nodes.len()
     }
 
+    /// The node count ZooKeeper reports (`srvr`, `mntr`'s zk_znode_count):
+    /// its tree holds the root under two keys ("" and "/"), so it counts
+    /// one more than there are nodes.
+    pub fn reported_node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
     /// ZooKeeper's approximate data size: path lengths plus data lengths.
     pub fn approximate_data_size(&self) -> u64 {
         self.data_bytes
