@@ -175,6 +175,7 @@ fn peer_frame(rng: &mut Rng) -> Vec<u8> {
             frame::message_frame(&PeerMessage::Raft(Box::new(WireMessage::from(&m))))
         }
         _ => frame::message_frame(&PeerMessage::Forward {
+            server: 2,
             session_id: 1,
             cxid: 2,
             op: OpCode::Create as i32,

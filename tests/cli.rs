@@ -68,3 +68,20 @@ fn srvr_shows_a_build_date_and_the_node_count_the_start_up_line_gave() {
     let counted = srvr.lines().find_map(|l| l.strip_prefix("Node count: ")).expect("srvr has a node count");
     assert!(k.log().contains(&format!("recovered {counted} nodes")), "the start-up line says {counted} nodes:\n{}", k.log());
 }
+
+#[test]
+fn sigterm_stops_a_standalone_server_cleanly_and_a_restart_has_its_writes() {
+    let mut k = Keeper::start("cli-sigterm");
+    let mut c = common::raw::RawClient::connect(k.addr());
+    for n in 0..20 {
+        assert_eq!(c.create(&format!("/t{n}"), b"v", 0), Some(0));
+    }
+    let status = Command::new("kill").args(["-TERM", &k.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(eventually(Duration::from_secs(10), || !k.is_running()), "it exits");
+    let log = k.log();
+    assert!(log.contains("SIGTERM: stopping") && log.contains("keeper: stopped"), "{log}");
+    k.restart();
+    let mut c = common::raw::RawClient::connect(k.addr());
+    assert_eq!(c.get("/t19").as_deref(), Some(&b"v"[..]));
+}

@@ -481,3 +481,54 @@ fn a_follower_whose_disk_fills_stops_while_the_others_go_on() {
         assert!(views[0].binary_search(name).is_ok(), "acknowledged {name} is there");
     }
 }
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_over_and_the_followers_clients_see_no_failure() {
+    let mut e = Ensemble::start("ens-sigterm", 3, "");
+    setup(&e);
+    let leader = e.leader();
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    // One writer per follower, on one connection each: every create must be answered with success.
+    let threads: Vec<_> = e
+        .others(leader)
+        .into_iter()
+        .map(|i| {
+            let (stop, failures, acked) = (stop.clone(), failures.clone(), acked.clone());
+            let mut c = connect(&e, i);
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let name = format!("term{i}-{n}");
+                    n += 1;
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.create(&format!("/w/{name}"), name.as_bytes(), 0)));
+                    let Ok(result) = result else {
+                        failures.lock().unwrap().push(format!("{name}: the connection broke"));
+                        return;
+                    };
+                    match result {
+                        Some(0) => acked.lock().unwrap().push(name),
+                        other => failures.lock().unwrap().push(format!("{name}: {other:?}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for_writes(&acked, 50, &e);
+    let started = Instant::now();
+    let status = e.terminate(leader);
+    let stopped_in = started.elapsed();
+    assert!(status.is_some_and(|s| s.success()), "SIGTERM: exit 0 ({status:?}); log:\n{}", e.servers[leader].log());
+    let log = e.servers[leader].log();
+    assert!(log.contains("handing leadership to server") && log.contains("stopping: every client's request answered"), "{log}");
+    let target = acked.lock().unwrap().len() + 50;
+    let went_on = eventually(SETTLE, || acked.lock().unwrap().len() >= target);
+    assert!(went_on, "writes went on; failures {:?}; logs:\n{}", failures.lock().unwrap(), e.logs());
+    stop.store(true, Ordering::Relaxed);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert!(failures.lock().unwrap().is_empty(), "the followers' clients saw failures: {:?}; logs:\n{}", failures.lock().unwrap(), e.logs());
+    e.restart(leader);
+    assert_agree(&e, &acked.lock().unwrap());
+    eprintln!("the leader stopped {stopped_in:?} after SIGTERM");
+}

@@ -109,6 +109,10 @@ pub enum ServeMode {
     /// allow it (canBeReadOnly) read this server's last committed state;
     /// writes and syncs get NotReadOnly.
     ReadOnly,
+    /// The server is stopping (SIGTERM): no new session, no new request
+    /// read; each connection closes once every request it sent is answered.
+    /// (Unlike the other changes, this one keeps connections open.)
+    Draining,
 }
 
 /// Broadcast → shard.
@@ -245,8 +249,10 @@ pub enum PeerMessage {
     /// A client's write, for the leader to prepare: the request as the
     /// client sent it (jute, without the frame length), and the
     /// connection's identities (scheme, id). `malformed`: the body did not
-    /// decode (it still takes a zxid, as in ZooKeeper).
-    Forward { session_id: i64, cxid: i32, op: i32, request: Vec<u8>, ids: Vec<(String, String)>, malformed: bool },
+    /// decode (it still takes a zxid, as in ZooKeeper). `server`: the
+    /// server whose client sent it (a stopping leader passes on the writes
+    /// it held to its successor).
+    Forward { server: u64, session_id: i64, cxid: i32, op: i32, request: Vec<u8>, ids: Vec<(String, String)>, malformed: bool },
     /// A client connected with no session: open this one (an id from the
     /// sending server's range) with this negotiated timeout.
     CreateSession { session_id: i64, timeout_ms: i32 },
@@ -264,4 +270,8 @@ pub enum PeerMessage {
     /// message that installs it: the file of the snapshot at `zxid` (raft
     /// position `index`, `term`), from byte `offset`; `last` ends it.
     SnapshotChunk { zxid: i64, index: u64, term: u64, offset: u64, data: Vec<u8>, last: bool },
+    /// The leader is stopping and hands its leadership to server `to`: when
+    /// `to` leads, the writes the receiver forwarded are still answered
+    /// (every one reached the old leader's log or is passed on to `to`).
+    Handover { to: u64 },
 }

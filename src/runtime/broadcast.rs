@@ -22,13 +22,14 @@
 
 use crate::config::Config;
 use crate::core::consensus::LogPosition;
-use crate::core::messages::{PeerMessage, ToBroadcast, ToShard};
+use crate::core::messages::{PeerMessage, ServeMode, ToBroadcast, ToShard};
 use crate::core::sequencer::{self, Clock, Persist, Ready, Sequencer};
 use crate::core::tree::DataTree;
 use crate::runtime::limits;
 use crate::runtime::notify::Mailbox;
 use crate::runtime::peer::Peers;
 use crate::runtime::snapshotter::SnapshotFeed;
+use crate::runtime::stop;
 use crate::runtime::transfer;
 use crate::runtime::wall_ms;
 use crate::storage::log::{HardState, Log, PersistJob, PersistWork, TxnLog};
@@ -105,7 +106,17 @@ struct Driver {
     /// A Ready that must wait, and what for.
     deferred: Option<(Ready, Blocker)>,
     started: Instant,
+    /// When a stop (SIGTERM) began, and when the process exits.
+    stopping_since: Option<Instant>,
+    exit_at: Option<Instant>,
 }
+
+/// How long a stopping server waits for leadership to move and for its
+/// clients' answers before it stops anyway.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+/// What a stopping server gives its shards to write the last replies and
+/// its links to send the last messages.
+const STOP_FLUSH: Duration = Duration::from_millis(500);
 
 /// Runs the broadcast core until the process exits.
 pub async fn run_broadcast(setup: BroadcastSetup) {
@@ -146,6 +157,8 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         installing: false,
         deferred: None,
         started: Instant::now(),
+        stopping_since: None,
+        exit_at: None,
     };
     let recovered = sequencer::Recovered { tree, base, entries, applied, hard_state };
     let mut seq = Sequencer::new(cfg, recovered, driver.out.len(), driver.now());
@@ -157,7 +170,13 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                 Event::FromShard(msg) => seq.on_message(msg, now),
                 Event::FromPeer(from, msg) => driver.on_peer_message(&mut seq, from, msg, now),
                 Event::PeerGone(id) => seq.peer_gone(id, now),
-                Event::Tick => seq.tick(now),
+                Event::Tick => {
+                    if stop::asked() && driver.stopping_since.is_none() {
+                        driver.stopping_since = Some(Instant::now());
+                        seq.begin_stop(now);
+                    }
+                    seq.tick(now)
+                }
                 Event::SnapshotSent(to, ok) => seq.snapshot_sent(to, ok),
                 Event::SnapshotLoaded(position, Ok(tree)) => {
                     if let Err(e) = driver.log.reset_to(position.index) {
@@ -191,6 +210,18 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                 return;
             }
         }
+        if let Some(since) = driver.stopping_since
+            && driver.exit_at.is_none()
+            && !driver.persisting
+            && driver.deferred.is_none()
+            && (seq.may_stop() || since.elapsed() >= STOP_DEADLINE)
+        {
+            driver.finish_stop(seq.may_stop()).await;
+        }
+        if driver.exit_at.is_some_and(|at| Instant::now() >= at) && !driver.persisting {
+            eprintln!("keeper: stopped");
+            std::process::exit(0);
+        }
     }
 }
 
@@ -206,6 +237,31 @@ fn spawn_timer(mailbox: Rc<Mailbox<Event>>, every: Duration) {
 }
 
 impl Driver {
+    /// The last of a stop: every client connection closes, and the process
+    /// exits 0 after [`STOP_FLUSH`], during which the last replies and peer
+    /// messages leave and writes still arriving for the old leader are
+    /// passed on. Everything acknowledged is durable (no persist runs).
+    async fn finish_stop(&mut self, clean: bool) {
+        if clean {
+            eprintln!("keeper: stopping: every client's request answered, the log synced");
+        } else {
+            eprintln!(
+                "keeper: stopping after {} s although some clients still wait for answers (they reconnect elsewhere); the log is synced",
+                STOP_DEADLINE.as_secs()
+            );
+        }
+        for tx in &self.out {
+            let _ = tx.send(ToShard::Serving(ServeMode::Closed)).await;
+        }
+        self.exit_at = Some(Instant::now() + STOP_FLUSH);
+        let mailbox = self.mailbox.clone();
+        spawn_local(async move {
+            glommio::timer::sleep(STOP_FLUSH).await;
+            mailbox.push_now(Event::Tick);
+        })
+        .detach();
+    }
+
     /// The time, for the sequencer.
     fn now(&self) -> Clock {
         Clock { mono_ms: self.started.elapsed().as_millis() as i64, wall_ms: wall_ms() }

@@ -18,6 +18,7 @@ pub mod notify;
 pub mod peer;
 pub mod shard;
 pub mod snapshotter;
+pub mod stop;
 pub mod stream;
 pub mod transfer;
 
@@ -119,6 +120,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let snap_dir = cfg.data_dir.join(DATA_SUBDIR);
     // Held until the process ends; taken before anything reads the directories.
     let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
+    stop::watch_signals()?;
     let listeners = listen(cfg.client_addr, cfg.shards)?;
     let peer_listener = if cfg.servers.is_empty() { None } else { Some(peer::bind(&cfg)?) };
     let started = std::time::Instant::now();

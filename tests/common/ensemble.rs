@@ -265,6 +265,23 @@ impl Ensemble {
         self.servers[i].paused = false;
     }
 
+    /// SIGTERM to server `i`; waits up to 15 s for it to exit and returns
+    /// how it exited (None: it did not, and was killed).
+    pub fn terminate(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let mut child = self.servers[i].child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// Starts server `i` again on its data.
     pub fn restart(&mut self, i: usize) {
         self.kill(i);

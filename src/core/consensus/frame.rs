@@ -22,7 +22,7 @@ pub const PEER_FRAME_BYTES_MAX: usize = 16 << 20;
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER_LEN: usize = 12;
 /// The peer protocol this build speaks.
-pub const PEER_PROTOCOL_VERSION: u16 = 1;
+pub const PEER_PROTOCOL_VERSION: u16 = 2;
 
 const KIND_HELLO: u16 = 0;
 /// The kind of a frame that carries a [`PeerMessage`].

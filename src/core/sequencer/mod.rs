@@ -82,6 +82,11 @@ use std::sync::Arc;
 /// clock is a jump of the wall clock, and is logged (ms).
 const WALL_CLOCK_JUMP_MS: i64 = 1000;
 
+/// How long a server without a leader keeps its clients' connections,
+/// holding their writes, before it closes them (ms): the longest election
+/// timeout, so that an election does not disconnect anyone.
+pub(crate) const LEADERLESS_GRACE_MS: i64 = 2 * consensus::ELECTION_TICKS as i64 * consensus::RAFT_TICK_MS;
+
 /// The least time without a leader before read-only mode starts (ms).
 const READ_ONLY_DELAY_MIN_MS: i64 = 2000;
 
@@ -260,6 +265,11 @@ pub struct Sequencer {
     reports: reports::Reports,
     /// How clients are served, and since when no leader has been known (monotonic ms).
     serve_mode: ServeMode,
+    /// The server the leader said it hands its leadership to (it is stopping).
+    handover_to: Option<u64>,
+    /// This server handed its leadership over (it is stopping): writes it
+    /// held are passed on to the new leader.
+    handed_over: bool,
     no_leader_since_ms: i64,
     /// When each other server was last heard from (monotonic ms).
     heard_from: HashMap<u64, i64>,
@@ -356,6 +366,8 @@ impl Sequencer {
             heard_from: HashMap::new(),
             leading: None,
             serve_mode: ServeMode::Closed,
+            handover_to: None,
+            handed_over: false,
             no_leader_since_ms: now.mono_ms,
             started: now,
             now,
@@ -394,9 +406,10 @@ impl Sequencer {
         (self.cfg.tick_ms as i64).max(READ_ONLY_DELAY_MIN_MS)
     }
 
-    /// Clients are to be served this way from now on.
+    /// Clients are to be served this way from now on. A stopping server
+    /// stays draining.
     fn set_serve_mode(&mut self, mode: ServeMode) {
-        if mode == self.serve_mode {
+        if mode == self.serve_mode || self.serve_mode == ServeMode::Draining {
             return;
         }
         if mode == ServeMode::ReadOnly {
@@ -409,6 +422,37 @@ impl Sequencer {
         debug_assert!(mode != ServeMode::ReadWrite || self.leader != 0, "clients are served writes only under a leader");
         self.serve_mode = mode;
         self.out.serving = Some(mode);
+    }
+
+    /// Asked to stop (SIGTERM): clients are drained, and a leader hands its
+    /// leadership to the voter furthest along, so that writes go on
+    /// without waiting for an election timeout.
+    pub fn begin_stop(&mut self, now: Clock) {
+        self.advance(now);
+        self.set_serve_mode(ServeMode::Draining);
+        let (voters, learners) = consensus::membership(&self.cfg);
+        if self.role != StateRole::Leader || voters.len() == 1 {
+            return;
+        }
+        let prs = self.raft.raft.prs();
+        let best = voters.iter().copied().filter(|&id| id != self.my_id).max_by_key(|&id| prs.get(id).map_or(0, |p| p.matched));
+        if let Some(to) = best {
+            eprintln!("keeper: server {} is stopping: handing leadership to server {to}", self.my_id);
+            self.handover_to = Some(to);
+            self.handed_over = true;
+            for id in voters.iter().chain(&learners).copied().filter(|&id| id != self.my_id) {
+                self.out.peers.push((id, PeerMessage::Handover { to }));
+            }
+            self.raft.transfer_leader(to);
+        }
+    }
+
+    /// Whether a stopping server may exit now: it does not lead an
+    /// ensemble, and no client of its waits for a reply.
+    pub fn may_stop(&self) -> bool {
+        let (voters, _) = consensus::membership(&self.cfg);
+        let leads_others = self.role == StateRole::Leader && voters.len() > 1;
+        !leads_others && self.origins.is_empty() && self.syncs.is_empty() && self.held.is_empty()
     }
 
     /// raft's current term on this server.
@@ -519,7 +563,9 @@ impl Sequencer {
     fn handle_peer(&mut self, from: u64, msg: PeerMessage) {
         match msg {
             PeerMessage::Raft(wire) => self.step_raft(from, &wire),
-            PeerMessage::Forward { session_id, cxid, op, request, ids, malformed } => self.forwarded(from, session_id, cxid, op, &request, ids, malformed),
+            PeerMessage::Forward { server, session_id, cxid, op, request, ids, malformed } => {
+                self.forwarded(from, server, session_id, cxid, op, &request, ids, malformed)
+            }
             PeerMessage::CreateSession { session_id, timeout_ms } => self.create_session(from, session_id, timeout_ms),
             PeerMessage::Revalidate { session_id, timeout_ms, shard, conn } => self.revalidate(from, session_id, timeout_ms, shard, conn),
             PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive } => {
@@ -531,6 +577,8 @@ impl Sequencer {
                 }
             }
             PeerMessage::StartedEmpty => self.forget_log_of(from),
+            PeerMessage::Handover { to } if from == self.leader => self.handover_to = Some(to),
+            PeerMessage::Handover { .. } => {}
             // Snapshot files are the driver's: it writes them to disk as they come.
             PeerMessage::SnapshotChunk { .. } => debug_assert!(false, "snapshot chunks go to the driver"),
         }
@@ -602,7 +650,11 @@ impl Sequencer {
                 self.announce_started_empty();
             }
         }
-        if self.serve_mode == ServeMode::Closed && self.cfg.read_only_mode && self.now.mono_ms - self.no_leader_since_ms >= self.read_only_delay_ms() {
+        let leaderless_ms = self.now.mono_ms - self.no_leader_since_ms;
+        if self.leader == 0 && self.serve_mode == ServeMode::ReadWrite && leaderless_ms >= LEADERLESS_GRACE_MS {
+            self.set_serve_mode(ServeMode::Closed);
+        }
+        if self.serve_mode == ServeMode::Closed && self.cfg.read_only_mode && leaderless_ms >= self.read_only_delay_ms() {
             self.set_serve_mode(ServeMode::ReadOnly);
         }
         if !self.may_prepare() {
@@ -792,12 +844,29 @@ impl Sequencer {
             self.leading = None;
             self.drop_outstanding();
         }
-        if old_leader != 0 && leader != old_leader {
-            self.drop_pending_requests();
+        if leader != 0 && leader != old_leader {
+            if self.handover_to.take() == Some(leader) {
+                // Handed over on purpose: every write sent to the old leader
+                // is in its log (the new one had all of it) or passed on.
+                eprintln!("keeper: server {leader} took over as planned; {} replies still to come are kept", self.origins.len());
+                // The old leader dropped the ReadIndex requests it had: ask the new one.
+                let mut tokens: Vec<u64> = self.syncs.keys().copied().collect();
+                tokens.sort_unstable();
+                for token in tokens {
+                    self.raft.read_index(token.to_le_bytes().to_vec());
+                }
+            } else if old_leader != 0 || !self.origins.is_empty() {
+                self.drop_pending_requests();
+            }
         }
         if (old_leader != 0) != (leader != 0) {
             self.no_leader_since_ms = self.now.mono_ms;
-            self.set_serve_mode(if leader != 0 { ServeMode::ReadWrite } else { ServeMode::Closed });
+        }
+        if leader != 0 {
+            // Without a leader, clients keep their connections for
+            // LEADERLESS_GRACE_MS (their writes wait): an election, planned
+            // or not, does not disconnect them ([`Sequencer::tick`] closes later).
+            self.set_serve_mode(ServeMode::ReadWrite);
         }
         self.release_held();
     }

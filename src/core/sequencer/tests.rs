@@ -788,19 +788,18 @@ fn followers_told_their_leaders_process_is_gone_elect_a_new_one_without_waiting_
     assert!(c.nodes[&next[0]].seq.may_prepare(), "the leader keeps leading");
 }
 
-/// Runs `ms` of time and returns when server `id` last changed its serve mode (or None).
+/// Runs for up to `ms`, until server `id` changes its serve mode: when, and to what (None: no change).
 fn run_watching_mode(c: &mut Cluster, id: u64, ms: i64) -> Option<(i64, ServeMode)> {
-    let mut changed = None;
-    let mut mode = c.nodes[&id].seq.serve_mode();
+    let mode = c.nodes[&id].seq.serve_mode();
     let end = c.now + ms;
     while c.now < end {
         c.run_for(consensus::RAFT_TICK_MS);
         let now_mode = c.nodes[&id].seq.serve_mode();
         if now_mode != mode {
-            (mode, changed) = (now_mode, Some((c.now, now_mode)));
+            return Some((c.now, now_mode));
         }
     }
-    changed
+    None
 }
 
 #[test]
@@ -813,12 +812,15 @@ fn a_server_cut_off_from_its_quorum_turns_read_only_after_the_delay_and_back_whe
     let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
     assert_eq!(c.nodes[&follower].seq.serve_mode(), ServeMode::ReadWrite);
     c.isolated.insert(follower);
-    let (lost_at, mode) = run_watching_mode(&mut c, follower, 2000).expect("the cut-off follower loses its leader within an election timeout");
+    // It loses its leader within an election timeout, keeps its clients for
+    // LEADERLESS_GRACE_MS, then stops serving them.
+    let (closed_at, mode) = run_watching_mode(&mut c, follower, 2000 + LEADERLESS_GRACE_MS).expect("the cut-off follower stops serving");
     assert_eq!(mode, ServeMode::Closed, "first it stops serving");
     // max(2000, tickTime) without a leader before read-only mode.
     let (ro_at, mode) = run_watching_mode(&mut c, follower, 4000).expect("then it turns read-only");
     assert_eq!(mode, ServeMode::ReadOnly);
-    assert!(ro_at - lost_at >= 3000 && ro_at - lost_at <= 3000 + consensus::RAFT_TICK_MS, "read-only {} ms after the leader was lost", ro_at - lost_at);
+    let after_closing = 3000 - LEADERLESS_GRACE_MS;
+    assert!((ro_at - closed_at - after_closing).abs() <= consensus::RAFT_TICK_MS, "read-only {} ms after closing, not {after_closing}", ro_at - closed_at);
     assert_eq!(c.nodes[&follower].seq.mode(), "read-only");
     assert_eq!(c.nodes[&leader].seq.serve_mode(), ServeMode::ReadWrite, "the majority's leader serves on");
     c.isolated.remove(&follower);

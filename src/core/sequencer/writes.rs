@@ -78,7 +78,7 @@ impl Sequencer {
                 crate::proto::encode::request(&mut frame, cxid, op, &req);
                 let request = frame[4..].to_vec();
                 let ids = ids.iter().map(|id| (id.scheme.clone(), id.id.clone())).collect();
-                self.out.peers.push((leader, PeerMessage::Forward { session_id, cxid, op: op as i32, request, ids, malformed }));
+                self.out.peers.push((leader, PeerMessage::Forward { server: self.my_id, session_id, cxid, op: op as i32, request, ids, malformed }));
             }
             Route::Hold => {
                 let origin = match &msg {
@@ -92,13 +92,26 @@ impl Sequencer {
 
     /// A write another server forwarded: prepared here if this server may.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn forwarded(&mut self, from: u64, session_id: i64, cxid: i32, op: i32, request: &[u8], ids: Vec<(String, String)>, malformed: bool) {
+    pub(super) fn forwarded(
+        &mut self,
+        from: u64,
+        server: u64,
+        session_id: i64,
+        cxid: i32,
+        op: i32,
+        request: &[u8],
+        ids: Vec<(String, String)>,
+        malformed: bool,
+    ) {
         if !self.may_prepare() {
-            if self.role == StateRole::Leader {
-                let msg = PeerMessage::Forward { session_id, cxid, op, request: request.to_vec(), ids, malformed };
+            let msg = PeerMessage::Forward { server, session_id, cxid, op, request: request.to_vec(), ids, malformed };
+            if self.role == StateRole::Leader || (self.handed_over && self.leader == 0) {
                 self.hold(Held::Peer(from, msg), None);
+            } else if self.handed_over {
+                // Held while this server handed its leadership over: passed on.
+                self.out.peers.push((self.leader, msg));
             }
-            // Not the leader (any more): the sending server closes the
+            // Else not the leader (any more): the sending server closes the
             // connection when it learns of the new leader.
             return;
         }
@@ -114,7 +127,7 @@ impl Sequencer {
             }
         };
         let ids: Vec<Id> = ids.into_iter().map(|(scheme, id)| Id::new(&scheme, &id)).collect();
-        self.prepare_write(from, None, session_id, cxid, opcode, &req, &ids);
+        self.prepare_write(server, None, session_id, cxid, opcode, &req, &ids);
     }
 
     /// Prepares a write of a client of server `from` and proposes it.

@@ -116,26 +116,47 @@ impl ShardState {
                 self.run_queued_reads(&c);
                 self.mark_dirty(id);
                 c.reader_wake.notify();
+                self.close_if_drained(&c);
             }
         }
     }
 
     /// Serves clients this way from now on. Any change from serving closes
     /// every client connection (their sessions live on; the clients
-    /// reconnect, here or elsewhere).
+    /// reconnect, here or elsewhere), except draining, which closes each
+    /// once every request it sent is answered.
     pub fn set_serve_mode(&mut self, mode: ServeMode) {
-        if self.serve != ServeMode::Closed && mode != self.serve {
-            let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
-            let why = match mode {
-                ServeMode::Closed => "no leader, so not serving",
-                _ => "a leader is back, so read-only mode ends",
-            };
-            eprintln!("keeper: shard {}: {why}; closing {} client connections", self.id, clients.len());
-            for c in clients {
-                c.close();
+        let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
+        self.serve = match (self.serve, mode) {
+            (_, ServeMode::Draining) => {
+                eprintln!("keeper: shard {}: stopping; draining {} client connections", self.id, clients.len());
+                self.serve = ServeMode::Draining;
+                for c in &clients {
+                    self.close_if_drained(c);
+                }
+                ServeMode::Draining
             }
+            (ServeMode::Closed, mode) => mode,
+            (old, mode) if old != mode => {
+                let why = match mode {
+                    ServeMode::Closed => "no leader, so not serving",
+                    _ => "a leader is back, so read-only mode ends",
+                };
+                eprintln!("keeper: shard {}: {why}; closing {} client connections", self.id, clients.len());
+                for c in clients {
+                    c.close();
+                }
+                mode
+            }
+            (_, mode) => mode,
+        };
+    }
+
+    /// While draining: closes the connection once nothing it sent waits for an answer.
+    fn close_if_drained(&self, c: &Rc<Conn>) {
+        if self.serve == ServeMode::Draining && c.inner.borrow().pending.is_empty() {
+            c.close();
         }
-        self.serve = mode;
     }
 
     /// Wakes the writers of connections that received output.
@@ -285,6 +306,7 @@ impl ShardState {
         self.run_queued_reads(&c);
         self.mark_dirty(conn_id);
         c.reader_wake.notify();
+        self.close_if_drained(&c);
     }
 
     /// The zxid a read arriving now must see: everything released so far.

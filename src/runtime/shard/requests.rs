@@ -69,7 +69,7 @@ impl ShardState {
         };
         match self.serve {
             // As a ZooKeeper server outside its quorum: no answer; the client tries another server.
-            ServeMode::Closed => return Action::Close,
+            ServeMode::Closed | ServeMode::Draining => return Action::Close,
             ServeMode::ReadOnly => return self.connect_read_only(c, &req),
             ServeMode::ReadWrite => {}
         }

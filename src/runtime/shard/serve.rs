@@ -95,6 +95,14 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
             };
             match phase {
                 Phase::Closing => return,
+                // Stopping: nothing more is read; the connection closes once answered.
+                Phase::Active if state.borrow().serve == ServeMode::Draining => {
+                    if queued == 0 {
+                        return;
+                    }
+                    conn.reader_wake.wait().await;
+                    continue;
+                }
                 Phase::Connecting | Phase::FourLetter(_) => {
                     conn.reader_wake.wait().await;
                     continue;
