@@ -183,7 +183,7 @@ fn last_segment(dir: &Path) -> PathBuf {
 fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> Option<usize> {
     let log_path = k.dir.join("recover.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut guard = KillOnDrop(
+    let mut guard = common::KillOnDrop::new(
         std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
             .args(["serve", "--config"])
             .arg(k.dir.join("zoo.cfg"))
@@ -192,7 +192,7 @@ fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> O
             .spawn()
             .unwrap(),
     );
-    let child = &mut guard.0;
+    let child = guard.child();
     let serving = common::eventually(Duration::from_secs(10), || common::four_letter(k.port, "srvr").contains("Mode:") || child.try_wait().unwrap().is_some());
     assert!(serving, "{case}: neither served nor exited");
     if let Some(status) = child.try_wait().unwrap() {
@@ -213,16 +213,6 @@ fn recovers_prefix_or_refuses(k: &mut Keeper, names: &[String], case: &str) -> O
         assert_eq!(get(&mut c, &format!("/data/{name}")).as_deref(), Some(payload(name).as_slice()), "{case}: {name} intact");
     }
     Some(prefix)
-}
-
-/// A server process that is killed when the test is done with it, pass or fail.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A named way to damage a segment's bytes.

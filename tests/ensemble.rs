@@ -532,3 +532,52 @@ fn a_leader_stopped_with_sigterm_hands_over_and_the_followers_clients_see_no_fai
     assert_agree(&e, &acked.lock().unwrap());
     eprintln!("the leader stopped {stopped_in:?} after SIGTERM");
 }
+
+#[test]
+fn a_rolling_restart_under_keeper_bench_load_fails_no_request_and_loses_no_session() {
+    let mut e = Ensemble::start("ens-roll", 3, "");
+    let hosts: Vec<String> = e.servers.iter().map(|s| s.addr().to_string()).collect();
+    let bench = std::process::Command::new("timeout")
+        .args([
+            "90",
+            env!("CARGO_BIN_EXE_keeper-bench"),
+            "run",
+            "--target",
+            &hosts.join(","),
+            "--workload",
+            "set",
+            "--clients",
+            "6",
+            "--warmup",
+            "1",
+            "--duration",
+            "20",
+            "--no-progress",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("keeper-bench starts");
+    let bench = common::KillOnDrop::new(bench);
+    let packets = |i: usize| {
+        common::four_letter(e.servers[i].client_port, "mntr")
+            .lines()
+            .find_map(|l| l.strip_prefix("zk_packets_received\t").and_then(|v| v.parse::<u64>().ok()))
+            .unwrap_or(0)
+    };
+    // keeper-bench prepares its nodes through the first server; the load then goes to all three.
+    assert!(eventually(SETTLE, || packets(1) + packets(2) > 300), "the load is on; logs:\n{}", e.logs());
+    // One server after another: SIGTERM, then a start on its data, leader included.
+    let mut order: Vec<usize> = e.others(e.leader());
+    order.push(e.leader());
+    for i in order {
+        let status = e.terminate(i);
+        assert!(status.is_some_and(|s| s.success()), "server {} exits 0 on SIGTERM ({status:?}); log:\n{}", i + 1, e.servers[i].log());
+        e.restart(i);
+    }
+    let out = bench.wait_with_output();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "keeper-bench saw no failed request and kept every session ({}):\n{text}\n{}", out.status, e.logs());
+    assert!(text.contains("sessions re-attached to another server"), "sessions moved as their servers stopped:\n{text}");
+    assert_agree(&e, &[]);
+}

@@ -253,12 +253,12 @@ pub enum PeerMessage {
     /// server whose client sent it (a stopping leader passes on the writes
     /// it held to its successor).
     Forward { server: u64, session_id: i64, cxid: i32, op: i32, request: Vec<u8>, ids: Vec<(String, String)>, malformed: bool },
-    /// A client connected with no session: open this one (an id from the
-    /// sending server's range) with this negotiated timeout.
-    CreateSession { session_id: i64, timeout_ms: i32 },
-    /// A client re-attached to a session here, with the right password:
+    /// A client of `server` connected with no session: open this one (an
+    /// id from that server's range) with this negotiated timeout.
+    CreateSession { server: u64, session_id: i64, timeout_ms: i32 },
+    /// A client re-attached to a session on `server`, with the right password:
     /// is it alive? (`shard`/`conn`: the connection, echoed back.)
-    Revalidate { session_id: i64, timeout_ms: i32, shard: u32, conn: u64 },
+    Revalidate { server: u64, session_id: i64, timeout_ms: i32, shard: u32, conn: u64 },
     /// The leader's answer to `Revalidate`.
     Revalidated { session_id: i64, timeout_ms: i32, shard: u32, conn: u64, alive: bool },
     /// Sessions with client activity on the sending server.

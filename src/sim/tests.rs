@@ -93,3 +93,12 @@ fn every_planted_bug_is_caught_within_the_ci_seed_budget() {
         eprintln!("{bug:?}: caught by seed {seed}: {why}");
     }
 }
+
+/// Found by seed 289: a server restarted from its log (no snapshot) kept
+/// its raft store's applied position at the base, so when it led and a
+/// follower needed a snapshot before anything new was applied, the store
+/// offered an empty one and raft panicked.
+#[test]
+fn regression_seed_289_a_restarted_leader_offers_the_snapshot_recovery_left_it_at() {
+    run_seed(289, &SimOptions::default());
+}

@@ -303,3 +303,30 @@ pub fn test_seed(test: &str, default: Option<u64>) -> u64 {
     eprintln!("{test}: seed {seed} (replay: KEEPER_TEST_SEED={seed} cargo nextest run {test} --no-capture)");
     seed
 }
+
+/// A child process that is killed when dropped, so a failing test leaves none behind.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> KillOnDrop {
+        KillOnDrop(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the child is held until dropped")
+    }
+
+    /// Waits for the process to end and collects its output.
+    pub fn wait_with_output(mut self) -> std::process::Output {
+        self.0.take().expect("the child is held until dropped").wait_with_output().expect("the child's output is read")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -13,6 +13,9 @@ use keeper::proto::records::ReplyHeader;
 use keeper::proto::request::Request;
 use std::net::SocketAddr;
 
+/// How long a handshake may go unanswered before the server is given up on.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The largest reply frame accepted (ZooKeeper clients use jute.maxbuffer).
 const MAX_REPLY_BYTES: usize = 16 << 20;
 
@@ -30,11 +33,29 @@ pub struct Session {
     output: BytesMut,
     next_xid: i32,
     pub session_id: i64,
+    /// The session's password and negotiated timeout, to re-attach elsewhere.
+    passwd: Bytes,
+    timeout_ms: i32,
 }
 
 impl Session {
     /// Connects and opens a new session with `timeout_ms`.
     pub async fn connect(addr: SocketAddr, timeout_ms: i32) -> std::io::Result<Session> {
+        Session::open(addr, 0, &[0; 16], timeout_ms).await
+    }
+
+    /// Connects to `addr` and re-attaches this session there (its server
+    /// closed the connection); the new connection replaces this one.
+    pub async fn reattach(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let moved = Session::open(addr, self.session_id, &self.passwd.clone(), self.timeout_ms).await?;
+        if moved.session_id != self.session_id {
+            return Err(std::io::Error::other(format!("session 0x{:x} was not re-attached", self.session_id)));
+        }
+        *self = Session { next_xid: self.next_xid, ..moved };
+        Ok(())
+    }
+
+    async fn open(addr: SocketAddr, session_id: i64, passwd: &[u8], timeout_ms: i32) -> std::io::Result<Session> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let mut s = Session {
@@ -44,15 +65,26 @@ impl Session {
             output: BytesMut::with_capacity(16 << 10),
             next_xid: 1,
             session_id: 0,
+            passwd: Bytes::new(),
+            timeout_ms,
         };
-        encode::connect(&mut s.output, 0, &[0; 16], timeout_ms);
+        encode::connect(&mut s.output, session_id, passwd, timeout_ms);
         s.flush().await?;
-        let resp = s.read_frame().await?;
-        let (_, session_id, _) = encode::connect_response(resp).map_err(|e| std::io::Error::other(format!("bad connect response: {e}")))?;
+        // A server that takes the connection but never answers the handshake
+        // (it lost its leader meanwhile) is given up on, as real clients do.
+        let answer = async { Some(s.read_frame().await) };
+        let give_up = async {
+            glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+            None
+        };
+        let resp = futures_lite::future::or(answer, give_up).await.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer to the handshake from {addr} within {HANDSHAKE_TIMEOUT:?}"))
+        })??;
+        let (negotiated, session_id, passwd) = encode::connect_response(resp).map_err(|e| std::io::Error::other(format!("bad connect response: {e}")))?;
         if session_id == 0 {
-            return Err(std::io::Error::other("the server refused the session"));
+            return Err(std::io::Error::other("the server refused the session (expired, or a wrong password)"));
         }
-        s.session_id = session_id;
+        (s.session_id, s.passwd, s.timeout_ms) = (session_id, passwd, negotiated);
         Ok(s)
     }
 

@@ -232,6 +232,10 @@ fn cmd_run(a: &Args) -> Result<(), String> {
         outcomes.push(outcome);
     }
     print_rows(a, &rows);
+    let reconnects: u64 = outcomes.iter().map(|o| o.recorder.reconnects).sum();
+    if reconnects > 0 && !a.flag("--json") {
+        println!("sessions re-attached to another server after theirs closed the connection: {reconnects} (their wait shows in max)");
+    }
     if let Some(path) = a.values.get("--hdr-log") {
         report::write_hlog(std::path::Path::new(path), &outcomes[0].recorder, rows[0].workload.as_str()).map_err(|e| format!("{path}: {e}"))?;
     }

@@ -268,11 +268,72 @@ impl Pacer {
     }
 }
 
+/// A request sent and not yet answered: kept whole, to send again after a fail-over.
+struct InFlight {
+    xid: i32,
+    start: Instant,
+    op: OpCode,
+    req: Request,
+}
+
+/// How long a session looks for a server that takes it back.
+const FAIL_OVER_FOR: Duration = Duration::from_secs(30);
+
+/// The session's server closed the connection (a server stopping answers
+/// every request it read first, then closes): with several targets, the
+/// session re-attaches to the next one that takes it and sends again what
+/// was not answered; with one, or when no server takes it back, the run
+/// stops with the error. A request keeps its start time, so the wait shows
+/// in its latency.
+async fn fail_over(plan: &Plan, client: usize, s: &mut Session, inflight: &mut VecDeque<InFlight>, rec: &RefCell<Recorder>, why: String) {
+    if plan.targets.len() < 2 {
+        unexpected(format!("client {client}: {why}"));
+    }
+    let deadline = Instant::now() + FAIL_OVER_FOR;
+    let mut attempt = 1;
+    loop {
+        let addr = plan.targets[(client + attempt) % plan.targets.len()];
+        match s.reattach(addr).await {
+            Ok(()) => break,
+            Err(e) if Instant::now() >= deadline => {
+                unexpected(format!("client {client}: {why}; no server took the session back within {FAIL_OVER_FOR:?} (last: {addr}: {e})"))
+            }
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    eprintln!("keeper-bench: client {client}: {e}; trying the next server");
+                }
+                glommio::timer::sleep(Duration::from_millis(20)).await
+            }
+        }
+        attempt += 1;
+    }
+    rec.borrow_mut().reconnects += 1;
+    for f in inflight.iter_mut() {
+        f.xid = s.queue(f.op, &f.req);
+    }
+}
+
+/// A new session on the client's server, or (with several targets, for
+/// up to [`FAIL_OVER_FOR`]) on the next one that takes it.
+async fn connect_any(plan: &Plan, client: usize) -> Session {
+    let deadline = Instant::now() + FAIL_OVER_FOR;
+    let mut attempt = 0;
+    loop {
+        let addr = plan.targets[(client + attempt) % plan.targets.len()];
+        match Session::connect(addr, 30_000).await {
+            Ok(s) => return s,
+            Err(e) if plan.targets.len() < 2 || Instant::now() >= deadline => unexpected(format!("client {client} cannot connect to {addr}: {e}")),
+            Err(_) => glommio::timer::sleep(Duration::from_millis(20)).await,
+        }
+        attempt += 1;
+    }
+}
+
 /// The request loop: closed (pipeline) or open (rate), on one session.
 async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: Instant, progress: &AtomicU64) {
-    let mut s = Session::connect(plan.target(client), 30_000).await.unwrap_or_else(|e| unexpected(format!("client {client} cannot connect: {e}")));
+    let mut s = connect_any(plan, client).await;
     let mut source = OpSource::new(plan.workload, &plan.shape, client, plan.clients);
-    let mut inflight: VecDeque<(i32, Instant)> = VecDeque::new();
+    let mut inflight: VecDeque<InFlight> = VecDeque::new();
     let mut pacer = plan.rate.map(|r| Pacer::new(Instant::now(), r / plan.clients as f64));
     // Open loop keeps sending what is due however many replies are pending.
     let outstanding_max = if pacer.is_some() { OPEN_LOOP_OUTSTANDING_MAX } else { plan.pipeline.max(1) };
@@ -294,9 +355,12 @@ async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: In
                 break;
             };
             let xid = s.queue(op, &req);
-            inflight.push_back((xid, start));
+            inflight.push_back(InFlight { xid, start, op, req });
         }
-        s.flush().await.unwrap_or_else(|e| unexpected(format!("client {client}: send failed: {e}")));
+        if let Err(e) = s.flush().await {
+            fail_over(plan, client, &mut s, &mut inflight, rec, format!("send failed: {e}")).await;
+            continue;
+        }
         if inflight.is_empty() {
             if !window_open {
                 break;
@@ -306,11 +370,17 @@ async fn requests(plan: &Plan, client: usize, rec: &RefCell<Recorder>, until: In
             glommio::timer::sleep(next.saturating_duration_since(Instant::now())).await;
             continue;
         }
-        let reply = s.recv().await.unwrap_or_else(|e| unexpected(format!("client {client}: receive failed: {e}")));
+        let reply = match s.recv().await {
+            Ok(reply) => reply,
+            Err(e) => {
+                fail_over(plan, client, &mut s, &mut inflight, rec, format!("receive failed: {e}")).await;
+                continue;
+            }
+        };
         if reply.header.xid < 0 {
             continue;
         }
-        let (xid, start) = inflight.pop_front().expect("a reply matches a request");
+        let InFlight { xid, start, .. } = inflight.pop_front().expect("a reply matches a request");
         if xid != reply.header.xid {
             unexpected(format!("client {client}: reply for xid {} while waiting for {xid}", reply.header.xid));
         }

@@ -19,6 +19,8 @@ pub struct Recorder {
     pub total: Histogram<u64>,
     pub intervals: Vec<Histogram<u64>>,
     pub errors: u64,
+    /// Sessions re-attached to another server after theirs closed the connection.
+    pub reconnects: u64,
     measure_from: Instant,
     measure_until: Instant,
 }
@@ -26,7 +28,7 @@ pub struct Recorder {
 impl Recorder {
     /// Records only what completes in `[measure_from, measure_until)`.
     pub fn new(measure_from: Instant, measure_until: Instant) -> Recorder {
-        Recorder { total: histogram(), intervals: Vec::new(), errors: 0, measure_from, measure_until }
+        Recorder { total: histogram(), intervals: Vec::new(), errors: 0, reconnects: 0, measure_from, measure_until }
     }
 
     /// Records one successful operation that started at `start` and completed at `now`.
@@ -47,6 +49,7 @@ impl Recorder {
     pub fn merge(&mut self, other: &Recorder) {
         self.total.add(&other.total).expect("histograms share bounds");
         self.errors += other.errors;
+        self.reconnects += other.reconnects;
         for (i, h) in other.intervals.iter().enumerate() {
             while self.intervals.len() <= i {
                 self.intervals.push(histogram());

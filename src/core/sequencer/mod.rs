@@ -70,12 +70,12 @@ use crate::core::messages::{Entry, Origin, PeerMessage, ServeMode, ShardId, ToBr
 use crate::core::outstanding::Outstanding;
 use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
-use crate::core::txn::Txn;
+use crate::core::txn::{Txn, TxnBody};
 use crate::core::zxid::Zxid;
 use ahash::AHashMap as HashMap;
 use raft::prelude::{ConfState, Entry as RaftEntry, EntryType, HardState, Message, MessageType};
 use raft::{RawNode, StateRole, Storage};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// A change of at least this much between the wall clock and the monotonic
@@ -265,6 +265,10 @@ pub struct Sequencer {
     reports: reports::Reports,
     /// How clients are served, and since when no leader has been known (monotonic ms).
     serve_mode: ServeMode,
+    /// Handshakes sent to the leader and not yet answered, by connection:
+    /// sent again to each new leader (a leader that stopped or failed may
+    /// never answer them; a second copy is harmless).
+    handshakes: BTreeMap<(ShardId, u64), PeerMessage>,
     /// The server the leader said it hands its leadership to (it is stopping).
     handover_to: Option<u64>,
     /// This server handed its leadership over (it is stopping): writes it
@@ -304,6 +308,12 @@ impl Sequencer {
         assert!(applied <= hard_state.commit, "applied entries are committed");
         let mut store = RaftStore::new(ConfState::from((voters, learners)), hard_state.clone(), base.index, base.term);
         store.append(&entries);
+        // Recovery applied entries after the base: a snapshot raft asks the
+        // store for stands there (found by the simulator, seed 289: a
+        // restarted server that led, asked for a snapshot before it applied
+        // anything new, offered an empty one and raft panicked).
+        let applied_term = entries.iter().find(|e| e.index == applied).map_or(base.term, |e| e.term);
+        store.set_applied(applied, applied_term);
         let raft_config = raft::Config {
             id: my_id,
             election_tick: consensus::ELECTION_TICKS,
@@ -366,6 +376,7 @@ impl Sequencer {
             heard_from: HashMap::new(),
             leading: None,
             serve_mode: ServeMode::Closed,
+            handshakes: BTreeMap::new(),
             handover_to: None,
             handed_over: false,
             no_leader_since_ms: now.mono_ms,
@@ -566,10 +577,13 @@ impl Sequencer {
             PeerMessage::Forward { server, session_id, cxid, op, request, ids, malformed } => {
                 self.forwarded(from, server, session_id, cxid, op, &request, ids, malformed)
             }
-            PeerMessage::CreateSession { session_id, timeout_ms } => self.create_session(from, session_id, timeout_ms),
-            PeerMessage::Revalidate { session_id, timeout_ms, shard, conn } => self.revalidate(from, session_id, timeout_ms, shard, conn),
+            PeerMessage::CreateSession { server, session_id, timeout_ms } => self.create_session(from, server, session_id, timeout_ms),
+            PeerMessage::Revalidate { server, session_id, timeout_ms, shard, conn } => self.revalidate(from, server, session_id, timeout_ms, shard, conn),
             PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive } => {
-                self.revalidated(session_id, timeout_ms, Origin { shard: shard as ShardId, conn }, alive)
+                let origin = Origin { shard: shard as ShardId, conn };
+                if self.handshakes.remove(&(origin.shard, origin.conn)).is_some() {
+                    self.revalidated(session_id, timeout_ms, origin, alive)
+                }
             }
             PeerMessage::Touch(ids) => {
                 for id in ids {
@@ -845,6 +859,7 @@ impl Sequencer {
             self.drop_outstanding();
         }
         if leader != 0 && leader != old_leader {
+            self.resend_handshakes(leader);
             if self.handover_to.take() == Some(leader) {
                 // Handed over on purpose: every write sent to the old leader
                 // is in its log (the new one had all of it) or passed on.
@@ -871,12 +886,28 @@ impl Sequencer {
         self.release_held();
     }
 
+    /// Sends the handshakes still unanswered to the new leader (or, when
+    /// this server leads now, handles them itself).
+    fn resend_handshakes(&mut self, leader: u64) {
+        let pending: Vec<PeerMessage> = self.handshakes.values().cloned().collect();
+        for msg in pending {
+            if leader == self.my_id {
+                self.handle_peer(self.my_id, msg);
+            } else {
+                self.out.peers.push((leader, msg));
+            }
+        }
+    }
+
     /// The leader changed: writes and syncs sent through the old one may
     /// never be answered, so their connections are closed (as a ZooKeeper
     /// follower closes its clients' connections when it loses its leader);
     /// the clients reconnect and keep their sessions.
     fn drop_pending_requests(&mut self) {
-        let mut origins: Vec<Origin> = self.origins.drain().map(|(_, o)| o).collect();
+        // Handshakes are sent again instead ([`Sequencer::resend_handshakes`]): their origins stay.
+        let handshakes = &self.handshakes;
+        let dropped: Vec<(i64, i32)> = self.origins.iter().filter(|(_, o)| !handshakes.contains_key(&(o.shard, o.conn))).map(|(k, _)| *k).collect();
+        let mut origins: Vec<Origin> = dropped.iter().filter_map(|k| self.origins.remove(k)).collect();
         origins.extend(self.syncs.drain().map(|(_, s)| s.origin));
         origins.sort_by_key(|o| (o.shard, o.conn));
         origins.dedup();
@@ -916,6 +947,9 @@ impl Sequencer {
             }
             let effect = self.tree.apply(&txn);
             let origin = self.origins.remove(&(txn.session_id, txn.cxid));
+            if let (Some(o), TxnBody::CreateSession { .. }) = (origin, &txn.body) {
+                self.handshakes.remove(&(o.shard, o.conn));
+            }
             let position = LogPosition { index: entry.index, term: entry.term };
             self.out.release.push(Entry::Txn { txn, origin, effect, position });
         }

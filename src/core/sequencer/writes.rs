@@ -104,16 +104,7 @@ impl Sequencer {
         malformed: bool,
     ) {
         if !self.may_prepare() {
-            let msg = PeerMessage::Forward { server, session_id, cxid, op, request: request.to_vec(), ids, malformed };
-            if self.role == StateRole::Leader || (self.handed_over && self.leader == 0) {
-                self.hold(Held::Peer(from, msg), None);
-            } else if self.handed_over {
-                // Held while this server handed its leadership over: passed on.
-                self.out.peers.push((self.leader, msg));
-            }
-            // Else not the leader (any more): the sending server closes the
-            // connection when it learns of the new leader.
-            return;
+            return self.hold_or_pass_on(from, PeerMessage::Forward { server, session_id, cxid, op, request: request.to_vec(), ids, malformed });
         }
         let Some(opcode) = OpCode::from_i32(op) else {
             return eprintln!("keeper: server {from} forwarded an unknown opcode {op}");
@@ -205,8 +196,12 @@ impl Sequencer {
             self.owners.insert(id, origin);
             self.origins.insert((id, 0), origin);
             match route {
-                Route::Forward(leader) => self.out.peers.push((leader, PeerMessage::CreateSession { session_id: id, timeout_ms })),
-                _ => self.create_session(self.my_id, id, timeout_ms),
+                Route::Forward(leader) => {
+                    let msg = PeerMessage::CreateSession { server: self.my_id, session_id: id, timeout_ms };
+                    self.handshakes.insert((origin.shard, origin.conn), msg.clone());
+                    self.out.peers.push((leader, msg));
+                }
+                _ => self.create_session(self.my_id, self.my_id, id, timeout_ms),
             }
             return;
         }
@@ -223,7 +218,8 @@ impl Sequencer {
         }
         match route {
             Route::Forward(leader) => {
-                let msg = PeerMessage::Revalidate { session_id: id, timeout_ms, shard: origin.shard as u32, conn: origin.conn };
+                let msg = PeerMessage::Revalidate { server: self.my_id, session_id: id, timeout_ms, shard: origin.shard as u32, conn: origin.conn };
+                self.handshakes.insert((origin.shard, origin.conn), msg.clone());
                 self.out.peers.push((leader, msg));
             }
             _ => {
@@ -233,16 +229,18 @@ impl Sequencer {
         }
     }
 
-    /// As leader: opens a session a client of server `from` asked for.
-    pub(super) fn create_session(&mut self, from: u64, session_id: i64, timeout_ms: i32) {
+    /// As leader: opens a session a client of `server` asked for (`from`
+    /// sent it: `server`, or a stopping leader passing it on).
+    pub(super) fn create_session(&mut self, from: u64, server: u64, session_id: i64, timeout_ms: i32) {
         if !self.may_prepare() {
-            if self.role == StateRole::Leader {
-                self.hold(Held::Peer(from, PeerMessage::CreateSession { session_id, timeout_ms }), None);
-            }
+            return self.hold_or_pass_on(from, PeerMessage::CreateSession { server, session_id, timeout_ms });
+        }
+        if self.sessions.timeout_of(session_id).is_some() || self.tree.sessions().contains_key(&session_id) {
+            // Sent again after a leader change: it is already open, or on its way.
             return;
         }
         self.sessions.add(session_id, timeout_ms, self.now.mono_ms);
-        self.session_servers.insert(session_id, from);
+        self.session_servers.insert(session_id, server);
         let created = Prepared { body: TxnBody::CreateSession { timeout_ms }, changes: Default::default() };
         self.propose(session_id, 0, created, None);
     }
@@ -257,16 +255,26 @@ impl Sequencer {
         alive
     }
 
-    /// As leader: a follower's client re-attached; answer whether the session lives.
-    pub(super) fn revalidate(&mut self, from: u64, session_id: i64, timeout_ms: i32, shard: u32, conn: u64) {
+    /// As leader: a client of `server` re-attached; answer whether the session lives.
+    pub(super) fn revalidate(&mut self, from: u64, server: u64, session_id: i64, timeout_ms: i32, shard: u32, conn: u64) {
         if !self.may_prepare() {
-            if self.role == StateRole::Leader {
-                self.hold(Held::Peer(from, PeerMessage::Revalidate { session_id, timeout_ms, shard, conn }), None);
-            }
-            return;
+            return self.hold_or_pass_on(from, PeerMessage::Revalidate { server, session_id, timeout_ms, shard, conn });
         }
-        let alive = self.session_alive(from, session_id);
-        self.out.peers.push((from, PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive }));
+        let alive = self.session_alive(server, session_id);
+        self.out.peers.push((server, PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive }));
+    }
+
+    /// A message for the leader that this server may not act on now: a
+    /// leader waiting to prepare holds it; a server that handed its
+    /// leadership over passes it on (holding it until the new leader is
+    /// known); any other drops it (its sender closes the client's
+    /// connection when it learns of the new leader).
+    fn hold_or_pass_on(&mut self, from: u64, msg: PeerMessage) {
+        if self.role == StateRole::Leader || (self.handed_over && self.leader == 0) {
+            self.hold(Held::Peer(from, msg), None);
+        } else if self.handed_over {
+            self.out.peers.push((self.leader, msg));
+        }
     }
 
     /// The leader said whether a re-attached session lives.
