@@ -194,6 +194,10 @@ impl std::fmt::Display for UnknownKey {
     }
 }
 
+/// The largest tickTime: 20 ticks (the default maxSessionTimeout) still fit
+/// in the protocol's 32-bit timeout.
+const TICK_MS_MAX: u32 = i32::MAX as u32 / 20;
+
 /// The keys keeper acts on.
 const KNOWN_KEYS: &[&str] = &[
     "tickTime",
@@ -299,10 +303,9 @@ impl Config {
             let num = |what: &str| value.parse::<u64>().map_err(|_| bad(what));
             match key {
                 "tickTime" => {
-                    cfg.tick_ms = num("a positive number of milliseconds")
-                        .ok()
-                        .filter(|v| *v > 0 && *v <= u32::MAX as u64)
-                        .ok_or_else(|| bad("a positive number of milliseconds"))? as u32
+                    // The default session timeouts (2 and 20 ticks) must fit ZooKeeper's int.
+                    let what = format!("a positive number of milliseconds, at most {TICK_MS_MAX}");
+                    cfg.tick_ms = num(&what).ok().filter(|v| *v > 0 && *v <= TICK_MS_MAX as u64).ok_or_else(|| bad(&what))? as u32
                 }
                 "initLimit" => cfg.init_limit = num("a number of ticks")? as u32,
                 "syncLimit" => cfg.sync_limit = num("a number of ticks")? as u32,
@@ -336,7 +339,10 @@ impl Config {
                 "snapCount" => {
                     cfg.snap_count = num("a number of transactions").ok().filter(|v| *v >= 2).ok_or_else(|| bad("a number of transactions, at least 2"))?
                 }
-                "preAllocSize" => cfg.segment_bytes = (num("a size in KiB").ok().filter(|v| *v > 0).ok_or_else(|| bad("a size in KiB"))? as usize) * 1024,
+                "preAllocSize" => {
+                    let kib = num("a size in KiB").ok().filter(|v| *v > 0 && *v <= 1 << 24).ok_or_else(|| bad("a size in KiB, at most 16 GiB"))?;
+                    cfg.segment_bytes = kib as usize * 1024
+                }
                 "forceSync" => cfg.force_sync = parse_yes_no(value).ok_or_else(|| bad("yes or no"))?,
                 "DigestAuthenticationProvider.superDigest" => {
                     if value.split(':').count() != 2 {
@@ -453,6 +459,16 @@ mod tests {
         assert_eq!(cfg.four_letter_words, Whitelist::All);
         assert_eq!(cfg.unsupported, vec!["admin.enableServer"]);
         assert_eq!(cfg.unknown, vec![UnknownKey { key: "foo.bar".into(), line: 10, suggestion: None }]);
+    }
+
+    /// Found by the zoo.cfg fuzzer (case seed 4294971095726): a tickTime
+    /// whose 20 ticks overflow the session timeout panicked.
+    #[test]
+    fn a_tick_time_too_large_for_the_session_timeouts_is_refused() {
+        let err = Config::parse("tickTime=200092181\n").unwrap_err().to_string();
+        assert!(err.contains("at most 107374182"), "{err}");
+        assert_eq!(Config::parse("tickTime=107374182\n").unwrap().max_session_timeout_ms, 2_147_483_640);
+        assert!(Config::parse("preAllocSize=18446744073709551\n").is_err(), "a segment size that overflows is refused");
     }
 
     #[test]
