@@ -3,7 +3,7 @@
 
 use super::check::{Checker, FNV_START, fnv};
 use super::rng::Rng;
-use crate::config::{Config, Role, ServerSpec};
+use crate::config::Config;
 use crate::core::consensus::{ELECTION_TICKS, LogPosition};
 use crate::core::messages::{ConnectInfo, Entry, Origin, PeerMessage, ToBroadcast};
 use crate::core::planted::{Bug, planted};
@@ -169,18 +169,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
 }
 
 fn config(id: u64, n: usize, opts: &SimOptions, election_ticks: usize) -> Arc<Config> {
-    let servers = (1..=n as u8)
-        .map(|sid| ServerSpec {
-            id: sid,
-            host: "127.0.0.1".into(),
-            peer_port: 2000 + sid as u16,
-            election_port: 3000 + sid as u16,
-            role: Role::Participant,
-            client_host: None,
-            client_port: None,
-            line: sid as usize,
-        })
-        .collect();
+    let servers = crate::config::ensemble::loopback_servers(n);
     Arc::new(Config {
         tick_ms: 2000,
         min_session_timeout_ms: 4000,

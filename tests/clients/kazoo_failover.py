@@ -19,12 +19,14 @@ watchdog aborts the run (exit 3) after 50 s.
 import logging
 import os
 import sys
-import threading
 import time
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import FAILED, check, start_watchdog  # noqa: E402
 
 logging.basicConfig(level=logging.DEBUG if os.environ.get("KAZOO_SUITE_TRACE") else logging.CRITICAL)
 
@@ -34,24 +36,7 @@ if len(sys.argv) != 2:
 HOSTS = sys.argv[1]
 ROOT = "/failover-%d" % os.getpid()
 WRITES = 20
-FAILED = []
-
-
-def watchdog():
-    print("FAIL watchdog: still running after 50 s, aborting", flush=True)
-    os._exit(3)
-
-
-_dog = threading.Timer(50.0, watchdog)
-_dog.daemon = True
-_dog.start()
-
-
-def check(name, ok, detail=""):
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name, (": " + detail) if detail and not ok else ""), flush=True)
-    if not ok:
-        FAILED.append(name)
-
+start_watchdog(50.0)
 
 states = []
 retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=0.5, deadline=20.0)

@@ -14,36 +14,21 @@ check; exits 0 only when all passed.
 import logging
 import os
 import sys
-import threading
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NotReadOnlyCallError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import KeeperState
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import FAILED, check, start_watchdog  # noqa: E402
+
 logging.basicConfig(level=logging.DEBUG if os.environ.get("KAZOO_SUITE_TRACE") else logging.CRITICAL)
 
 if len(sys.argv) != 4:
     sys.exit("usage: kazoo_read_only.py HOST:PORT PATH DATA")
 HOST, PATH, DATA = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-FAILED = []
-
-
-def watchdog():
-    print("FAIL watchdog: still running after 40 s, aborting", flush=True)
-    os._exit(3)
-
-
-_dog = threading.Timer(40.0, watchdog)
-_dog.daemon = True
-_dog.start()
-
-
-def check(name, ok, detail=""):
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name, (": " + str(detail)) if detail and not ok else ""), flush=True)
-    if not ok:
-        FAILED.append(name)
-
+start_watchdog(40.0)
 
 def refused(call):
     try:

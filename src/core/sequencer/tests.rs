@@ -5,7 +5,6 @@
 //! messages between servers.
 
 use super::*;
-use crate::config::{Role, ServerSpec};
 use crate::core::messages::{AdminQuery, ConnectInfo, ShardReport};
 use crate::core::tree::{Applied, OpResult, open_acl};
 use crate::core::txn::{TxnBody, TxnOp};
@@ -16,18 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 const TICK_MS: i64 = 2000;
 
 fn config(my_id: u8, servers: usize, edit: &dyn Fn(&mut Config)) -> Arc<Config> {
-    let servers = (1..=servers as u8)
-        .map(|id| ServerSpec {
-            id,
-            host: "127.0.0.1".into(),
-            peer_port: 2000 + id as u16,
-            election_port: 3000 + id as u16,
-            role: Role::Participant,
-            client_host: None,
-            client_port: None,
-            line: id as usize,
-        })
-        .collect();
+    let servers = crate::config::ensemble::loopback_servers(servers);
     let mut cfg = Config {
         tick_ms: TICK_MS as u32,
         min_session_timeout_ms: 4000,
