@@ -197,6 +197,24 @@ fn is_local_host(host: &str) -> bool {
     addrs.map(|a: SocketAddr| a.ip()).any(|ip: IpAddr| ip.is_unspecified() || TcpListener::bind((ip, 0)).is_ok())
 }
 
+/// Servers 1..=n as participants on loopback (peer ports 2001.., election
+/// ports 3001..), for tests and the simulator.
+#[cfg(test)]
+pub fn loopback_servers(n: usize) -> Vec<ServerSpec> {
+    (1..=n as u8)
+        .map(|id| ServerSpec {
+            id,
+            host: "127.0.0.1".into(),
+            peer_port: 2000 + id as u16,
+            election_port: 3000 + id as u16,
+            role: Role::Participant,
+            client_host: None,
+            client_port: None,
+            line: id as usize,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,22 +289,4 @@ mod tests {
         assert_eq!(read_my_id(&dir, &list).unwrap(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-/// Servers 1..=n as participants on loopback (peer ports 2001.., election
-/// ports 3001..), for tests and the simulator.
-#[cfg(test)]
-pub fn loopback_servers(n: usize) -> Vec<ServerSpec> {
-    (1..=n as u8)
-        .map(|id| ServerSpec {
-            id,
-            host: "127.0.0.1".into(),
-            peer_port: 2000 + id as u16,
-            election_port: 3000 + id as u16,
-            role: Role::Participant,
-            client_host: None,
-            client_port: None,
-            line: id as usize,
-        })
-        .collect()
 }
