@@ -3,7 +3,7 @@
 //! paused, resumed, wiped and restarted by pid. Every process is killed
 //! when the ensemble drops, also when the test fails.
 
-use super::{four_letter, free_port, temp_dir};
+use super::{four_letter, temp_dir};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -152,8 +152,13 @@ impl Ensemble {
     fn start_with(name: &str, participants: usize, observers: usize, extra: &str, proxied: bool) -> Ensemble {
         let n = participants + observers;
         let dir = temp_dir(name);
+        // Client, peer and election port of each server, all distinct.
+        let ports = super::free_ports(3 * n);
         let servers: Vec<Server> = (1..=n as u8)
-            .map(|id| Server { id, client_port: free_port(), peer_port: free_port(), dir: dir.join(format!("s{id}")), child: None, paused: false })
+            .map(|id| {
+                let at = 3 * (id as usize - 1);
+                Server { id, client_port: ports[at], peer_port: ports[at + 1], dir: dir.join(format!("s{id}")), child: None, paused: false }
+            })
             .collect();
         let mut proxies = HashMap::new();
         if proxied {
@@ -163,7 +168,7 @@ impl Ensemble {
                 }
             }
         }
-        let election_ports: Vec<u16> = servers.iter().map(|_| free_port()).collect();
+        let election_ports: Vec<u16> = (0..n).map(|i| ports[3 * i + 2]).collect();
         for (a, s) in servers.iter().enumerate() {
             let lines: String = servers
                 .iter()
