@@ -38,14 +38,10 @@ fn until(what: &str, ok: &dyn Fn(&str) -> bool, run: &dyn Fn() -> String) {
     panic!("{what} never succeeded; last output:\n{seen}");
 }
 
-fn require(path: &str) {
-    assert!(common::exists(path), "{path} is missing: run tools/install-test-deps.sh (the README's test command does)");
-}
-
 #[test]
 fn kazoo_keeps_its_session_when_the_leader_it_uses_is_killed() {
-    require(SYSTEM_PYTHON);
-    require("/usr/lib/python3/dist-packages/kazoo");
+    common::require(SYSTEM_PYTHON);
+    common::require("/usr/lib/python3/dist-packages/kazoo");
     let mut e = Ensemble::start("ens-kazoo", 3, "");
     let leader = e.leader();
     let mut script = Command::new(SYSTEM_PYTHON)
@@ -108,7 +104,7 @@ async fn the_rust_client_keeps_its_session_and_ephemeral_when_the_leader_is_kill
 
 #[test]
 fn zkcli_and_cli_mt_reach_the_ensemble_through_a_connect_string_naming_a_dead_server() {
-    require("/usr/share/zookeeper/bin/zkCli.sh");
+    common::require("/usr/share/zookeeper/bin/zkCli.sh");
     let mut e = Ensemble::start("ens-cli", 3, "");
     let leader = e.leader();
     let hosts = hosts_starting_at(&e, leader);
@@ -125,7 +121,7 @@ fn zkcli_and_cli_mt_reach_the_ensemble_through_a_connect_string_naming_a_dead_se
     until("zkCli.sh get after the kill", &|out| out.lines().any(|l| l == "v1"), &|| zkcli("get /cli-before"));
     until("zkCli.sh create after the kill", &|out| out.contains("Created /cli-after"), &|| zkcli("create /cli-after v2"));
     let cli_mt = "/usr/lib/zookeeper/bin/cli_mt";
-    require(cli_mt);
+    common::require(cli_mt);
     // cli_mt runs its batch command on the first connection it opens, and
     // it tries the hosts in order: the dead one goes last, so that the
     // command meets a live server (the dead one is still in the string).
@@ -139,8 +135,8 @@ fn zkcli_and_cli_mt_reach_the_ensemble_through_a_connect_string_naming_a_dead_se
 
 #[test]
 fn kazoo_reads_from_a_server_in_read_only_mode_and_writes_again_once_the_quorum_is_back() {
-    require(SYSTEM_PYTHON);
-    require("/usr/lib/python3/dist-packages/kazoo");
+    common::require(SYSTEM_PYTHON);
+    common::require("/usr/lib/python3/dist-packages/kazoo");
     let mut e = Ensemble::start("ens-ro", 3, "readonlymode.enabled=true");
     let leader = e.leader();
     let mut writer = RawClient::try_connect(e.servers[leader].addr(), 10_000).expect("a session on the leader");

@@ -8,10 +8,6 @@ mod common;
 use common::{Keeper, SYSTEM_PYTHON};
 use std::process::Command;
 
-fn require(path: &str) {
-    assert!(common::exists(path), "{path} is missing: run tools/install-test-deps.sh (the README's test command does)");
-}
-
 fn run(mut cmd: Command, what: &str, k: &Keeper) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what} did not start: {e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -21,8 +17,8 @@ fn run(mut cmd: Command, what: &str, k: &Keeper) {
 
 #[test]
 fn kazoo_recipes_and_operations() {
-    require(SYSTEM_PYTHON);
-    require("/usr/lib/python3/dist-packages/kazoo");
+    common::require(SYSTEM_PYTHON);
+    common::require("/usr/lib/python3/dist-packages/kazoo");
     let k = Keeper::start_with("kazoo", "", 2);
     let mut cmd = Command::new(SYSTEM_PYTHON);
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/kazoo_suite.py")).arg(k.connect_string());
@@ -31,7 +27,7 @@ fn kazoo_recipes_and_operations() {
 
 #[test]
 fn zkcli_and_cli_mt() {
-    require("/usr/share/zookeeper/bin/zkCli.sh");
+    common::require("/usr/share/zookeeper/bin/zkCli.sh");
     let k = Keeper::start("cli-tools");
     let mut cmd = Command::new("bash");
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/cli_tools.sh")).arg(k.connect_string());

@@ -31,6 +31,9 @@ from kazoo.exceptions import (
 from kazoo.protocol.states import EventType
 from kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import start_watchdog  # noqa: E402
+
 # kazoo logs reconnects and expected session errors as warnings; keep stdout one line per check
 logging.basicConfig(level=logging.DEBUG if os.environ.get("KAZOO_SUITE_TRACE") else logging.CRITICAL)
 
@@ -46,14 +49,7 @@ RESULTS = []
 CLIENTS = []
 
 
-def watchdog():
-    print("FAIL watchdog: suite still running after %.0f s, aborting" % DEADLINE, flush=True)
-    os._exit(3)
-
-
-_dog = threading.Timer(DEADLINE, watchdog)
-_dog.daemon = True
-_dog.start()
+start_watchdog(DEADLINE)
 
 
 def client(**kw):

@@ -257,6 +257,11 @@ pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }
 
+/// Fails the test with the fix when a tool the tests use is not installed.
+pub fn require(path: &str) {
+    assert!(exists(path), "{path} is missing: run tools/install-test-deps.sh (the README's test command does)");
+}
+
 /// Where the records of a raft log segment start, and where the last one
 /// ends, by walking the format: a 32-byte header, then records of 24 +
 /// padded payload bytes (length, crc, index, term, payload).

@@ -289,24 +289,8 @@ async fn fail_over(plan: &Plan, client: usize, s: &mut Session, inflight: &mut V
     if plan.targets.len() < 2 {
         unexpected(format!("client {client}: {why}"));
     }
-    let deadline = Instant::now() + FAIL_OVER_FOR;
-    let mut attempt = 1;
-    loop {
-        let addr = plan.targets[(client + attempt) % plan.targets.len()];
-        match s.reattach(addr).await {
-            Ok(()) => break,
-            Err(e) if Instant::now() >= deadline => {
-                unexpected(format!("client {client}: {why}; no server took the session back within {FAIL_OVER_FOR:?} (last: {addr}: {e})"))
-            }
-            Err(e) => {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    eprintln!("keeper-bench: client {client}: {e}; trying the next server");
-                }
-                glommio::timer::sleep(Duration::from_millis(20)).await
-            }
-        }
-        attempt += 1;
-    }
+    let what = format!("{why}; no server took the session back within {FAIL_OVER_FOR:?}");
+    first_server_that(plan, client, 1, &what, async |addr| s.reattach(addr).await).await;
     rec.borrow_mut().reconnects += 1;
     for f in inflight.iter_mut() {
         f.xid = s.queue(f.op, &f.req);
@@ -316,17 +300,28 @@ async fn fail_over(plan: &Plan, client: usize, s: &mut Session, inflight: &mut V
 /// A new session on the client's server, or (with several targets, for
 /// up to [`FAIL_OVER_FOR`]) on the next one that takes it.
 async fn connect_any(plan: &Plan, client: usize) -> Session {
+    first_server_that(plan, client, 0, "cannot connect", async |addr| Session::connect(addr, 30_000).await).await
+}
+
+/// Tries `attempt` on the client's targets in turn, from its own plus
+/// `skip`, until one succeeds. With one target its first failure ends the
+/// run, with several the failure after [`FAIL_OVER_FOR`] does (saying `what`).
+async fn first_server_that<T>(plan: &Plan, client: usize, skip: usize, what: &str, mut attempt: impl AsyncFnMut(SocketAddr) -> std::io::Result<T>) -> T {
     let deadline = Instant::now() + FAIL_OVER_FOR;
-    let mut attempt = 0;
-    loop {
-        let addr = plan.targets[(client + attempt) % plan.targets.len()];
-        match Session::connect(addr, 30_000).await {
-            Ok(s) => return s,
-            Err(e) if plan.targets.len() < 2 || Instant::now() >= deadline => unexpected(format!("client {client} cannot connect to {addr}: {e}")),
-            Err(_) => glommio::timer::sleep(Duration::from_millis(20)).await,
+    for n in skip.. {
+        let addr = plan.targets[(client + n) % plan.targets.len()];
+        match attempt(addr).await {
+            Ok(done) => return done,
+            Err(e) if plan.targets.len() < 2 || Instant::now() >= deadline => unexpected(format!("client {client}: {what} (last: {addr}: {e})")),
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    eprintln!("keeper-bench: client {client}: {e}; trying the next server");
+                }
+                glommio::timer::sleep(Duration::from_millis(20)).await
+            }
         }
-        attempt += 1;
     }
+    unreachable!("the attempts go on until one succeeds or the run ends")
 }
 
 /// The request loop: closed (pipeline) or open (rate), on one session.

@@ -242,6 +242,19 @@ impl Cluster {
     }
 }
 
+/// Creates `/n{round}-{i}` through `leader` in settled batches of 100 (cxids
+/// 1..=count, `count` a multiple of 100); returns `count`.
+fn create_in_batches(c: &mut Cluster, leader: u64, session: i64, count: i32) -> i32 {
+    assert_eq!(count % 100, 0, "whole batches");
+    for round in 0..count / 100 {
+        for i in 0..100 {
+            c.create(leader, session, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
+        }
+        c.settle();
+    }
+    count
+}
+
 /// The single op result of each released transaction: (zxid, result).
 fn results(entries: &[Entry]) -> Vec<(Zxid, OpResult)> {
     entries
@@ -622,13 +635,7 @@ fn a_follower_can_stand_for_election_after_its_store_was_compacted() {
     let mut c = Cluster::new(3, &|_| {});
     let leader = c.leader();
     let s = c.session(leader, 1);
-    let writes = crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 200;
-    for round in 0..writes / 100 {
-        for i in 0..100 {
-            c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
-        }
-        c.settle();
-    }
+    let writes = create_in_batches(&mut c, leader, s, crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 200);
     for node in c.nodes.values() {
         assert!(node.seq.raft.store().first() > 1, "the store dropped entries it no longer needs");
     }
@@ -649,13 +656,7 @@ fn a_follower_further_behind_than_the_leader_keeps_catches_up_from_a_snapshot() 
     let lagging = if leader == 3 { 2 } else { 3 };
     c.isolated.insert(lagging);
     let s = c.session(leader, 1);
-    let writes = crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 300;
-    for round in 0..writes / 100 {
-        for i in 0..100 {
-            c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
-        }
-        c.settle();
-    }
+    let writes = create_in_batches(&mut c, leader, s, crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 300);
     assert!(c.node(leader).seq.raft.store().first() > 2, "the leader no longer keeps the entries the lagging server needs");
     c.isolated.clear();
     c.run_for(1000);
@@ -724,13 +725,7 @@ fn a_follower_loading_a_snapshot_does_not_stand_for_election_until_it_is_in_plac
     let lagging = if leader == 3 { 2 } else { 3 };
     c.isolated.insert(lagging);
     let s = c.session(leader, 1);
-    let writes = crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 300;
-    for round in 0..writes / 100 {
-        for i in 0..100 {
-            c.create(leader, s, round * 100 + i + 1, &format!("/n{round}-{i}"), 0);
-        }
-        c.settle();
-    }
+    create_in_batches(&mut c, leader, s, crate::config::RETAINED_ENTRIES_DEFAULT as i32 + 300);
     c.hold_installs = true;
     c.isolated.clear();
     c.run_for(500);

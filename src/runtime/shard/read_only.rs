@@ -20,6 +20,7 @@ use crate::proto::codes::{ErrorCode, OpCode};
 use crate::proto::frame::{ConnectRequest, ConnectResponse};
 use crate::proto::request::Request;
 use crate::proto::response::Response;
+use crate::runtime::wall_ms;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -84,9 +85,4 @@ impl ShardState {
         }
         self.answer_in_order(c, Pending::Ready { xid, op, result: Err(ErrorCode::NotReadOnly), start, zxid: None })
     }
-}
-
-/// Wall-clock milliseconds since the Unix epoch (for a session id's time part).
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
