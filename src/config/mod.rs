@@ -73,6 +73,8 @@ pub struct Config {
     pub fixed_election_ticks: Option<usize>,
     pub four_letter_words: Whitelist,
     pub extended_types: bool,
+    /// `enforceQuota` (ZooKeeper 3.7+): hard quota limits refuse writes.
+    pub enforce_quota: bool,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub max_frame_bytes: usize,
@@ -146,6 +148,7 @@ impl Default for Config {
             fixed_election_ticks: None,
             four_letter_words: Whitelist::Only(vec!["srvr".into()]),
             extended_types: false,
+            enforce_quota: false,
             snap_retain_count: 3,
             purge_interval_hours: 0,
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
@@ -212,6 +215,7 @@ const KNOWN_KEYS: &[&str] = &[
     "maxClientCnxns",
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
+    "enforceQuota",
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
     "jute.maxbuffer",
@@ -330,6 +334,7 @@ impl Config {
                 "maxClientCnxns" => cfg.max_client_cnxns = num("a number of connections (0 for no limit)")? as u32,
                 "4lw.commands.whitelist" => cfg.four_letter_words = parse_whitelist(value),
                 "extendedTypesEnabled" => cfg.extended_types = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "enforceQuota" => cfg.enforce_quota = parse_bool(value).ok_or_else(|| bad("true or false"))?,
                 "autopurge.snapRetainCount" => cfg.snap_retain_count = (num("a count of at least 3")? as u32).max(3),
                 "autopurge.purgeInterval" => cfg.purge_interval_hours = num("a number of hours")? as u32,
                 "jute.maxbuffer" => {

@@ -20,8 +20,9 @@ use crate::core::tree;
 use crate::core::txn::NodeKind;
 use crate::core::zxid::Zxid;
 use crate::proto::records::Acl;
+use ahash::AHashMap as HashMap;
 use smallvec::SmallVec;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What prep needs to know of a node (ZooKeeper's `ChangeRecord`).
@@ -33,6 +34,8 @@ pub struct Record {
     pub child_creates: i32,
     pub num_children: usize,
     pub kind: NodeKind,
+    /// The data's length in bytes (what a quota counts).
+    pub data_len: usize,
 }
 
 impl Record {
@@ -45,6 +48,7 @@ impl Record {
             child_creates: node.persisted.child_creates,
             num_children: node.children.len(),
             kind: node.kind(),
+            data_len: node.data_len(),
         }
     }
 }
@@ -128,7 +132,7 @@ mod tests {
     use super::*;
 
     fn record(version: i32) -> Option<Record> {
-        Some(Record { acl: Arc::new(tree::open_acl()), version, aversion: 0, child_creates: 0, num_children: 0, kind: NodeKind::Persistent })
+        Some(Record { acl: Arc::new(tree::open_acl()), version, aversion: 0, child_creates: 0, num_children: 0, data_len: 0, kind: NodeKind::Persistent })
     }
 
     fn changes(items: &[(&str, Option<Record>)]) -> Changes {

@@ -30,6 +30,8 @@ pub struct PrepContext<'a> {
     pub ids: &'a [Id],
     /// `extendedTypesEnabled`: TTL nodes allowed.
     pub extended_types: bool,
+    /// `enforceQuota`: hard quota limits refuse creates and setData.
+    pub enforce_quota: bool,
 }
 
 /// A prepared request: the transaction body, and what it changed for the
@@ -118,8 +120,12 @@ fn prep_single(view: &mut View<'_>, op: OpCode, req: &Request, ctx: &PrepContext
             validate(path)?;
             let mut record = view.get(path)?;
             acl::check(&record.acl, perms::WRITE, ctx.ids)?;
+            // ZooKeeper checks the quota before the version.
+            let new_len = data.as_ref().map_or(0, |d| d.len());
+            check_quota(view, path, new_len as i64 - record.data_len as i64, 0, ctx)?;
             let version = check_and_inc_version(record.version, *version)?;
             record.version = version;
+            record.data_len = new_len;
             view.set(path, Some(record));
             Ok(TxnOp::SetData { path: path.clone(), data: owned(data), version })
         }
@@ -184,6 +190,15 @@ fn validate(path: &str) -> Result<(), ErrorCode> {
     path::validate(path).map_err(|_| ErrorCode::BadArguments)
 }
 
+/// `checkQuota`: under `enforceQuota`, the committed quota stats of `path`
+/// plus this change must stay within their hard limits.
+fn check_quota(view: &View<'_>, path: &str, bytes_diff: i64, count_diff: i64, ctx: &PrepContext<'_>) -> Result<(), ErrorCode> {
+    if !ctx.enforce_quota {
+        return Ok(());
+    }
+    view.tree.check_quota(path, bytes_diff, count_diff)
+}
+
 /// `checkAndIncVersion`: -1 matches any version; the result is the new version.
 fn check_and_inc_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
     if expected != -1 && expected != current {
@@ -229,6 +244,8 @@ fn prep_create(view: &mut View<'_>, op: OpCode, req: &CreateRequest, ctx: &PrepC
     if matches!(parent.kind, NodeKind::Ephemeral { .. }) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    let data_len = req.data.as_ref().map_or(0, |d| d.len());
+    check_quota(view, &path, data_len as i64, 1, ctx)?;
     // The transaction type follows the opcode, as in ZooKeeper: a plain create
     // with the container flag makes a persistent node.
     let kind = match op {
@@ -241,7 +258,7 @@ fn prep_create(view: &mut View<'_>, op: OpCode, req: &CreateRequest, ctx: &PrepC
     parent.num_children += 1;
     view.set(parent_path, Some(parent));
     let acl_shared = Arc::new(acl.clone());
-    view.set(&path, Some(Record { acl: acl_shared, version: 0, aversion: 0, child_creates: 0, num_children: 0, kind }));
+    view.set(&path, Some(Record { acl: acl_shared, version: 0, aversion: 0, child_creates: 0, num_children: 0, kind, data_len }));
     Ok(TxnOp::Create { path, data: owned(&req.data), acl, kind })
 }
 
@@ -284,7 +301,7 @@ mod tests {
     use crate::core::zxid::Zxid;
 
     fn ctx() -> PrepContext<'static> {
-        PrepContext { session_id: 9, ids: &[], extended_types: true }
+        PrepContext { session_id: 9, ids: &[], extended_types: true, enforce_quota: false }
     }
 
     fn create(path: &str, flags: i32) -> Request {

@@ -857,6 +857,49 @@ def system_nodes(ctx):
 
 
 @scenario
+def quota_enforced(ctx):
+    """Both servers run with enforceQuota=true (base_cfg): hard limits refuse
+    creates and setData with QuotaExceeded (-125), soft limits do not."""
+    r = ctx.root
+    q = "/zookeeper/quota" + r
+    a = setup(ctx)
+    a.create(r + "/q", b"abc")
+    a.create(r + "/soft")
+    a.create(q)
+    a.create(q + "/q")
+    # What zkCli 3.7+ writes for `setquota -N 3` then `setquota -B 20`.
+    a.create(q + "/q/zookeeper_limits", b"count=-1,bytes=-1=;byteHardLimit=20;countHardLimit=3")
+    a.create(q + "/q/zookeeper_stats", b"count=0,bytes=0")
+    a.get_data(q + "/q/zookeeper_stats")                # recounted: the root's node and bytes
+    a.create(r + "/q/a", b"12345")
+    a.create(r + "/q/b")                                # 3 nodes, the root included
+    a.create(r + "/q/c")                                # a 4th: refused
+    a.create(r + "/q/s-", flags=2)                      # sequential: refused, no counter taken
+    a.create_ttl(r + "/q/t", 10000)
+    a.call("createContainer", 19, b_create(r + "/q/k", flags=4))
+    a.get_children2(r + "/q")
+    a.set_data(r + "/q/a", b"x" * 17)                   # 3 + 17 = 20 bytes: allowed
+    a.set_data(r + "/q/a", b"x" * 18, version=99)       # the quota is checked before the version
+    a.set_data(r + "/q/a", b"x" * 18)
+    a.set_data(r + "/q/a", b"")                         # shrinking is allowed
+    a.delete(r + "/q/b")
+    a.multi("multi(create, create past the byte limit, delete)", [
+        (1, b_create(r + "/q/m1")), (1, b_create(r + "/q/m2", b"y" * 30)), (2, b_path_int(r + "/q/a", -1))])
+    a.get_children2(r + "/q")
+    a.get_data(q + "/q/zookeeper_stats")
+    # Soft limits alone are advisory.
+    a.create(q + "/soft")
+    a.create(q + "/soft/zookeeper_limits", b"count=1,bytes=1")
+    a.create(q + "/soft/zookeeper_stats")
+    a.create(r + "/soft/x", b"more than a byte")
+    a.get_data(q + "/soft/zookeeper_stats")
+    # A raised limit counts at once.
+    a.set_data(q + "/q/zookeeper_limits", b"count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=10")
+    a.create(r + "/q/c", b"y" * 30)
+    a.get_data(q + "/q/zookeeper_stats")
+
+
+@scenario
 def setdata_setacl(ctx):
     r = ctx.root
     ex = r + "/ex"
@@ -2186,6 +2229,7 @@ class Server:
                 "clientPortAddress=127.0.0.1\n"
                 "4lw.commands.whitelist=*\n"
                 "admin.enableServer=false\n"
+                "enforceQuota=true\n"
                 "extendedTypesEnabled=true\n" % (os.path.join(self.dir, "data"), self.port))
 
     def launch(self, argv):

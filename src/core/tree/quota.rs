@@ -8,9 +8,17 @@
 //! Updates change only the stats node's data (no version, no watch), and are
 //! part of applying a transaction: a `Put` of the stats node among its
 //! changes, so every tree agrees.
-//! Enforcement (`zookeeper.enforceQuota`) is not implemented: limits are advisory.
+//!
+//! With `enforceQuota=true` (ZooKeeper 3.7+), prep refuses a create or
+//! setData that would take the subtree past a hard limit
+//! (`countHardLimit`, `byteHardLimit`) with QuotaExceeded
+//! ([`DataTree::check_quota`]); soft limits (`count`, `bytes`) stay
+//! advisory. As in ZooKeeper, the check reads the committed stats, so
+//! requests in flight together (pipelined, or several creates in one
+//! multi) may pass a limit by the number in flight.
 
 use super::{Change, Changes, DataTree, QUOTA_NODE};
+use crate::proto::codes::ErrorCode;
 use bytes::Bytes;
 use std::collections::BTreeSet;
 
@@ -32,6 +40,37 @@ fn tracked_path(quota_parent: &str) -> Option<&str> {
 
 fn stats_path(root: &str) -> String {
     format!("{QUOTA_NODE}{root}/{STATS_NODE}")
+}
+
+fn limits_path(root: &str) -> String {
+    format!("{QUOTA_NODE}{root}/{LIMITS_NODE}")
+}
+
+/// A limits node's hard limits (ZooKeeper's `StatsTrack` keys
+/// `countHardLimit` and `byteHardLimit`), -1 for none. Its soft limits,
+/// `count` and `bytes`, refuse nothing (ZooKeeper only logs them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HardLimits {
+    count: i64,
+    bytes: i64,
+}
+
+impl HardLimits {
+    /// Parses both ZooKeeper's old text, `count=N,bytes=M` (no hard
+    /// limits), and 3.7's, `count=N,bytes=M=;byteHardLimit=B;countHardLimit=C`:
+    /// pairs split at `,` or `;`, the value is what lies between the first
+    /// `=` and any second one. A key that is missing or not a number is -1.
+    fn parse(data: &[u8]) -> HardLimits {
+        let text = String::from_utf8_lossy(data);
+        let value = |key: &str| {
+            text.split([',', ';'])
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.trim() == key)
+                .and_then(|(_, v)| v.split('=').next()?.trim().parse().ok())
+                .unwrap_or(-1)
+        };
+        HardLimits { count: value("countHardLimit"), bytes: value("byteHardLimit") }
+    }
 }
 
 /// Parses `count=N,bytes=M[,...]`, keeping unknown keys in order.
@@ -89,6 +128,32 @@ impl QuotaRoots {
 }
 
 impl DataTree {
+    /// `checkQuota` under `enforceQuota`: whether adding `count_diff` nodes
+    /// and `bytes_diff` data bytes at `path` keeps its quota root (the
+    /// deepest one above it) within its hard limits, as the committed stats
+    /// stand. A limit of N allows a subtree of N nodes, its root included.
+    pub fn check_quota(&self, path: &str, bytes_diff: i64, count_diff: i64) -> Result<(), ErrorCode> {
+        let Some(root) = self.quota.root_of(path) else {
+            return Ok(());
+        };
+        let Some(limits) = self.get(&limits_path(root)).map(|n| HardLimits::parse(n.data().unwrap_or_default())) else {
+            return Ok(());
+        };
+        let count_limit = Some(limits.count).filter(|&l| l > -1 && count_diff != 0);
+        let bytes_limit = Some(limits.bytes).filter(|&l| l > -1 && bytes_diff != 0);
+        if count_limit.is_none() && bytes_limit.is_none() {
+            return Ok(());
+        }
+        let Some((count, bytes, _)) = self.get(&stats_path(root)).map(|n| parse_stats(n.data().unwrap_or_default())) else {
+            return Ok(());
+        };
+        let over = |used: i64, diff: i64, limit: Option<i64>| limit.is_some_and(|limit| used.saturating_add(diff) > limit);
+        if over(count, count_diff, count_limit) || over(bytes, bytes_diff, bytes_limit) {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        Ok(())
+    }
+
     /// Called after a node is created: quota bookkeeping for it.
     pub(super) fn quota_after_create(&mut self, parent: &str, name: &str, path: &str, data_len: usize, changes: &mut Changes) {
         if name == STATS_NODE
@@ -159,5 +224,14 @@ mod tests {
         assert_eq!(roots.root_of("/a/bc"), Some("/a"));
         assert_eq!(roots.root_of("/x"), None);
         assert_eq!(tracked_path("/zookeeper/quota/a/b"), Some("/a/b"));
+    }
+
+    #[test]
+    fn limits_parse_both_zookeeper_formats() {
+        assert_eq!(HardLimits::parse(b"count=5,bytes=100"), HardLimits { count: -1, bytes: -1 });
+        // What zkCli 3.7+ writes after `setquota -N 2` and `setquota -B 30`.
+        let both = HardLimits::parse(b"count=-1,bytes=-1=;byteHardLimit=30;countHardLimit=2");
+        assert_eq!(both, HardLimits { count: 2, bytes: 30 });
+        assert_eq!(HardLimits::parse(b"countHardLimit=x;;=;byteHardLimit"), HardLimits { count: -1, bytes: -1 });
     }
 }
