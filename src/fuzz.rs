@@ -8,7 +8,8 @@
 //! Targets: a client's ConnectRequest and requests (jute); peer frames,
 //! and the raft messages inside them converted to raft's types; log
 //! records walked through a segment, and the transactions they hold
-//! (rkyv); snapshot files (what the chunks a leader streams become); zoo.cfg.
+//! (rkyv); snapshot files (what the chunks a leader streams become); zoo.cfg;
+//! Apache ZooKeeper's snapshots and logs (what `keeper import` reads).
 //!
 //! CI runs [`CI_CASES`] cases per target (snapshots a tenth, each is a file).
 //! `KEEPER_FUZZ_CASES=N` runs N per target, `KEEPER_FUZZ_SEED=S` starts
@@ -309,4 +310,35 @@ fn zoo_cfg() {
             let _ = Config::parse(&String::from_utf8_lossy(b));
         },
     );
+}
+
+#[test]
+fn zookeeper_data_directories() {
+    // A snapshot and the two logs after it, as ZooKeeper 3.8 wrote them
+    // (their preallocated zeros cut off); `keeper import` reads such files.
+    const FILES: [(&str, &[u8]); 3] = [
+        ("snapshot.1d", include_bytes!("../tests/fixtures/zookeeper-3.8/version-2/snapshot.1d")),
+        ("log.1", include_bytes!("../tests/fixtures/zookeeper-3.8/version-2/log.1")),
+        ("log.1f", include_bytes!("../tests/fixtures/zookeeper-3.8/version-2/log.1f")),
+    ];
+    let dir = std::env::temp_dir().join(format!("keeper-fuzz-zk-{}", std::process::id()));
+    let version_dir = dir.join("version-2");
+    std::fs::create_dir_all(&version_dir).unwrap();
+    let load = || crate::storage::zookeeper::load(&dir, &dir).map_err(|e| e.to_string()).and_then(|(tree, _)| tree.into_data_tree().map(|_| ()));
+    for (name, valid) in FILES {
+        for (other, bytes) in FILES {
+            std::fs::write(version_dir.join(other), bytes).unwrap();
+        }
+        load().unwrap_or_else(|e| panic!("the untouched ZooKeeper files import: {e}"));
+        fuzz(
+            &format!("ZooKeeper's {name}"),
+            cases() / 10,
+            |_| valid.to_vec(),
+            |b| {
+                std::fs::write(version_dir.join(name), b).unwrap();
+                let _ = load();
+            },
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

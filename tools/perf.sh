@@ -3,11 +3,12 @@
 # project's own load generator (keeper-bench). Results go to $OUT (default
 # perf-results/), one file per measurement; PERF.md quotes them.
 #
-#   tools/perf.sh [quick|full|memory|pinned|cpu]
+#   tools/perf.sh [quick|full|memory|pinned|cpu|headline]
 #     quick: every measurement, one round each; full: the same with 3 rounds;
 #     memory: only the populate/memory/restart part (MEM_ROUNDS times, default 3;
 #       other modes do it once); pinned: only the pinned comparison;
-#     cpu: only the closed loop at 16 and 64 clients, 3 rounds (for server CPU per op).
+#     cpu: only the closed loop at 16 and 64 clients, 3 rounds (for server CPU per op);
+#     headline: only the headline (16 clients, 3 rounds) and its latency plot.
 #
 # Needs: tools/install-test-deps.sh (ZooKeeper 3.8 from Debian), and
 # ../shared/reference/zookeeper.sh or ZK_SCRIPT pointing at an equivalent.
@@ -56,12 +57,23 @@ for port in $KEEPER_PORT $ZK_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "port $port is already in use: stop that server first" >&2; exit 1; fi
 done
 machine >"$OUT/machine.txt"
-case "$MODE" in quick|full|memory|pinned|cpu) ;; *) echo "usage: tools/perf.sh [quick|full|memory|pinned|cpu]" >&2; exit 2 ;; esac
+case "$MODE" in quick|full|memory|pinned|cpu|headline) ;; *) echo "usage: tools/perf.sh [quick|full|memory|pinned|cpu|headline]" >&2; exit 2 ;; esac
 if [ "$MODE" = quick ] || [ "$MODE" = memory ]; then ROUNDS=1; DUR=3; else ROUNDS=3; DUR=5; fi
 compare() { # NAME ARGS...: keeper (A) against zookeeper (B)
   local name=$1; shift
   $BENCH compare --a 127.0.0.1:$KEEPER_PORT --a-name keeper --a-pid "$KP" --b 127.0.0.1:$ZK_PORT --b-name zookeeper --b-pid "$ZP" --no-progress "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err"
 }
+
+headline() { compare headline --workload get,set,create,mixed --clients 16 --rounds 3 --warmup 2 --duration 5 --plot "$OUT/latency.svg"; }
+
+if [ "$MODE" = headline ]; then
+start_keeper
+start_zk
+KP=$(cat "$WORK/keeper/pid")
+ZP=$(cat "$WORK/zk/zk.pid")
+headline
+echo "results in $OUT"; exit 0
+fi
 
 if [ "$MODE" = cpu ]; then
 start_keeper
@@ -89,7 +101,7 @@ for clients in 1 16 64; do
 done
 compare open-loop-get --workload get --clients 16 --rate 10000 --rounds 3 --warmup 1 --duration 4
 compare open-loop-set --workload set --clients 16 --rate 5000 --rounds 3 --warmup 1 --duration 4
-compare headline --workload get,set,create,mixed --clients 16 --rounds 3 --warmup 2 --duration 5 --plot "$OUT/latency.svg"
+headline
 compare watch-storm --workload watch,storm --watchers 1000 --clients 2000 --rounds 1 --duration 3
 compare churn --workload churn --clients 16 --rounds 1 --warmup 1 --duration "$DUR"
 compare misc --workload exists,getchildren,multi,delete,storm --clients 16 --rounds 1 --warmup 1 --duration "$DUR"

@@ -5,6 +5,8 @@
 //! keeper purge [--config zoo.cfg] [--count N]    delete old snapshots and logs
 //! keeper log dump PATH                           print a log segment (or a directory of them)
 //! keeper snapshot dump PATH                      print a snapshot
+//! keeper import --zookeeper-data DIR [--zookeeper-log DIR] --data DIR [--data-log DIR]
+//!                                                a keeper data directory from ZooKeeper's
 //! keeper version                                 print the version
 //! keeper completions bash|zsh|fish|...           print a shell completion script
 //! ```
@@ -56,6 +58,21 @@ enum Command {
         #[command(subcommand)]
         what: Dump,
     },
+    /// Build a keeper data directory from an Apache ZooKeeper (3.5-3.9) one: its newest valid snapshot and the transaction logs after it. Run it with ZooKeeper stopped, into a new directory.
+    Import {
+        /// ZooKeeper's dataDir (holding version-2/snapshot.*).
+        #[arg(long, value_name = "DIR")]
+        zookeeper_data: PathBuf,
+        /// ZooKeeper's dataLogDir (holding version-2/log.*), when not its dataDir.
+        #[arg(long, value_name = "DIR")]
+        zookeeper_log: Option<PathBuf>,
+        /// keeper's dataDir to create.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// keeper's dataLogDir, when not its dataDir.
+        #[arg(long, value_name = "DIR")]
+        data_log: Option<PathBuf>,
+    },
     /// Print the version.
     Version,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -87,6 +104,12 @@ pub fn main(args: Vec<String>) -> i32 {
                 .and_then(|clean| if clean { Ok(()) } else { Err("corruption found (see above)".into()) }),
         ),
         Command::Snapshot { what: Dump::Dump { path } } => exit_code(crate::server::inspect::dump_snapshot(&path, &mut std::io::stdout().lock())),
+        Command::Import { zookeeper_data, zookeeper_log, data, data_log } => exit_code(crate::server::import::import(
+            &zookeeper_data,
+            zookeeper_log.as_ref().unwrap_or(&zookeeper_data),
+            &data,
+            data_log.as_ref().unwrap_or(&data),
+        )),
         Command::Version => {
             println!("keeper {} (ZooKeeper wire protocol 3.5-3.9)", env!("CARGO_PKG_VERSION"));
             0

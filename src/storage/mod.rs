@@ -11,3 +11,4 @@ pub mod record;
 pub mod recovery;
 pub mod segment;
 pub mod snapshot;
+pub mod zookeeper;

@@ -15,7 +15,8 @@ use crate::storage::segment::{io_err, sync_dir};
 use std::io::Write;
 use std::path::Path;
 
-const FILE: &str = "hardstate";
+/// The file's name in keeper's subdirectory of the dataLogDir.
+pub const FILE: &str = "hardstate";
 const MAGIC: &[u8; 8] = b"KPRHARD1";
 const LEN: usize = 40;
 

@@ -22,7 +22,7 @@
 //!   a persist is in flight.
 
 mod file;
-mod hard_state;
+pub mod hard_state;
 mod memory;
 
 pub use file::{DATA_SUBDIR, PersistJob, Recovery, TxnLog};
