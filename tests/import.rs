@@ -27,7 +27,8 @@ impl ZooKeeper {
     /// that its data is a snapshot and the logs after it. `quorum`: as an
     /// ensemble of one (`standaloneEnabled=false`), whose zxids have an
     /// epoch, as every ensemble's do; else standalone (epoch 0).
-    fn start(dir: &Path, quorum: bool) -> ZooKeeper {
+    /// `compression`: zookeeper.snapshot.compression.method (gz, snappy).
+    fn start(dir: &Path, quorum: bool, compression: &str) -> ZooKeeper {
         common::require(ZK_JAR);
         let ports = common::free_ports(3);
         let (port, data) = (ports[0], dir.join("zk"));
@@ -47,6 +48,7 @@ impl ZooKeeper {
             .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp"])
             .arg(format!("/etc/zookeeper/conf:{ZK_JAR}"))
             .arg(format!("-Dzookeeper.log.dir={}", dir.display()))
+            .arg(format!("-Dzookeeper.snapshot.compression.method={compression}"))
             .args(["-Dzookeeper.extendedTypesEnabled=true", "org.apache.zookeeper.server.quorum.QuorumPeerMain"])
             .arg(&cfg)
             .stdin(Stdio::null())
@@ -143,9 +145,20 @@ async fn populate(zk_server: &ZooKeeper) -> zk::Client {
 }
 
 #[asyncs::test]
-async fn zookeeper_data_is_served_by_keeper_with_every_field_equal() {
-    let dir = temp_dir("import");
-    let zk_server = ZooKeeper::start(&dir, true);
+async fn an_ensembles_data_with_snappy_snapshots_is_served_with_every_field_equal() {
+    round_trip("import-snappy", true, "snappy").await;
+}
+
+#[asyncs::test]
+async fn a_standalone_servers_data_with_gzip_snapshots_is_served_with_every_field_equal() {
+    round_trip("import-gz", false, "gz").await;
+}
+
+/// ZooKeeper writes every kind of node and is killed; keeper serves the
+/// imported data with every field equal, and goes on from it.
+async fn round_trip(name: &str, quorum: bool, compression: &str) {
+    let dir = temp_dir(name);
+    let zk_server = ZooKeeper::start(&dir, quorum, compression);
     let client = populate(&zk_server).await;
     let alice = zk::Client::connector().with_auth("digest", b"alice:secret").connect(&zk_server.connect_string()).await.unwrap();
     let before = walk(&alice).await;
@@ -162,7 +175,7 @@ async fn zookeeper_data_is_served_by_keeper_with_every_field_equal() {
     assert!(ok, "keeper import failed:\n{out}");
     eprintln!("{out}");
     assert!(out.contains("transactions from"), "{out}");
-    let k = common::Keeper::start_with_data("import-serve", "", &imported.join("keeper-v1"));
+    let k = common::Keeper::start_with_data(&format!("{name}-serve"), "", &imported.join("keeper-v1"));
     let again = zk::Client::connector().with_auth("digest", b"alice:secret").connect(&k.connect_string()).await.unwrap();
     let after = walk(&again).await;
     assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>(), "the same paths");
@@ -193,7 +206,7 @@ async fn zookeeper_data_is_served_by_keeper_with_every_field_equal() {
 #[asyncs::test]
 async fn a_corrupt_zookeeper_log_is_named_with_its_offset_and_nothing_is_written() {
     let dir = temp_dir("import-corrupt");
-    let zk_server = ZooKeeper::start(&dir, false);
+    let zk_server = ZooKeeper::start(&dir, false, "");
     let c = zk::Client::connector().connect(&zk_server.connect_string()).await.unwrap();
     for i in 0..20 {
         c.create(&format!("/n{i}"), b"some data", &OPEN).await.unwrap();
