@@ -35,7 +35,7 @@ use raft::prelude::{Entry, Message, MessageType};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Cases per target in CI.
-const CI_CASES: u64 = 3000;
+const CI_CASES: u64 = 20_000;
 
 fn cases() -> u64 {
     std::env::var("KEEPER_FUZZ_CASES").map_or(CI_CASES, |v| v.parse().expect("KEEPER_FUZZ_CASES is a number"))

@@ -103,6 +103,9 @@ struct Driver {
     persisting: bool,
     /// A snapshot is being loaded.
     installing: bool,
+    /// A snapshot loaded while a persist ran: installed once it ends (the
+    /// log is emptied for it, which must not happen under a sync).
+    loaded: Option<(LogPosition, DataTree)>,
     /// A Ready that must wait, and what for.
     deferred: Option<(Ready, Blocker)>,
     started: Instant,
@@ -155,6 +158,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         sync_file: None,
         persisting: false,
         installing: false,
+        loaded: None,
         deferred: None,
         started: Instant::now(),
         stopping_since: None,
@@ -178,13 +182,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                     seq.tick(now)
                 }
                 Event::SnapshotSent(to, ok) => seq.snapshot_sent(to, ok),
-                Event::SnapshotLoaded(position, Ok(tree)) => {
-                    if let Err(e) = driver.log.reset_to(position.index) {
-                        fatal(&format!("emptying the log for the snapshot at index {} failed: {e}", position.index));
-                    }
-                    driver.installing = false;
-                    seq.snapshot_installed(tree);
-                }
+                Event::SnapshotLoaded(position, Ok(tree)) => driver.loaded = Some((position, tree)),
                 Event::SnapshotLoaded(position, Err(e)) => fatal(&format!("loading the snapshot at index {} from the leader failed: {e}", position.index)),
                 Event::Persisted(token, job, Ok(())) => {
                     driver.persisting = false;
@@ -193,6 +191,15 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                 }
                 Event::Persisted(_, _, Err(e)) => seq.storage_failed(format!("persisting the transaction log failed: {e}")),
             }
+        }
+        if !driver.persisting
+            && let Some((position, tree)) = driver.loaded.take()
+        {
+            if let Err(e) = driver.log.reset_to(position.index) {
+                fatal(&format!("emptying the log for the snapshot at index {} failed: {e}", position.index));
+            }
+            driver.installing = false;
+            seq.snapshot_installed(tree);
         }
         if let Some((ready, blocker)) = driver.deferred.take() {
             if driver.blocked(blocker) {

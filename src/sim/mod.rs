@@ -18,18 +18,23 @@
 //! everywhere, one tree digest per zxid everywhere. The world itself checks
 //! that a session expires no sooner than its timeout after its creation,
 //! its last touch that reached a leader, and the start of the expiring
-//! leader's term; and that a read after a sync holds every write
-//! acknowledged before the sync was sent. At the end, with every fault
-//! healed, every server must hold every write a client had acknowledged.
+//! leader's term; that a server that applied a session's close holds none
+//! of its ephemerals; and [`history::History`] checks every client's
+//! history (writes linearizable, reads sequentially consistent per client,
+//! sync-then-read linearizable). At the end, with every fault healed, every
+//! server must hold every write a client had acknowledged.
 //!
 //! Four bugs can be planted (`core::planted`, test builds only), and
 //! `sim::tests` shows each caught within the CI seed budget.
 //!
-//! What it does not model yet: shards and their reads, watches, the
-//! client-history (linearizability) checker, disk corruption and ENOSPC,
-//! observers, clients pipelining requests.
+//! What it does not model yet: shards (reads are served from the
+//! sequencer's committed tree, which a shard's replica follows) and
+//! watches, disk corruption (bit flips, torn writes) and ENOSPC in the
+//! simulated log (real-process tests cover them), clock drift (jumps only),
+//! clients pipelining requests, and bounds on the sequencer's queues.
 
 mod check;
+mod history;
 pub(crate) mod rng;
 mod world;
 

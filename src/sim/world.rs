@@ -2,6 +2,7 @@
 //! the faults, all stepped by one seeded generator.
 
 use super::check::{Checker, FNV_START, fnv};
+use super::history::{self, History};
 use super::rng::Rng;
 use crate::config::Config;
 use crate::core::consensus::{ELECTION_TICKS, LogPosition};
@@ -10,18 +11,22 @@ use crate::core::planted::{Bug, planted};
 use crate::core::sequencer::{Clock, Persist, Ready, Recovered, Sequencer};
 use crate::core::session;
 use crate::core::tree::{DataTree, open_acl};
-use crate::core::txn::{TxnBody, TxnOp};
+use crate::core::txn::{NodeKind, TxnBody, TxnOp};
 use crate::proto::codes::OpCode;
 use crate::proto::request::{CreateRequest, Request};
 use crate::storage::log::{HardState, Log, MemLog, MemPersist};
 use crate::storage::recovery::apply_entry;
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What a run simulates.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// Voting servers.
     pub servers: usize,
+    /// Observers (raft learners: they follow the log, serve clients, never vote).
+    pub observers: usize,
     pub clients: usize,
     /// The run ends once clients have had this many writes acknowledged
     /// (or at `max_ms` of simulated time).
@@ -36,7 +41,7 @@ pub struct SimOptions {
 
 impl Default for SimOptions {
     fn default() -> SimOptions {
-        SimOptions { servers: 3, clients: 5, writes: 300, max_ms: 120_000, faults: true, retained_entries: 50 }
+        SimOptions { servers: 3, observers: 1, clients: 5, writes: 300, max_ms: 120_000, faults: true, retained_entries: 50 }
     }
 }
 
@@ -50,6 +55,8 @@ pub struct Outcome {
     /// Faults injected: crashes, pauses, partitions, clock jumps.
     pub faults: usize,
     pub leader_changes: usize,
+    /// Client operations completed: writes acknowledged, reads, syncs.
+    pub operations: u64,
 }
 
 /// A message on the wire: delivered at `at` unless its link is cut or its
@@ -78,8 +85,9 @@ struct Server {
     paused_until: Option<i64>,
     down_until: Option<i64>,
     wall_offset: i64,
-    /// A snapshot sent to this server, not yet installed.
-    received: Option<(LogPosition, DataTree)>,
+    /// Snapshots sent to this server, by position, not yet installed (a
+    /// leader may send another before raft's message for the first arrives).
+    received: BTreeMap<LogPosition, DataTree>,
 }
 
 /// A client: one session, one request at a time, on one server at a time.
@@ -94,9 +102,19 @@ struct Client {
     cxid: i32,
     last_touch: i64,
     since: i64,
+    /// When the client last found itself without a session: a session it
+    /// asks for cannot have been created before (the leader starts its
+    /// timer when it prepares the createSession).
+    no_session_since: i64,
 }
 
 impl Client {
+    /// The client's session ended (expired, or closed by it).
+    fn lost_session(&mut self, now: i64) {
+        self.session = None;
+        self.no_session_since = now;
+    }
+
     /// The server closed the connection: the client reconnects at its next step.
     fn disconnected(&mut self) {
         self.state = ClientState::Connecting;
@@ -109,7 +127,8 @@ enum ClientState {
     /// Handshake sent, no answer yet.
     Connecting,
     Ready,
-    /// A create of this path sent as `cxid`.
+    /// A write of this path (a create, or a shared key's create or
+    /// setData) sent as `cxid`.
     Waiting {
         path: String,
     },
@@ -117,6 +136,8 @@ enum ClientState {
     Syncing {
         acked_before: usize,
     },
+    /// A closeSession sent: the client ends its session.
+    Closing,
 }
 
 /// The whole simulation.
@@ -133,6 +154,7 @@ struct World {
     /// Directed links that drop everything (a partition), until a time.
     cut: BTreeMap<(u64, u64), i64>,
     checker: Checker,
+    history: History,
     acknowledged: BTreeSet<String>,
     /// Every acknowledged path, in the order of acknowledgement.
     ack_log: Vec<String>,
@@ -144,6 +166,8 @@ struct World {
     term_started: BTreeMap<u64, i64>,
     /// Expiries already checked (each server releases the same closeSession).
     expiries_checked: BTreeSet<i64>,
+    /// Sessions their clients closed (not expiries).
+    closed_by_client: BTreeSet<i64>,
     trace: u64,
     faults: usize,
     leaders: BTreeMap<u64, u64>,
@@ -156,6 +180,12 @@ const TICK_EVERY_MS: i64 = 10;
 const CLIENT_PATIENCE_MS: i64 = 3000;
 /// Clients report activity this often, as shards do (ms).
 const TOUCH_EVERY_MS: i64 = 500;
+/// The chance that a ready client closes its session at a step (per million).
+const CLOSE_PER_MILLION: u64 = 2_000;
+/// Paths of persistent creates, which must survive every fault once acknowledged.
+const SURVIVING_PREFIX: &str = "/c";
+/// The chance that a ready client reads a shared key at a step (per million).
+const READ_PER_MILLION: u64 = 1_000_000;
 
 /// Runs one simulation; an invariant broken on the way is an `Err` naming it.
 pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
@@ -165,11 +195,21 @@ pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
     }
     w.heal_and_settle()?;
     w.check_no_acknowledged_write_lost()?;
-    Ok(Outcome { trace: w.trace, acknowledged: w.acknowledged.len(), simulated_ms: w.now, faults: w.faults, leader_changes: w.leaders.len() })
+    Ok(Outcome {
+        trace: w.trace,
+        acknowledged: w.acknowledged.len(),
+        simulated_ms: w.now,
+        faults: w.faults,
+        leader_changes: w.leaders.len(),
+        operations: w.history.operations,
+    })
 }
 
-fn config(id: u64, n: usize, opts: &SimOptions, election_ticks: usize) -> Arc<Config> {
-    let servers = crate::config::ensemble::loopback_servers(n);
+fn config(id: u64, opts: &SimOptions, election_ticks: usize) -> Arc<Config> {
+    let mut servers = crate::config::ensemble::loopback_servers(opts.servers + opts.observers);
+    for observer in &mut servers[opts.servers..] {
+        observer.role = crate::config::ensemble::Role::Observer;
+    }
     Arc::new(Config {
         tick_ms: 2000,
         min_session_timeout_ms: 4000,
@@ -187,9 +227,9 @@ impl World {
     fn new(seed: u64, opts: SimOptions) -> World {
         let mut rng = Rng::new(seed);
         let mut servers = BTreeMap::new();
-        for id in 1..=opts.servers as u64 {
+        for id in 1..=(opts.servers + opts.observers) as u64 {
             let election_ticks = rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize;
-            let cfg = config(id, opts.servers, &opts, election_ticks);
+            let cfg = config(id, &opts, election_ticks);
             let started_at = rng.range(0, 50) as i64;
             servers.insert(
                 id,
@@ -203,14 +243,14 @@ impl World {
                     paused_until: None,
                     down_until: Some(started_at),
                     wall_offset: 0,
-                    received: None,
+                    received: BTreeMap::new(),
                 },
             );
         }
         let clients = (0..opts.clients as u64)
             .map(|id| Client {
                 id,
-                server: 1 + id % opts.servers as u64,
+                server: 1 + id % (opts.servers + opts.observers) as u64,
                 // Connection numbers are unique across clients: a million per client.
                 conn: id * 1_000_000,
                 session: None,
@@ -219,6 +259,7 @@ impl World {
                 cxid: 0,
                 last_touch: 0,
                 since: -CLIENT_PATIENCE_MS,
+                no_session_since: 0,
             })
             .collect();
         World {
@@ -232,12 +273,14 @@ impl World {
             link_clear: BTreeMap::new(),
             cut: BTreeMap::new(),
             checker: Checker::default(),
+            history: History::default(),
             acknowledged: BTreeSet::new(),
             ack_log: Vec::new(),
             sessions: BTreeMap::new(),
             touched_at_leader: BTreeMap::new(),
             term_started: BTreeMap::new(),
             expiries_checked: BTreeSet::new(),
+            closed_by_client: BTreeSet::new(),
             trace: FNV_START,
             faults: 0,
             leaders: BTreeMap::new(),
@@ -261,7 +304,7 @@ impl World {
         self.complete_syncs();
         self.deliver();
         self.tick();
-        self.drive_clients();
+        self.drive_clients()?;
         self.settle()
     }
 
@@ -422,10 +465,14 @@ impl World {
         let now = self.now;
         if let Some(position) = ready.install_snapshot.take() {
             let s = self.servers.get_mut(&id).unwrap();
-            let (at, tree) = s.received.take().expect("the snapshot's tree arrived before raft's message for it");
-            assert_eq!(at, position, "the snapshot installed is the one received");
-            if let Some((_, job, _)) = s.persist.take() {
+            let tree = s.received.remove(&position).expect("the snapshot's tree arrived before raft's message for it");
+            s.received.retain(|at, _| at.index > position.index);
+            // The driver empties the log only once the running sync ends.
+            if let Some((token, job, _)) = s.persist.take() {
                 s.log.finish_persist(job);
+                if token != u64::MAX {
+                    s.seq.as_mut().unwrap().persisted(token);
+                }
             }
             s.log.reset_to(position.index);
             s.snapshot = Some((position, tree.clone()));
@@ -435,7 +482,7 @@ impl World {
         for send in ready.send_snapshots.drain(..) {
             let reachable = self.servers[&send.to].seq.is_some() && self.cut.get(&(id, send.to)).is_none_or(|until| *until <= now);
             if reachable {
-                self.servers.get_mut(&send.to).unwrap().received = Some((send.position, send.tree));
+                self.servers.get_mut(&send.to).unwrap().received.insert(send.position, send.tree);
                 self.send(id, send.to, send.message);
             }
             self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().snapshot_sent(send.to, reachable);
@@ -498,11 +545,36 @@ impl World {
         match entry {
             Entry::Txn { txn, origin, .. } => {
                 self.note(&format!("{id} commit {}", txn.zxid.raw()));
+                let ops = match &txn.body {
+                    TxnBody::Single(op) => std::slice::from_ref(op),
+                    TxnBody::Multi(ops) => ops.as_slice(),
+                    _ => &[],
+                };
+                for op in ops {
+                    if let TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } = op {
+                        self.history.committed(txn.zxid.raw(), path, data);
+                    }
+                }
                 match txn.body {
                     TxnBody::CreateSession { timeout_ms } => {
-                        self.sessions.entry(txn.session_id).or_insert((timeout_ms, self.now));
+                        // Created no later than now, and no earlier than the first
+                        // client then without a session lost its last one.
+                        let asked = self.clients.iter().filter(|c| c.session.is_none()).map(|c| c.no_session_since).min().unwrap_or(self.now);
+                        self.sessions.entry(txn.session_id).or_insert((timeout_ms, asked.min(self.now)));
                     }
-                    TxnBody::CloseSession => self.check_expiry(txn.session_id, txn.zxid.epoch() as u64)?,
+                    TxnBody::CloseSession => {
+                        if !self.closed_by_client.contains(&txn.session_id) {
+                            self.check_expiry(txn.session_id, txn.zxid.epoch() as u64)?;
+                        }
+                        let tree = self.servers[&id].seq.as_ref().expect("a releasing server runs").tree();
+                        let owned_by_it = |(_, n): &(_, &crate::core::tree::Node)| n.kind() == NodeKind::Ephemeral { session_id: txn.session_id };
+                        if let Some((left, _)) = tree.paths().find(owned_by_it) {
+                            return Err(format!(
+                                "at {} ms server {id} applied the close of session 0x{:x} and still holds its ephemeral {left}",
+                                self.now, txn.session_id
+                            ));
+                        }
+                    }
                     _ => {}
                 }
                 let Some(o) = origin else { return Ok(()) };
@@ -512,17 +584,24 @@ impl World {
                         c.session = Some(txn.session_id);
                         c.state = ClientState::Ready;
                     }
-                    (TxnBody::Single(op), ClientState::Waiting { path }) if txn.cxid == c.cxid && Some(txn.session_id) == c.session => match op {
-                        TxnOp::Create { path: created, .. } => {
-                            assert_eq!(created, path, "the acknowledged create is the one sent");
-                            let path = path.clone();
-                            c.state = ClientState::Ready;
-                            self.acknowledged.insert(path.clone());
-                            self.ack_log.push(path.clone());
-                            self.note(&format!("ack {path}"));
+                    (TxnBody::Single(op), ClientState::Waiting { path }) if txn.cxid == c.cxid && Some(txn.session_id) == c.session => {
+                        let (client, path) = (c.id, path.clone());
+                        c.state = ClientState::Ready;
+                        if let TxnOp::Create { path: created, .. } = op {
+                            assert_eq!(*created, path, "the acknowledged create is the one sent");
+                            if path.starts_with(SURVIVING_PREFIX) {
+                                self.acknowledged.insert(path.clone());
+                                self.ack_log.push(path.clone());
+                                self.note(&format!("ack {path}"));
+                            }
                         }
-                        _ => c.state = ClientState::Ready,
-                    },
+                        self.history.write_acked(client, self.now, txn.zxid.raw())?;
+                    }
+                    (TxnBody::CloseSession, ClientState::Closing) if Some(txn.session_id) == c.session => {
+                        // A new session next, on a new connection.
+                        c.lost_session(self.now);
+                        c.disconnected();
+                    }
                     _ => {}
                 }
             }
@@ -535,7 +614,7 @@ impl World {
             Entry::Rejected { origin } => {
                 // Its session expired: a new one, on a new connection.
                 if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn) {
-                    c.session = None;
+                    c.lost_session(self.now);
                     c.disconnected();
                 }
             }
@@ -548,6 +627,8 @@ impl World {
                 let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn && c.cxid == cxid) else { return Ok(()) };
                 let ClientState::Syncing { acked_before } = c.state else { return Ok(()) };
                 c.state = ClientState::Ready;
+                let client = c.id;
+                self.history.operations += 1;
                 let tree = self.servers[&id].seq.as_ref().expect("a releasing server runs").tree();
                 if let Some(missing) = self.ack_log[..acked_before].iter().find(|p| tree.get(p).is_none()) {
                     return Err(format!(
@@ -555,6 +636,7 @@ impl World {
                         self.now
                     ));
                 }
+                self.read(client, id, true)?;
             }
             Entry::Reset { .. } => {}
         }
@@ -582,9 +664,19 @@ impl World {
         Ok(())
     }
 
-    /// Clients connect, write, report activity, and give up on servers that do not answer.
-    fn drive_clients(&mut self) {
-        let n = self.opts.servers as u64;
+    /// Client `client` reads a shared key from server `id`'s committed tree
+    /// (what a shard there answers), and the history checks it.
+    fn read(&mut self, client: u64, id: u64, after_sync: bool) -> Result<(), String> {
+        let key = history::key(self.rng.range(0, history::KEYS as u64) as usize);
+        let tree = self.servers[&id].seq.as_ref().expect("a server that answers runs").tree();
+        let (value, state) = (tree.get(&key).map(|n| n.data().unwrap_or_default().to_vec()), tree.last_zxid().raw());
+        let observed = history::Observed { server: id, key: &key, value: value.as_deref(), state };
+        self.history.read(client, self.now, observed, after_sync).map_err(|e| format!("at {} ms: {e}", self.now))
+    }
+
+    /// Clients connect, write, read, report activity, and give up on servers that do not answer.
+    fn drive_clients(&mut self) -> Result<(), String> {
+        let n = (self.opts.servers + self.opts.observers) as u64;
         for i in 0..self.clients.len() {
             let now = self.now;
             let (server, conn) = (self.clients[i].server, self.clients[i].conn);
@@ -596,11 +688,11 @@ impl World {
                 c.conn += 1;
                 c.state = ClientState::Connecting;
                 c.since = now;
+                // The newest zxid the client saw: a server behind it refuses the connection.
+                let last_zxid_seen = self.history.seen(c.id);
                 let info = match c.session {
-                    Some(id) => {
-                        ConnectInfo { session_id: id, passwd: bytes::Bytes::copy_from_slice(&session::password(id)), timeout_ms: 6000, last_zxid_seen: 0 }
-                    }
-                    None => ConnectInfo { session_id: 0, passwd: bytes::Bytes::new(), timeout_ms: 6000, last_zxid_seen: 0 },
+                    Some(id) => ConnectInfo { session_id: id, passwd: Bytes::copy_from_slice(&session::password(id)), timeout_ms: 6000, last_zxid_seen },
+                    None => ConnectInfo { session_id: 0, passwd: Bytes::new(), timeout_ms: 6000, last_zxid_seen },
                 };
                 let (to, origin) = (c.server, Origin { shard: 0, conn: c.conn });
                 self.deliver_from_client(to, ToBroadcast::Connect { origin, info });
@@ -613,29 +705,79 @@ impl World {
                 c.last_touch = now;
                 self.deliver_from_client(server, ToBroadcast::Touch(vec![session]));
             }
+            if self.clients[i].state != ClientState::Ready {
+                continue;
+            }
+            let client = self.clients[i].id;
+            if self.up(server) && self.rng.chance(READ_PER_MILLION) {
+                self.read(client, server, false)?;
+            }
             let c = &mut self.clients[i];
-            if c.state == ClientState::Ready && self.rng.chance(30_000) {
+            if self.rng.chance(CLOSE_PER_MILLION) {
+                // The client ends its session; its ephemerals must go with it everywhere.
+                let session_id = c.session.expect("a ready client has a session");
                 c.cxid += 1;
-                c.state = ClientState::Syncing { acked_before: self.ack_log.len() };
+                c.state = ClientState::Closing;
                 c.since = now;
-                let msg = ToBroadcast::Sync { origin: Origin { shard: 0, conn }, cxid: c.cxid, path: Some("/".into()) };
+                self.closed_by_client.insert(session_id);
+                let (cxid, origin) = (c.cxid, Origin { shard: 0, conn });
+                let msg = ToBroadcast::Write { origin, session_id, cxid, op: OpCode::CloseSession, req: Request::CloseSession, ids: Arc::from(Vec::new()) };
                 self.deliver_from_client(server, msg);
                 continue;
             }
             let c = &mut self.clients[i];
-            if c.state == ClientState::Ready && self.rng.chance(300_000) {
-                let session_id = c.session.expect("a ready client has a session");
+            if self.rng.chance(30_000) {
                 c.cxid += 1;
-                c.next_write += 1;
-                let path = format!("/c{}-{}", c.id, c.next_write);
-                c.state = ClientState::Waiting { path: path.clone() };
+                c.state = ClientState::Syncing { acked_before: self.ack_log.len() };
                 c.since = now;
-                let req = Request::Create(CreateRequest { path, data: Some(bytes::Bytes::from_static(b"v")), acl: open_acl(), flags: 0, ttl: 0 });
-                let msg =
-                    ToBroadcast::Write { origin: Origin { shard: 0, conn }, session_id, cxid: c.cxid, op: OpCode::Create, req, ids: Arc::from(Vec::new()) };
+                let msg = ToBroadcast::Sync { origin: Origin { shard: 0, conn }, cxid: c.cxid, path: Some("/".into()) };
+                self.history.sync_sent(client, now);
                 self.deliver_from_client(server, msg);
+                continue;
             }
+            let write = match self.rng.range(0, 10) {
+                0..3 => Some(None),
+                3..6 => Some(Some(history::key(self.rng.range(0, history::KEYS as u64) as usize))),
+                _ => None,
+            };
+            let Some(key) = write else { continue };
+            let c = &mut self.clients[i];
+            let session_id = c.session.expect("a ready client has a session");
+            c.cxid += 1;
+            c.next_write += 1;
+            let (op, req) = match key {
+                // A path of its own: persistent, which must never be lost, or
+                // now and then ephemeral, which must go with its session.
+                None => {
+                    let ephemeral = self.rng.chance(250_000);
+                    let (prefix, flags) = if ephemeral { ("/e", 1) } else { (SURVIVING_PREFIX, 0) };
+                    let path = format!("{prefix}{}-{}", c.id, c.next_write);
+                    (OpCode::Create, Request::Create(CreateRequest { path, data: Some(Bytes::from_static(b"v")), acl: open_acl(), flags, ttl: 0 }))
+                }
+                // A shared key, with a value no other write has.
+                Some(key) => {
+                    let data = Some(Bytes::from(format!("c{}-{}", c.id, c.next_write)));
+                    if self.history.exists(&key) {
+                        (OpCode::SetData, Request::SetData { path: key, data, version: -1 })
+                    } else {
+                        (OpCode::Create, Request::Create(CreateRequest { path: key, data, acl: open_acl(), flags: 0, ttl: 0 }))
+                    }
+                }
+            };
+            let path = match &req {
+                Request::Create(create) => create.path.clone(),
+                Request::SetData { path, .. } => path.clone(),
+                _ => unreachable!("clients write creates and setData"),
+            };
+            let c = &mut self.clients[i];
+            c.state = ClientState::Waiting { path: path.clone() };
+            c.since = now;
+            let cxid = c.cxid;
+            self.history.write_sent(client, now, &format!("{op:?} {path}"));
+            let msg = ToBroadcast::Write { origin: Origin { shard: 0, conn }, session_id, cxid, op, req, ids: Arc::from(Vec::new()) };
+            self.deliver_from_client(server, msg);
         }
+        Ok(())
     }
 
     fn deliver_from_client(&mut self, id: u64, msg: ToBroadcast) {
@@ -709,7 +851,7 @@ impl World {
         let s = self.servers.get_mut(&id).unwrap();
         s.seq = None;
         s.persist = None;
-        s.received = None;
+        s.received.clear();
         s.log.crash();
         s.down_until = Some(back);
         s.paused_until = None;
