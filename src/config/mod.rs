@@ -75,6 +75,8 @@ pub struct Config {
     pub extended_types: bool,
     /// `enforceQuota` (ZooKeeper 3.7+): hard quota limits refuse writes.
     pub enforce_quota: bool,
+    /// Overload protection: `globalOutstandingLimit` and the connection throttle.
+    pub throttle: Throttle,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub max_frame_bytes: usize,
@@ -149,6 +151,7 @@ impl Default for Config {
             four_letter_words: Whitelist::Only(vec!["srvr".into()]),
             extended_types: false,
             enforce_quota: false,
+            throttle: Throttle::default(),
             snap_retain_count: 3,
             purge_interval_hours: 0,
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
@@ -197,6 +200,38 @@ impl std::fmt::Display for UnknownKey {
     }
 }
 
+/// Overload protection, as ZooKeeper operators configure it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttle {
+    /// `globalOutstandingLimit` (default 1000): requests a server holds
+    /// unanswered at once; past it, it stops reading from clients.
+    pub outstanding_limit: usize,
+    /// `request_throttle_max_requests` (3.6+; 0, the default, is off): a
+    /// second cap on the same count, the lower of the two applies.
+    pub request_max: usize,
+    /// `connection_throttle_tokens` (3.6+; 0, the default, is off): new
+    /// connections accepted in a burst; each takes a token.
+    pub connection_tokens: u32,
+    /// `connection_throttle_fill_time` (ms, default 1) and
+    /// `connection_throttle_fill_count` (default 1): tokens come back at
+    /// this rate. A connection that finds no token is closed at once.
+    pub connection_fill_ms: u64,
+    pub connection_fill_count: u32,
+}
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle { outstanding_limit: 1000, request_max: 0, connection_tokens: 0, connection_fill_ms: 1, connection_fill_count: 1 }
+    }
+}
+
+impl Throttle {
+    /// Requests held unanswered at once, server-wide.
+    pub fn outstanding_max(&self) -> usize {
+        if self.request_max > 0 { self.outstanding_limit.min(self.request_max) } else { self.outstanding_limit }
+    }
+}
+
 /// The largest tickTime: 20 ticks (the default maxSessionTimeout) still fit
 /// in the protocol's 32-bit timeout.
 const TICK_MS_MAX: u32 = i32::MAX as u32 / 20;
@@ -216,6 +251,11 @@ const KNOWN_KEYS: &[&str] = &[
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
     "enforceQuota",
+    "globalOutstandingLimit",
+    "request_throttle_max_requests",
+    "connection_throttle_tokens",
+    "connection_throttle_fill_time",
+    "connection_throttle_fill_count",
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
     "jute.maxbuffer",
@@ -267,7 +307,6 @@ const IGNORED_KEYS: &[&str] = &[
     "electionAlg",
     "leaderServes",
     "cnxTimeout",
-    "globalOutstandingLimit",
     "snapSizeLimitInKb",
     "txnLogSizeLimitInKb",
     "fsync.warningthresholdms",
@@ -305,6 +344,7 @@ impl Config {
             seen.insert(key.to_string(), line_no);
             let bad = |what: &str| ConfigError(format!("line {line_no}: invalid value {value:?} for {key}: expected {what}"));
             let num = |what: &str| value.parse::<u64>().map_err(|_| bad(what));
+            let above_zero = |what: &str| num(what).ok().filter(|v| *v > 0).ok_or_else(|| bad(what));
             match key {
                 "tickTime" => {
                     // The default session timeouts (2 and 20 ticks) must fit ZooKeeper's int.
@@ -335,6 +375,11 @@ impl Config {
                 "4lw.commands.whitelist" => cfg.four_letter_words = parse_whitelist(value),
                 "extendedTypesEnabled" => cfg.extended_types = parse_bool(value).ok_or_else(|| bad("true or false"))?,
                 "enforceQuota" => cfg.enforce_quota = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "globalOutstandingLimit" => cfg.throttle.outstanding_limit = above_zero("a positive number of requests")? as usize,
+                "request_throttle_max_requests" => cfg.throttle.request_max = num("a number of requests (0: off)")? as usize,
+                "connection_throttle_tokens" => cfg.throttle.connection_tokens = num("a number of connections (0: off)")? as u32,
+                "connection_throttle_fill_time" => cfg.throttle.connection_fill_ms = above_zero("a positive number of milliseconds")?,
+                "connection_throttle_fill_count" => cfg.throttle.connection_fill_count = above_zero("a positive number of connections")? as u32,
                 "autopurge.snapRetainCount" => cfg.snap_retain_count = (num("a count of at least 3")? as u32).max(3),
                 "autopurge.purgeInterval" => cfg.purge_interval_hours = num("a number of hours")? as u32,
                 "jute.maxbuffer" => {
@@ -355,9 +400,7 @@ impl Config {
                     }
                     cfg.super_digest = Some(value.to_string());
                 }
-                "znode.container.checkIntervalMs" => {
-                    cfg.container_check_interval_ms = num("milliseconds").ok().filter(|v| *v > 0).ok_or_else(|| bad("milliseconds"))?
-                }
+                "znode.container.checkIntervalMs" => cfg.container_check_interval_ms = above_zero("milliseconds")?,
                 "znode.container.maxPerMinute" => {
                     cfg.container_max_per_minute = num("a count").ok().filter(|v| *v > 0).ok_or_else(|| bad("a positive count"))? as u32
                 }
@@ -374,7 +417,9 @@ impl Config {
                 "peerType" => cfg.peer_type = Some((Role::parse(value).ok_or_else(|| bad("participant or observer"))?, line_no)),
                 "readonlymode.enabled" => cfg.read_only_mode = parse_bool(value).ok_or_else(|| bad("true or false"))?,
                 "electionPortBindRetry" => cfg.election_port_bind_retry = num("a number of attempts (0: no limit)")? as u32,
-                k if IGNORED_KEYS.contains(&k) || k.starts_with("ssl.") || k.starts_with("quorum.") || k.starts_with("group.") || k.starts_with("weight.") => {
+                k if IGNORED_KEYS.contains(&k)
+                    || ["ssl.", "quorum.", "group.", "weight.", "connection_throttle_", "request_throttle_"].iter().any(|p| k.starts_with(p)) =>
+                {
                     cfg.unsupported.push(k.to_string())
                 }
                 other => cfg.unknown.push(UnknownKey { key: other.to_string(), line: line_no, suggestion: closest_key(other) }),

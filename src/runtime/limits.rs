@@ -3,9 +3,11 @@
 //! Every queue is bounded: an overloaded server slows its clients down (they
 //! stop being read) instead of growing without bound.
 
+use crate::config::Throttle;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Connections the kernel queues on each listening socket until a shard
 /// accepts them. Thousands of clients reconnect at once after a failover; a
@@ -65,6 +67,59 @@ impl ConnLimits {
     }
 }
 
+/// ZooKeeper 3.6's connection throttle as a token bucket, one per shard
+/// (each takes 1/N of the tokens and of the refill): a new connection takes
+/// a token or is closed at once. Off (admits everything) without
+/// `connection_throttle_tokens`.
+#[derive(Debug)]
+pub struct ConnectionThrottle {
+    tokens: f64,
+    capacity: f64,
+    refill_per_ms: f64,
+    last: Instant,
+    /// Connections refused since the last report, and when that was.
+    refused: u64,
+    reported: Instant,
+}
+
+/// How often refused connections are reported in the log.
+const THROTTLE_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+impl ConnectionThrottle {
+    /// One of `shards` shards' share of the throttle `t`.
+    pub fn new(t: &Throttle, shards: usize, now: Instant) -> ConnectionThrottle {
+        let shards = shards.max(1) as f64;
+        let capacity = if t.connection_tokens == 0 { f64::INFINITY } else { (t.connection_tokens as f64 / shards).ceil() };
+        let refill_per_ms = t.connection_fill_count as f64 / t.connection_fill_ms as f64 / shards;
+        ConnectionThrottle { tokens: capacity, capacity, refill_per_ms, last: now, refused: 0, reported: now }
+    }
+
+    /// Whether a connection arriving `now` may stay.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        if self.capacity.is_infinite() {
+            return true;
+        }
+        let elapsed_ms = now.saturating_duration_since(self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+        self.tokens = (self.tokens + elapsed_ms * self.refill_per_ms).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        self.refused += 1;
+        false
+    }
+
+    /// The count of refusals to log, at most once a second.
+    pub fn report(&mut self, now: Instant) -> Option<u64> {
+        if self.refused == 0 || now.saturating_duration_since(self.reported) < THROTTLE_REPORT_EVERY {
+            return None;
+        }
+        self.reported = now;
+        Some(std::mem::take(&mut self.refused))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +134,19 @@ mod tests {
         limits.release(ip);
         assert!(limits.acquire(ip));
         assert!(ConnLimits::new(0).acquire(ip));
+    }
+
+    #[test]
+    fn connection_throttle_is_a_token_bucket() {
+        let t0 = Instant::now();
+        let t = Throttle { connection_tokens: 4, connection_fill_ms: 10, connection_fill_count: 2, ..Throttle::default() };
+        let mut bucket = ConnectionThrottle::new(&t, 2, t0);
+        assert!(bucket.admit(t0) && bucket.admit(t0), "a shard's share of the burst: 2");
+        assert!(!bucket.admit(t0));
+        assert!(bucket.admit(t0 + Duration::from_millis(10)), "1 token per 10 ms per shard");
+        assert!(!bucket.admit(t0 + Duration::from_millis(10)));
+        assert_eq!(bucket.report(t0 + Duration::from_secs(1)), Some(2));
+        let mut off = ConnectionThrottle::new(&Throttle::default(), 1, t0);
+        assert!((0..10_000).all(|_| off.admit(t0)));
     }
 }

@@ -16,6 +16,7 @@
 //! hands a batch to the shards, and a read waits until its shard's replica
 //! has applied everything released when the read arrived.
 
+mod budget;
 mod conn;
 mod read_only;
 mod requests;
@@ -65,6 +66,8 @@ pub struct ShardState {
     pub serve: ServeMode,
     /// Sessions opened here in read-only mode so far (their ids count up).
     read_only_sessions: i64,
+    /// Writes in flight, against this shard's share of globalOutstandingLimit.
+    pub budget: budget::WriteBudget,
 }
 
 impl ShardState {
@@ -75,6 +78,7 @@ impl ShardState {
             waiting: HashSet::new(),
             serve: ServeMode::Closed,
             read_only_sessions: 0,
+            budget: budget::WriteBudget::new(cfg.throttle.outstanding_max(), cfg.shards),
             id,
             cfg,
             tree,
@@ -100,12 +104,24 @@ impl ShardState {
 
     /// Forgets a closed connection and its watches (its session lives on).
     pub fn remove_conn(&mut self, conn: &Conn) {
+        let unanswered = conn.inner.borrow().pending.iter().filter(|p| matches!(p, Pending::Write { .. })).count();
+        self.writes_answered(unanswered);
         self.conns.remove(&conn.id);
         self.watches.remove_conn(conn.id);
         self.dirty.remove(&conn.id);
         let session = conn.inner.borrow().session_id;
         if self.by_session.get(&session) == Some(&conn.id) {
             self.by_session.remove(&session);
+        }
+    }
+
+    /// `n` writes in flight were answered or dropped: readers waiting for
+    /// room go on once there is some.
+    fn writes_answered(&mut self, n: usize) {
+        for id in self.budget.give_back(n) {
+            if let Some(c) = self.conns.get(&id) {
+                c.reader_wake.notify();
+            }
         }
     }
 
@@ -295,6 +311,9 @@ impl ShardState {
             // Not found: the connection was reset since; the reply is dropped.
             let Some(at) = inner.pending.iter().position(|p| matches!(p, Pending::Write { xid, .. } if *xid == cxid)) else { return };
             let Some(Pending::Write { xid, shape, start }) = inner.pending.remove(at) else { unreachable!("found above") };
+            drop(inner);
+            self.writes_answered(1);
+            let mut inner = c.inner.borrow_mut();
             let r = result(&shape);
             if at > 0 {
                 inner.pending.insert(at, Pending::Ready { xid, op: shape.op, result: r, start, zxid: own_zxid.then_some(zxid) });
@@ -369,6 +388,11 @@ impl ShardState {
         }
         let mut counters = self.counters.clone();
         counters.outstanding = self.conns.values().map(|c| c.inner.borrow().pending.len() as u64).sum();
+        debug_assert_eq!(
+            self.budget.in_flight(),
+            self.conns.values().map(|c| c.inner.borrow().pending.iter().filter(|p| matches!(p, Pending::Write { .. })).count()).sum::<usize>(),
+            "the budget counts exactly the writes in flight"
+        );
         let session_of = |conn: ConnId| self.conns.get(&conn).map_or(0, |c| c.inner.borrow().session_id);
         ShardReport {
             conns: self.conns.values().map(|c| c.inner.borrow().report(c.peer)).collect(),

@@ -125,6 +125,7 @@ impl ShardState {
             OpCode::Sync => {
                 let Request::Sync { path } = req else { unreachable!("sync decodes to Request::Sync") };
                 c.inner.borrow_mut().pending.push_back(Pending::Write { xid, shape: ReplyShape::of(op, &Request::Sync { path: path.clone() }), start });
+                self.budget.take();
                 Action::Send(ToBroadcast::Sync { origin: Origin { shard: self.id, conn: c.id }, cxid: xid, path })
             }
             _ if req.is_write() => {
@@ -133,6 +134,7 @@ impl ShardState {
                     inner.pending.push_back(Pending::Write { xid, shape: ReplyShape::of(op, &req), start });
                     inner.ids.clone()
                 };
+                self.budget.take();
                 Action::Send(ToBroadcast::Write { origin: Origin { shard: self.id, conn: c.id }, session_id, cxid: xid, op, req, ids })
             }
             _ => {

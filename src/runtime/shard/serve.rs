@@ -52,6 +52,7 @@ pub async fn run_shard(setup: ShardSetup) {
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     spawn_local(consume(state.clone(), rx, tx.clone())).detach();
     spawn_local(report_touches(state.clone(), tx.clone(), cfg.tick_ms)).detach();
+    let mut throttle = limits::ConnectionThrottle::new(&cfg.throttle, cfg.shards, std::time::Instant::now());
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
@@ -64,6 +65,13 @@ pub async fn run_shard(setup: ShardSetup) {
         let Ok(peer) = stream.peer_addr() else {
             continue;
         };
+        let now = std::time::Instant::now();
+        if !throttle.admit(now) {
+            if let Some(n) = throttle.report(now) {
+                eprintln!("keeper: shard {id}: connection throttle: refused {n} new connections in the last second (connection_throttle_tokens)");
+            }
+            continue;
+        }
         if !conn_limits.acquire(peer.ip()) {
             eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
             continue;
@@ -108,6 +116,12 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
                     continue;
                 }
                 _ if queued >= limits::OUTSTANDING_PER_CONN_MAX => {
+                    conn.reader_wake.wait().await;
+                    continue;
+                }
+                // The shard's share of globalOutstandingLimit is in flight.
+                Phase::Active if state.borrow().budget.spent() => {
+                    state.borrow_mut().budget.wait(conn.id);
                     conn.reader_wake.wait().await;
                     continue;
                 }
