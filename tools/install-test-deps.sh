@@ -2,7 +2,8 @@
 # Installs what the test suite needs beyond Rust: a C compiler and make for the
 # build (jemalloc and liburing are compiled from source), real ZooKeeper clients from
 # Debian (zkCli.sh, the C client cli_mt, kazoo for the system Python) and the
-# ZooKeeper 3.8 server the differential tests compare against, and ss (iproute2).
+# ZooKeeper 3.8 server the differential tests compare against, ss (iproute2), and
+# systemd-analyze for the package test.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -17,6 +18,9 @@ command -v make >/dev/null || need+=(make)
 command -v cc >/dev/null || need+=(gcc)
 # A test reads the listening socket's backlog with ss.
 command -v ss >/dev/null || need+=(iproute2)
+# The package test builds a .deb and verifies its systemd unit.
+command -v dpkg-deb >/dev/null || need+=(dpkg)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "test dependencies: already installed"

@@ -16,6 +16,7 @@ pub mod input;
 pub mod limits;
 pub mod notify;
 pub mod peer;
+pub mod sd_notify;
 pub mod shard;
 pub mod snapshotter;
 pub mod stop;
@@ -197,6 +198,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     }
     let broadcast_core = if cfg.shared_broadcast { "the broadcast loop on shard 0's core" } else { "a broadcast core" };
     eprintln!("keeper: serving on {} with {} shard core(s) and {broadcast_core} (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
+    sd_notify::notify("READY=1");
     for h in handles {
         h.join().map_err(|e| format!("a core failed: {e}"))?;
     }

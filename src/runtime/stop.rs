@@ -44,6 +44,7 @@ pub fn watch_signals() -> Result<(), String> {
                     std::process::exit(1);
                 }
                 eprintln!("keeper: {name}: stopping (handing over leadership, answering what is in flight); send it again to stop at once");
+                super::sd_notify::notify("STOPPING=1");
             }
         })
         .map(|_| ())
