@@ -18,15 +18,14 @@ fn server_counters(port: u16) -> (u64, u64, i64) {
     (received, sent, zxid)
 }
 
-/// A number field of the JSON output, `None` for null.
+/// A number field of the first row of the JSON output, `None` for null.
 fn field_of(json: &str, name: &str) -> Option<f64> {
-    let at = json.find(&format!("\"{name}\":")).unwrap_or_else(|| panic!("no {name} in {json}")) + name.len() + 3;
-    json[at..].split([',', '}']).next().unwrap().parse().ok()
+    let rows: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"));
+    rows[0][name].as_f64()
 }
 
 fn ops_of(json: &str) -> u64 {
-    let at = json.find("\"ops\":").unwrap_or_else(|| panic!("no ops in {json}")) + 6;
-    json[at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    field_of(json, "ops").unwrap_or_else(|| panic!("no ops in {json}")) as u64
 }
 
 #[test]
@@ -110,4 +109,25 @@ fn server_cpu_is_reported_for_the_run_and_for_the_measured_window() {
     // The window is part of the run (which also sets up, warms up and deletes
     // every node created), over the same count of operations.
     assert!(window > 0.0 && window < whole, "window {window} us/op, whole run {whole} us/op");
+}
+
+#[test]
+fn the_table_is_aligned_shows_rss_and_piped_output_has_no_progress() {
+    let k = Keeper::start("bench-table");
+    let out = Command::new(env!("CARGO_BIN_EXE_keeper-bench"))
+        .args(["run", "--target", &k.connect_string(), "--workload", "get,set", "--clients", "2", "--warmup", "1.2", "--duration", "1.2"])
+        .args(["--executors", "1", "--server-pid", &k.pid().to_string()])
+        .output()
+        .expect("keeper-bench runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let table: Vec<&str> = stdout.lines().take(3).collect();
+    assert!(table[0].starts_with("target") && table[0].ends_with("rss MiB"), "the header, with RSS:\n{stdout}");
+    assert!(table.iter().all(|l| l.len() == table[0].len()), "every line as wide as the header:\n{stdout}");
+    assert!(!stderr.contains("measuring") && !stderr.contains("warmup:") && !stdout.contains('\r'), "no progress into pipes:\n{stderr}");
+    let help = Command::new(env!("CARGO_BIN_EXE_keeper-bench")).args(["help", "run"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for column in table[0].split_whitespace().filter(|c| !["us/op", "MiB"].contains(c)) {
+        assert!(help.contains(column), "help run explains the column {column}:\n{help}");
+    }
 }

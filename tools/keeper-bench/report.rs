@@ -26,70 +26,101 @@ pub struct Row {
     pub server_rss_bytes: Option<u64>,
 }
 
-/// The table header.
-pub fn header() -> String {
-    format!(
-        "{:<12} {:<11} {:>7} {:>4} {:>8} {:>10} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9}",
-        "target", "workload", "clients", "pipe", "rate", "ops/s", "err", "min", "p50", "p90", "p99", "p99.9", "max", "cpu us/op", "win us/op"
-    )
+/// A column of the table: its header and how a row shows in it.
+type Column = (&'static str, fn(&Row) -> String);
+
+/// The table: one line per row, each column as wide as its widest cell
+/// (text left-aligned, numbers right-aligned); the RSS column only when
+/// some row has it.
+pub fn table(rows: &[Row]) -> String {
+    fn us(v: Option<f64>) -> String {
+        v.map_or("-".to_string(), |v| format!("{v:.2}"))
+    }
+    let mut columns: Vec<Column> = vec![
+        ("target", |r| r.target.clone()),
+        ("workload", |r| r.workload.clone()),
+        ("clients", |r| r.clients.to_string()),
+        ("pipe", |r| r.pipeline.to_string()),
+        ("rate", |r| r.rate.map_or("closed".to_string(), |v| format!("{v:.0}"))),
+        ("ops/s", |r| format!("{:.0}", r.summary.ops_per_sec)),
+        ("err", |r| r.summary.errors.to_string()),
+        ("min", |r| r.summary.min_us.to_string()),
+        ("p50", |r| r.summary.p50_us.to_string()),
+        ("p90", |r| r.summary.p90_us.to_string()),
+        ("p99", |r| r.summary.p99_us.to_string()),
+        ("p99.9", |r| r.summary.p999_us.to_string()),
+        ("max", |r| r.summary.max_us.to_string()),
+        ("cpu us/op", |r| us(r.server_cpu_us_per_op)),
+        ("win us/op", |r| us(r.server_cpu_us_per_op_window)),
+    ];
+    if rows.iter().any(|r| r.server_rss_bytes.is_some()) {
+        columns.push(("rss MiB", |r| r.server_rss_bytes.map_or("-".to_string(), |b| format!("{:.1}", b as f64 / (1 << 20) as f64))));
+    }
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| columns.iter().map(|(_, cell)| cell(r)).collect()).collect();
+    let widths: Vec<usize> = columns.iter().enumerate().map(|(i, (h, _))| cells.iter().map(|c| c[i].len()).chain([h.len()]).max().unwrap_or(0)).collect();
+    const TEXT_COLUMNS: usize = 2;
+    let line = |texts: Vec<&str>| {
+        let parts: Vec<String> =
+            texts.iter().zip(&widths).enumerate().map(|(i, (t, w))| if i < TEXT_COLUMNS { format!("{t:<w$}") } else { format!("{t:>w$}") }).collect();
+        parts.join(" ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(columns.iter().map(|(h, _)| *h).collect());
+    for c in &cells {
+        out += &line(c.iter().map(String::as_str).collect());
+    }
+    out
 }
 
-/// One table line (latencies in microseconds).
-pub fn line(r: &Row) -> String {
-    let s = &r.summary;
-    let rate = r.rate.map_or("closed".to_string(), |v| format!("{v:.0}"));
-    let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
-    format!(
-        "{:<12} {:<11} {:>7} {:>4} {:>8} {:>10.0} {:>5} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>9} {:>9}",
-        r.target,
-        r.workload,
-        r.clients,
-        r.pipeline,
-        rate,
-        s.ops_per_sec,
-        s.errors,
-        s.min_us,
-        s.p50_us,
-        s.p90_us,
-        s.p99_us,
-        s.p999_us,
-        s.max_us,
-        us(r.server_cpu_us_per_op),
-        us(r.server_cpu_us_per_op_window)
-    )
+/// A row as JSON reports it.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    target: &'a str,
+    workload: &'a str,
+    clients: usize,
+    pipeline: usize,
+    rate: Option<f64>,
+    ops: u64,
+    ops_per_sec: f64,
+    errors: u64,
+    latency_us: JsonLatency,
+    server_cpu_us_per_op: Option<f64>,
+    server_cpu_us_per_op_window: Option<f64>,
+    server_rss_bytes: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonLatency {
+    min: u64,
+    p50: u64,
+    p90: u64,
+    p99: u64,
+    p99_9: u64,
+    max: u64,
 }
 
 /// Rows as a JSON array.
 pub fn json(rows: &[Row]) -> String {
-    let mut out = String::from("[\n");
-    for (i, r) in rows.iter().enumerate() {
-        let s = &r.summary;
-        let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
-        let _ = writeln!(
-            out,
-            "  {{\"target\":{:?},\"workload\":{:?},\"clients\":{},\"pipeline\":{},\"rate\":{},\"ops\":{},\"ops_per_sec\":{:.1},\"errors\":{},\"latency_us\":{{\"min\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}},\"server_cpu_us_per_op\":{},\"server_cpu_us_per_op_window\":{},\"server_rss_bytes\":{}}}{}",
-            r.target,
-            r.workload,
-            r.clients,
-            r.pipeline,
-            opt(r.rate),
-            s.ops,
-            s.ops_per_sec,
-            s.errors,
-            s.min_us,
-            s.p50_us,
-            s.p90_us,
-            s.p99_us,
-            s.p999_us,
-            s.max_us,
-            opt(r.server_cpu_us_per_op),
-            opt(r.server_cpu_us_per_op_window),
-            r.server_rss_bytes.map_or("null".to_string(), |v| v.to_string()),
-            if i + 1 < rows.len() { "," } else { "" }
-        );
-    }
-    out.push(']');
-    out
+    let rows: Vec<JsonRow<'_>> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            JsonRow {
+                target: &r.target,
+                workload: &r.workload,
+                clients: r.clients,
+                pipeline: r.pipeline,
+                rate: r.rate,
+                ops: s.ops,
+                ops_per_sec: s.ops_per_sec,
+                errors: s.errors,
+                latency_us: JsonLatency { min: s.min_us, p50: s.p50_us, p90: s.p90_us, p99: s.p99_us, p99_9: s.p999_us, max: s.max_us },
+                server_cpu_us_per_op: r.server_cpu_us_per_op,
+                server_cpu_us_per_op_window: r.server_cpu_us_per_op_window,
+                server_rss_bytes: r.server_rss_bytes,
+            }
+        })
+        .collect();
+    serde_json::to_string_pretty(&rows).expect("rows serialize")
 }
 
 /// Writes the standard HdrHistogram interval log (.hlog), one histogram per second.
@@ -161,8 +192,14 @@ mod tests {
             server_cpu_us_per_op_window: None,
             server_rss_bytes: None,
         };
-        let j = json(std::slice::from_ref(&row));
-        assert!(j.contains("\"ops\":10") && j.contains("\"p50\":7") && j.contains("\"server_cpu_us_per_op\":1.500") && j.contains("\"rate\":null"), "{j}");
+        let j: serde_json::Value = serde_json::from_str(&json(std::slice::from_ref(&row))).unwrap();
+        assert_eq!((j[0]["ops"].as_u64(), j[0]["latency_us"]["p50"].as_u64()), (Some(10), Some(7)), "{j}");
+        assert_eq!((j[0]["server_cpu_us_per_op"].as_f64(), j[0]["rate"].is_null()), (Some(1.5), true), "{j}");
+        let long = Row { target: "127.0.0.1:26181,127.0.0.1:26182".into(), server_rss_bytes: Some(20 << 20), ..row.clone() };
+        let t = table(&[row.clone(), long]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0].len(), lines[2].len(), "every line as wide:\n{t}");
+        assert!(lines[0].ends_with("rss MiB") && lines[2].ends_with("20.0") && lines[1].ends_with('-'), "{t}");
         let t = compare_table(
             "get",
             "keeper",

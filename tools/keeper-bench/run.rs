@@ -187,19 +187,23 @@ where
     glommio::LocalExecutorBuilder::default().spawn(make).and_then(|h| h.join()).unwrap_or_else(|e| unexpected(format!("executor failed: {e}")))
 }
 
+/// A live line on the terminal (the plan asks for one only when stderr is
+/// a terminal): ops/s over the last second and the time left; cleared at the end.
 fn spawn_progress(ops: Arc<AtomicU64>, from: Instant, until: Instant) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let bar = indicatif::ProgressBar::new_spinner();
         let mut last = 0;
         loop {
             std::thread::sleep(Duration::from_secs(1));
             let now = Instant::now();
             if now >= until {
-                eprintln!();
+                bar.finish_and_clear();
                 return;
             }
             let total = ops.load(Ordering::Relaxed);
             let phase = if now < from { "warmup" } else { "measuring" };
-            eprint!("\r{phase}: {:>8} ops/s, {:>4.0} s left   ", total - last, (until - now).as_secs_f64());
+            bar.set_message(format!("{phase}: {:>8} ops/s, {:>4.0} s left", total - last, (until - now).as_secs_f64()));
+            bar.tick();
             last = total;
         }
     })
