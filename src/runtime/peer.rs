@@ -42,6 +42,8 @@ const LINK_SHORT_LIVED: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const PROBE_ATTEMPTS: usize = 5;
 const PROBE_INTERVAL: Duration = Duration::from_millis(20);
+/// A link unused this long is checked for a close by its peer before the next write.
+const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
 /// Bytes read from a peer socket per read call.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
@@ -163,22 +165,41 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
 }
 
 /// Writes the hello, then whatever is queued for the link as it comes,
-/// until a write fails; returns that failure.
+/// until a write fails; returns that failure. A link idle for
+/// [`IDLE_CHECK_AFTER`] is first checked for a close by the peer (a
+/// follower's link to another follower is idle for as long as both
+/// follow, and that peer may have restarted since): writing into a closed
+/// link would lose the messages, so they stay queued for the next one.
 async fn write_queued(stream: &mut TcpStream, me: &Hello, out: &Outbound) -> std::io::Error {
     if let Err(e) = stream.write_all(&frame::hello_frame(me)).await {
         return e;
     }
+    let mut last_write = std::time::Instant::now();
     loop {
-        let pending = std::mem::take(&mut *out.frames.borrow_mut());
-        if pending.is_empty() {
+        if out.frames.borrow().is_empty() {
             out.wake.wait().await;
             continue;
         }
+        if last_write.elapsed() >= IDLE_CHECK_AFTER && closed_by_peer(stream) {
+            return std::io::Error::new(std::io::ErrorKind::ConnectionReset, "the peer had closed the idle link (its messages wait for the next one)");
+        }
+        let pending = std::mem::take(&mut *out.frames.borrow_mut());
         if let Err(e) = stream.write_all(&pending).await {
             return e;
         }
+        last_write = std::time::Instant::now();
         out.dropped.set(0);
     }
+}
+
+/// Whether the peer closed `stream` (it never sends on a link this server
+/// dialed, so a readable end of stream means it closed it).
+fn closed_by_peer(stream: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a local buffer on a socket this task owns.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n == 0 || (n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN))
 }
 
 /// What every inbound link shares: this server's hello, the members, and

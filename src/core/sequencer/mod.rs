@@ -81,6 +81,32 @@ use std::sync::Arc;
 /// A change of at least this much between the wall clock and the monotonic
 /// clock is a jump of the wall clock, and is logged (ms).
 const WALL_CLOCK_JUMP_MS: i64 = 1000;
+/// A handshake forwarded to the leader and unanswered this long is sent again...
+const HANDSHAKE_RESEND_MS: i64 = 1000;
+/// ...until this long after it first was: its client has long given up
+/// (clients wait a fraction of their session timeout, at most 40 s by default).
+const HANDSHAKE_GIVE_UP_MS: i64 = 60_000;
+
+/// A client's handshake (createSession or re-attach) forwarded to the
+/// leader, and when it was last sent.
+#[derive(Debug, Clone)]
+struct Handshake {
+    msg: PeerMessage,
+    first_sent_ms: i64,
+    sent_at_ms: i64,
+}
+
+impl Handshake {
+    fn new(msg: PeerMessage, now_ms: i64) -> Handshake {
+        Handshake { msg, first_sent_ms: now_ms, sent_at_ms: now_ms }
+    }
+
+    /// The message, to send again now.
+    fn sent(&mut self, now_ms: i64) -> PeerMessage {
+        self.sent_at_ms = now_ms;
+        self.msg.clone()
+    }
+}
 
 /// How long a server without a leader keeps its clients' connections,
 /// holding their writes, before it closes them (ms): the longest election
@@ -268,7 +294,7 @@ pub struct Sequencer {
     /// Handshakes sent to the leader and not yet answered, by connection:
     /// sent again to each new leader (a leader that stopped or failed may
     /// never answer them; a second copy is harmless).
-    handshakes: BTreeMap<(ShardId, u64), PeerMessage>,
+    handshakes: BTreeMap<(ShardId, u64), Handshake>,
     /// The server the leader said it hands its leadership to (it is stopping).
     handover_to: Option<u64>,
     /// This server handed its leadership over (it is stopping): writes it
@@ -506,6 +532,7 @@ impl Sequencer {
         }
         self.release_replies();
         debug_assert!(self.out.append.windows(2).all(|w| w[1].index == w[0].index + 1), "appends are contiguous");
+        debug_assert!(self.out.peers.iter().all(|(to, _)| *to != self.my_id), "no message goes to this server itself: there is no such link");
         std::mem::take(&mut self.out)
     }
 
@@ -664,6 +691,7 @@ impl Sequencer {
                 self.announce_started_empty();
             }
         }
+        self.resend_stale_handshakes();
         let leaderless_ms = self.now.mono_ms - self.no_leader_since_ms;
         if self.leader == 0 && self.serve_mode == ServeMode::ReadWrite && leaderless_ms >= LEADERLESS_GRACE_MS {
             self.set_serve_mode(ServeMode::Closed);
@@ -886,10 +914,30 @@ impl Sequencer {
         self.release_held();
     }
 
+    /// Sends again, to the leader, every handshake unanswered for
+    /// [`HANDSHAKE_RESEND_MS`]: a message to the leader can be lost on a
+    /// link that broke as it was sent (the peer restarted), and a client
+    /// would otherwise wait for its own timeout. The leader treats a repeat
+    /// as a no-op (a session it already opened) or answers it again (a
+    /// re-attach; only the first answer here counts). One unanswered for
+    /// [`HANDSHAKE_GIVE_UP_MS`] is forgotten.
+    fn resend_stale_handshakes(&mut self) {
+        let (now, leader) = (self.now.mono_ms, self.leader);
+        self.handshakes.retain(|_, h| now - h.first_sent_ms < HANDSHAKE_GIVE_UP_MS);
+        if leader == 0 || leader == self.my_id {
+            return;
+        }
+        let stale: Vec<PeerMessage> = self.handshakes.values_mut().filter(|h| now - h.sent_at_ms >= HANDSHAKE_RESEND_MS).map(|h| h.sent(now)).collect();
+        for msg in stale {
+            self.out.peers.push((leader, msg));
+        }
+    }
+
     /// Sends the handshakes still unanswered to the new leader (or, when
     /// this server leads now, handles them itself).
     fn resend_handshakes(&mut self, leader: u64) {
-        let pending: Vec<PeerMessage> = self.handshakes.values().cloned().collect();
+        let now = self.now.mono_ms;
+        let pending: Vec<PeerMessage> = self.handshakes.values_mut().map(|h| h.sent(now)).collect();
         for msg in pending {
             if leader == self.my_id {
                 self.handle_peer(self.my_id, msg);

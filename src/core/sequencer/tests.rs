@@ -469,6 +469,47 @@ fn handshakes_and_syncs_are_answered_in_order() {
     );
 }
 
+/// Found by a rolling restart: a client re-attached through a follower,
+/// the leader then handed its leadership to that very follower, which got
+/// its own handshake back and sent the answer to itself over a link that
+/// does not exist; the client waited for its own timeout.
+#[test]
+fn a_reattach_pending_at_the_follower_that_takes_over_is_answered() {
+    let mut c = Cluster::new(3, &|_| {});
+    let leader = c.leader();
+    let followers: Vec<u64> = c.nodes.keys().copied().filter(|id| *id != leader).collect();
+    let s = c.session(followers[0], 10);
+    for f in &followers {
+        c.take_released(*f);
+    }
+    // The client re-attaches through each follower (connections 11 and
+    // 12), and the forwarded handshakes are lost on the way (a link that
+    // broke as they were sent); then the leader hands over. Whichever
+    // follower takes over has its own handshake to answer.
+    let info = ConnectInfo { session_id: s, passwd: session::password(s).to_vec().into(), timeout_ms: 4000, last_zxid_seen: 0 };
+    for (i, f) in followers.iter().enumerate() {
+        c.send(*f, ToBroadcast::Connect { origin: origin(11 + i as u64), info: info.clone() });
+    }
+    for f in &followers {
+        c.ready(*f);
+    }
+    c.wire.retain(|(_, _, m)| !matches!(m, PeerMessage::Revalidate { .. }));
+    let now = c.clock(leader);
+    c.node(leader).seq.begin_stop(now);
+    c.run_for(3000);
+    let heir = c.leader();
+    assert!(followers.contains(&heir), "a follower took over");
+    for (i, f) in followers.iter().enumerate() {
+        let released = c.take_released(*f);
+        let conn = 11 + i as u64;
+        assert!(
+            released.iter().any(|e| matches!(e, Entry::Attached { origin: o, session_id, .. } if o.conn == conn && *session_id == s)),
+            "server {f} (the heir: {}) answers its re-attach: {released:?}",
+            *f == heir
+        );
+    }
+}
+
 #[test]
 fn a_storage_failure_is_fatal_and_reports_are_gathered_from_every_shard() {
     let mut c = Cluster::new(0, &|_| {});

@@ -3,7 +3,7 @@
 //! (new sessions and re-attaches, checked with the leader), and session
 //! touches.
 
-use super::{Route, Sequencer};
+use super::{Handshake, Route, Sequencer};
 use crate::core::messages::{ConnectInfo, Entry, Origin, PeerMessage, ToBroadcast};
 use crate::core::prep::{self, PrepContext, Prepared};
 use crate::core::session;
@@ -198,7 +198,7 @@ impl Sequencer {
             match route {
                 Route::Forward(leader) => {
                     let msg = PeerMessage::CreateSession { server: self.my_id, session_id: id, timeout_ms };
-                    self.handshakes.insert((origin.shard, origin.conn), msg.clone());
+                    self.handshakes.insert((origin.shard, origin.conn), Handshake::new(msg.clone(), self.now.mono_ms));
                     self.out.peers.push((leader, msg));
                 }
                 _ => self.create_session(self.my_id, self.my_id, id, timeout_ms),
@@ -219,7 +219,7 @@ impl Sequencer {
         match route {
             Route::Forward(leader) => {
                 let msg = PeerMessage::Revalidate { server: self.my_id, session_id: id, timeout_ms, shard: origin.shard as u32, conn: origin.conn };
-                self.handshakes.insert((origin.shard, origin.conn), msg.clone());
+                self.handshakes.insert((origin.shard, origin.conn), Handshake::new(msg.clone(), self.now.mono_ms));
                 self.out.peers.push((leader, msg));
             }
             _ => {
@@ -261,7 +261,14 @@ impl Sequencer {
             return self.hold_or_pass_on(from, PeerMessage::Revalidate { server, session_id, timeout_ms, shard, conn });
         }
         let alive = self.session_alive(server, session_id);
-        self.out.peers.push((server, PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive }));
+        let answer = PeerMessage::Revalidated { session_id, timeout_ms, shard, conn, alive };
+        if server == self.my_id {
+            // Asked before this server led (the handshake went to the old
+            // leader, then came back here): there is no link to itself.
+            self.handle_peer(self.my_id, answer);
+        } else {
+            self.out.peers.push((server, answer));
+        }
     }
 
     /// A message for the leader that this server may not act on now: a
