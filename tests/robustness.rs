@@ -163,3 +163,20 @@ fn listen_backlog_holds_a_reconnect_storm() {
         assert_eq!(backlog, somaxconn.min(4096), "{text}");
     }
 }
+
+#[test]
+fn stmk_waits_for_its_mask_and_gtmk_reads_it_back() {
+    use std::io::Read;
+    let k = Keeper::start("trace-mask");
+    assert_eq!(four_letter(k.port, "gtmk"), "306", "ZooKeeper's default mask");
+    let mut s = std::net::TcpStream::connect(k.addr()).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    // The word first, the mask a moment later: the server waits for all 12 bytes.
+    s.write_all(b"stmk").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    s.write_all(&0x1F2i64.to_be_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "498");
+    assert_eq!(four_letter(k.port, "gtmk"), "498");
+}

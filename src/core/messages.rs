@@ -148,15 +148,49 @@ pub struct ConnReport {
     pub max_latency_ms: u64,
 }
 
+/// Request latencies in milliseconds: count, sum, minimum and maximum. One
+/// piece of code keeps them for a connection (`cons`) and for a server
+/// (`srvr`, `mntr`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latency {
+    pub count: u64,
+    pub sum_ms: u64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Latency {
+    /// Counts one request that took `ms`.
+    pub fn record(&mut self, ms: u64) {
+        self.min_ms = if self.count == 0 { ms } else { self.min_ms.min(ms) };
+        self.max_ms = self.max_ms.max(ms);
+        self.sum_ms += ms;
+        self.count += 1;
+    }
+
+    /// Adds another's requests.
+    pub fn merge(&mut self, other: &Latency) {
+        if other.count == 0 {
+            return;
+        }
+        self.min_ms = if self.count == 0 { other.min_ms } else { self.min_ms.min(other.min_ms) };
+        self.max_ms = self.max_ms.max(other.max_ms);
+        self.sum_ms += other.sum_ms;
+        self.count += other.count;
+    }
+
+    /// The mean, 0 with no request.
+    pub fn avg_ms(&self) -> f64 {
+        if self.count == 0 { 0.0 } else { self.sum_ms as f64 / self.count as f64 }
+    }
+}
+
 /// Request latency and packet counters of one shard (srvr, mntr).
 #[derive(Debug, Clone, Default)]
 pub struct ServerCounters {
     pub packets_received: u64,
     pub packets_sent: u64,
-    pub latency_count: u64,
-    pub latency_sum_ms: u64,
-    pub latency_min_ms: u64,
-    pub latency_max_ms: u64,
+    pub latency: Latency,
     pub outstanding: u64,
     pub bytes_received: u64,
     pub auth_failed: u64,
@@ -165,14 +199,9 @@ pub struct ServerCounters {
 impl ServerCounters {
     /// Adds another shard's counters.
     pub fn merge(&mut self, other: &ServerCounters) {
-        if other.latency_count > 0 {
-            self.latency_min_ms = if self.latency_count == 0 { other.latency_min_ms } else { self.latency_min_ms.min(other.latency_min_ms) };
-        }
+        self.latency.merge(&other.latency);
         self.packets_received += other.packets_received;
         self.packets_sent += other.packets_sent;
-        self.latency_count += other.latency_count;
-        self.latency_sum_ms += other.latency_sum_ms;
-        self.latency_max_ms = self.latency_max_ms.max(other.latency_max_ms);
         self.outstanding += other.outstanding;
         self.bytes_received += other.bytes_received;
         self.auth_failed += other.auth_failed;
@@ -274,4 +303,24 @@ pub enum PeerMessage {
     /// `to` leads, the writes the receiver forwarded are still answered
     /// (every one reached the old leader's log or is passed on to `to`).
     Handover { to: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_keeps_its_minimum_from_the_first_request_and_merges() {
+        let mut conn = Latency::default();
+        for ms in [5, 3, 9] {
+            conn.record(ms);
+        }
+        assert_eq!(conn, Latency { count: 3, sum_ms: 17, min_ms: 3, max_ms: 9 });
+        let mut server = Latency::default();
+        server.merge(&Latency::default());
+        server.merge(&conn);
+        server.merge(&Latency { count: 1, sum_ms: 4, min_ms: 4, max_ms: 4 });
+        assert_eq!((server.count, server.min_ms, server.max_ms), (4, 3, 9));
+        assert_eq!(Latency::default().avg_ms(), 0.0);
+    }
 }

@@ -11,12 +11,36 @@ use crate::core::messages::{AdminQuery, AdminReport, ConnReport, ServeMode, Serv
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// The version string servers print: ZooKeeper's format, with our name.
 pub const VERSION: &str = concat!("3.9.5-keeper-", env!("CARGO_PKG_VERSION"), ", built on ", env!("KEEPER_BUILD_DATE"));
 
 /// Words keeper answers.
-const WORDS: &[&str] = &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst", "hash"];
+const WORDS: &[&str] =
+    &["ruok", "isro", "srvr", "stat", "mntr", "conf", "cons", "envi", "wchs", "wchc", "wchp", "dump", "dirs", "crst", "srst", "hash", "gtmk", "stmk"];
+
+/// `stmk`: the word is followed by the new mask, a big-endian long.
+pub const SET_TRACE_MASK: &str = "stmk";
+
+/// ZooKeeper's trace mask (`gtmk` reads it, `stmk` sets it; 306 by default:
+/// client requests, server packets, sessions and warnings). keeper keeps it
+/// for the tools that set and read it; it selects nothing, as keeper has no
+/// trace log.
+static TRACE_MASK: AtomicI64 = AtomicI64::new(306);
+
+/// `gtmk` and `stmk` (with its mask): the mask, as ZooKeeper prints it
+/// (digits, no newline).
+pub fn trace_mask(word: &str, new_mask: Option<i64>) -> Option<String> {
+    match (word, new_mask) {
+        ("gtmk", _) => Some(TRACE_MASK.load(Ordering::Relaxed).to_string()),
+        ("stmk", Some(mask)) => {
+            TRACE_MASK.store(mask, Ordering::Relaxed);
+            Some(mask.to_string())
+        }
+        _ => None,
+    }
+}
 
 /// The word spelled by a connection's first four bytes, if it is one.
 pub fn parse(first: &[u8]) -> Option<&'static str> {
@@ -63,15 +87,11 @@ fn java_double(v: f64) -> String {
     if rounded.fract() == 0.0 { format!("{rounded:.1}") } else { format!("{rounded}") }
 }
 
-fn avg_latency(c: &ServerCounters) -> f64 {
-    if c.latency_count == 0 { 0.0 } else { c.latency_sum_ms as f64 / c.latency_count as f64 }
-}
-
 /// The body srvr and stat share, from the latency line on.
 fn server_body(report: &AdminReport) -> String {
     let c = counters(report);
     let mut out = String::new();
-    let _ = writeln!(out, "Latency min/avg/max: {}/{}/{}", c.latency_min_ms, java_double(avg_latency(&c)), c.latency_max_ms);
+    let _ = writeln!(out, "Latency min/avg/max: {}/{}/{}", c.latency.min_ms, java_double(c.latency.avg_ms()), c.latency.max_ms);
     let _ = writeln!(out, "Received: {}", c.packets_received);
     let _ = writeln!(out, "Sent: {}", c.packets_sent);
     let _ = writeln!(out, "Connections: {}", conns(report).count());
@@ -285,7 +305,7 @@ fn mntr(report: &AdminReport) -> String {
         ("server_state", report.mode.into()),
         ("ephemerals_count", ephemerals.to_string()),
         ("num_alive_connections", conns(report).count().to_string()),
-        ("avg_latency", java_double(avg_latency(&c))),
+        ("avg_latency", java_double(c.latency.avg_ms())),
         ("outstanding_requests", c.outstanding.to_string()),
         ("znode_count", report.node_count.to_string()),
         ("global_sessions", report.sessions.len().to_string()),
@@ -293,13 +313,13 @@ fn mntr(report: &AdminReport) -> String {
         ("packets_received", c.packets_received.to_string()),
         ("watch_count", watch_count.to_string()),
         ("auth_failed_count", c.auth_failed.to_string()),
-        ("min_latency", c.latency_min_ms.to_string()),
+        ("min_latency", c.latency.min_ms.to_string()),
         ("max_file_descriptor_count", max_fds.to_string()),
         ("approximate_data_size", report.approximate_data_size.to_string()),
         ("open_file_descriptor_count", open_fds.to_string()),
         ("local_sessions", "0".into()),
         ("uptime", report.uptime_ms.to_string()),
-        ("max_latency", c.latency_max_ms.to_string()),
+        ("max_latency", c.latency.max_ms.to_string()),
         ("bytes_received_count", c.bytes_received.to_string()),
     ];
     if let Some(e) = &report.ensemble {

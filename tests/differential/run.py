@@ -1822,9 +1822,15 @@ def frame_limits(ctx):
 def four_letter_words(ctx):
     r = ctx.root
     a = setup(ctx)
-    for w in ("ruok", "isro", "crst", "srst"):
+    for w in ("ruok", "isro", "crst", "srst", "gtmk"):
         out, closed = ctx.four(w)
         ctx.log("4lw %s -> %r closed=%s" % (w, out, closed))
+    # stmk sets the trace mask (a big-endian long after the word) and prints it.
+    out, closed = ctx.four("stmk", extra=i64(0x1F2))
+    ctx.log("4lw stmk 0x1F2 -> %r closed=%s" % (out, closed))
+    out, closed = ctx.four("gtmk")
+    ctx.log("4lw gtmk after stmk -> %r closed=%s" % (out, closed))
+    ctx.four("stmk", extra=i64(306))
     def srvr():
         out, closed = ctx.four("srvr")
         fields = {}

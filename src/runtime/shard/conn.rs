@@ -7,7 +7,7 @@
 //! it. Notifications are appended to `out` when the transaction that fires
 //! them is applied, so they precede any later reply that reflects the change.
 
-use crate::core::messages::ConnReport;
+use crate::core::messages::{ConnReport, Latency};
 use crate::core::reply::ReplyShape;
 use crate::proto::codes::{ErrorCode, OpCode, state};
 use crate::proto::frame::ConnectResponse;
@@ -64,10 +64,7 @@ pub struct ConnStats {
     pub last_zxid: i64,
     pub last_response_ms: i64,
     pub last_latency_ms: u64,
-    pub min_latency_ms: u64,
-    pub max_latency_ms: u64,
-    pub latency_sum_ms: u64,
-    pub latency_count: u64,
+    pub latency: Latency,
 }
 
 impl ConnStats {
@@ -81,10 +78,7 @@ impl ConnStats {
             last_zxid: -1,
             last_response_ms: 0,
             last_latency_ms: 0,
-            min_latency_ms: 0,
-            max_latency_ms: 0,
-            latency_sum_ms: 0,
-            latency_count: 0,
+            latency: Latency::default(),
         }
     }
 }
@@ -159,9 +153,7 @@ impl ConnInner {
         s.last_zxid = zxid;
         s.last_response_ms = wall_ms();
         s.last_latency_ms = latency;
-        s.max_latency_ms = s.max_latency_ms.max(latency);
-        s.latency_sum_ms += latency;
-        s.latency_count += 1;
+        s.latency.record(latency);
     }
 
     /// Appends a watch notification.
@@ -198,9 +190,9 @@ impl ConnInner {
             last_zxid: s.last_zxid,
             last_response_ms: s.last_response_ms,
             last_latency_ms: s.last_latency_ms,
-            min_latency_ms: s.min_latency_ms,
-            avg_latency_ms: s.latency_sum_ms.checked_div(s.latency_count).unwrap_or(0),
-            max_latency_ms: s.max_latency_ms,
+            min_latency_ms: s.latency.min_ms,
+            avg_latency_ms: s.latency.sum_ms.checked_div(s.latency.count).unwrap_or(0),
+            max_latency_ms: s.latency.max_ms,
         }
     }
 }

@@ -406,11 +406,7 @@ impl ShardState {
 impl ServerCounters {
     /// Records one answered request's latency.
     pub fn record_latency(&mut self, start: std::time::Instant) {
-        let ms = start.elapsed().as_millis() as u64;
-        self.latency_min_ms = if self.latency_count == 0 { ms } else { self.latency_min_ms.min(ms) };
-        self.latency_max_ms = self.latency_max_ms.max(ms);
-        self.latency_sum_ms += ms;
-        self.latency_count += 1;
+        self.latency.record(start.elapsed().as_millis() as u64);
         self.packets_sent += 1;
     }
 }

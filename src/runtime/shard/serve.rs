@@ -127,7 +127,12 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
                 }
                 Phase::New if input.filled().len() >= 4 => {
                     if let Some(word) = fourlw::parse(&input.filled()[..4]) {
-                        start_four_letter(state, conn, word, tx).await;
+                        // stmk carries the new mask: 8 more bytes.
+                        let mask = input.filled().get(4..12).map(|b| i64::from_be_bytes(b.try_into().expect("8 bytes")));
+                        if word == fourlw::SET_TRACE_MASK && mask.is_none() {
+                            break;
+                        }
+                        start_four_letter(state, conn, word, mask, tx).await;
                         continue;
                     }
                 }
@@ -167,7 +172,7 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
 
 /// Answers a four-letter word: at once when it needs no other core, else by
 /// asking the broadcast core for a report (the consumer writes the answer).
-async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, tx: &Sender) {
+async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, mask: Option<i64>, tx: &Sender) {
     let query = {
         let s = state.borrow();
         let mut inner = conn.inner.borrow_mut();
@@ -175,6 +180,9 @@ async fn start_four_letter(state: &Shared, conn: &Rc<Conn>, word: &'static str, 
             inner.out.extend_from_slice(format!("{word} is not executed because it is not in the whitelist.\n").as_bytes());
             None
         } else if let Some(text) = fourlw::immediate(word, s.serve) {
+            inner.out.extend_from_slice(text.as_bytes());
+            None
+        } else if let Some(text) = fourlw::trace_mask(word, mask) {
             inner.out.extend_from_slice(text.as_bytes());
             None
         } else if s.serve == ServeMode::Closed {
