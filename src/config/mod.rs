@@ -77,6 +77,10 @@ pub struct Config {
     pub enforce_quota: bool,
     /// Overload protection: `globalOutstandingLimit` and the connection throttle.
     pub throttle: Throttle,
+    /// Where the Prometheus endpoint listens (`metricsProvider.className`
+    /// naming ZooKeeper's PrometheusMetricsProvider, `metricsProvider.httpHost`
+    /// and `.httpPort`); none without it.
+    pub metrics_addr: Option<SocketAddr>,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub max_frame_bytes: usize,
@@ -152,6 +156,7 @@ impl Default for Config {
             extended_types: false,
             enforce_quota: false,
             throttle: Throttle::default(),
+            metrics_addr: None,
             snap_retain_count: 3,
             purge_interval_hours: 0,
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
@@ -199,6 +204,9 @@ impl std::fmt::Display for UnknownKey {
         }
     }
 }
+
+/// `metricsProvider.httpPort`'s default, as ZooKeeper's.
+const METRICS_PORT_DEFAULT: u16 = 7000;
 
 /// Overload protection, as ZooKeeper operators configure it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,6 +259,9 @@ const KNOWN_KEYS: &[&str] = &[
     "4lw.commands.whitelist",
     "extendedTypesEnabled",
     "enforceQuota",
+    "metricsProvider.className",
+    "metricsProvider.httpHost",
+    "metricsProvider.httpPort",
     "globalOutstandingLimit",
     "request_throttle_max_requests",
     "connection_throttle_tokens",
@@ -289,8 +300,6 @@ const IGNORED_KEYS: &[&str] = &[
     "admin.enableServer",
     "admin.serverPort",
     "admin.serverAddress",
-    "metricsProvider.className",
-    "metricsProvider.httpPort",
     "standaloneEnabled",
     "reconfigEnabled",
     "dynamicConfigFile",
@@ -330,6 +339,7 @@ impl Config {
         let mut client_port: Option<u16> = None;
         let mut client_ip: Option<IpAddr> = None;
         let (mut min_set, mut max_set, mut log_dir_set, mut data_dir_set) = (false, false, false, false);
+        let (mut prometheus, mut metrics_host, mut metrics_port) = (false, IpAddr::from([0, 0, 0, 0]), METRICS_PORT_DEFAULT);
         for (index, raw) in text.lines().enumerate() {
             let line_no = index + 1;
             let line = raw.trim();
@@ -375,6 +385,14 @@ impl Config {
                 "4lw.commands.whitelist" => cfg.four_letter_words = parse_whitelist(value),
                 "extendedTypesEnabled" => cfg.extended_types = parse_bool(value).ok_or_else(|| bad("true or false"))?,
                 "enforceQuota" => cfg.enforce_quota = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "metricsProvider.className" => {
+                    prometheus = value.ends_with("PrometheusMetricsProvider");
+                    if !prometheus && !value.ends_with("DefaultMetricsProvider") {
+                        return Err(bad("org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider (or the default provider)"));
+                    }
+                }
+                "metricsProvider.httpHost" => metrics_host = value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?,
+                "metricsProvider.httpPort" => metrics_port = value.parse::<u16>().map_err(|_| bad("a port number"))?,
                 "globalOutstandingLimit" => cfg.throttle.outstanding_limit = above_zero("a positive number of requests")? as usize,
                 "request_throttle_max_requests" => cfg.throttle.request_max = num("a number of requests (0: off)")? as usize,
                 "connection_throttle_tokens" => cfg.throttle.connection_tokens = num("a number of connections (0: off)")? as u32,
@@ -418,13 +436,16 @@ impl Config {
                 "readonlymode.enabled" => cfg.read_only_mode = parse_bool(value).ok_or_else(|| bad("true or false"))?,
                 "electionPortBindRetry" => cfg.election_port_bind_retry = num("a number of attempts (0: no limit)")? as u32,
                 k if IGNORED_KEYS.contains(&k)
-                    || ["ssl.", "quorum.", "group.", "weight.", "connection_throttle_", "request_throttle_"].iter().any(|p| k.starts_with(p)) =>
+                    || ["ssl.", "quorum.", "group.", "weight.", "connection_throttle_", "request_throttle_", "metricsProvider."]
+                        .iter()
+                        .any(|p| k.starts_with(p)) =>
                 {
                     cfg.unsupported.push(k.to_string())
                 }
                 other => cfg.unknown.push(UnknownKey { key: other.to_string(), line: line_no, suggestion: closest_key(other) }),
             }
         }
+        cfg.metrics_addr = prometheus.then(|| SocketAddr::new(metrics_host, metrics_port));
         if !data_dir_set && seen.contains_key("dataLogDir") {
             return Err(ConfigError("dataDir is not set".into()));
         }

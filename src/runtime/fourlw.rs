@@ -186,6 +186,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             let _ = writeln!(out, "{:#x}: {:016x}", report.last_zxid, report.digest.expect("hash reports carry a digest"));
         }
         "mntr" => out.push_str(&mntr(report)),
+        METRICS => out.push_str(&crate::runtime::metrics::http_ok(&prometheus(report))),
         "conf" => {
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
             let _ = writeln!(out, "secureClientPort=-1");
@@ -290,6 +291,11 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
 }
 
 fn mntr(report: &AdminReport) -> String {
+    mntr_rows(report).into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
+}
+
+/// mntr's keys (without `zk_`) and values.
+fn mntr_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
     let c = counters(report);
     let watch_count: usize = report.shards.iter().map(|s| s.watch_count).sum();
     let ephemerals: usize = report.ephemerals.iter().map(|(_, p)| p.len()).sum();
@@ -341,7 +347,26 @@ fn mntr(report: &AdminReport) -> String {
             ("max_proposal_size", l.max_proposal_size.to_string()),
         ]);
     }
-    rows.into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
+    rows
+}
+
+/// The word the Prometheus endpoint asks the report for (never read from a client).
+pub const METRICS: &str = "metrics";
+
+/// What `/metrics` serves: mntr's numeric keys as gauges under ZooKeeper's
+/// Prometheus names (its `PrometheusMetricsProvider` registers these as
+/// gauges, named without `zk_`; `followers`, 3.4's alias, is left out),
+/// in the Prometheus text format 0.0.4.
+pub fn prometheus(report: &AdminReport) -> String {
+    let mut out = String::new();
+    for (name, value) in mntr_rows(report) {
+        let Ok(v) = value.parse::<f64>() else { continue };
+        if name == "followers" {
+            continue;
+        }
+        let _ = write!(out, "# HELP {name} {name}\n# TYPE {name} gauge\n{name} {v:?}\n");
+    }
+    out
 }
 
 #[cfg(test)]

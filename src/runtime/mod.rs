@@ -14,6 +14,7 @@ pub mod broadcast;
 pub mod fourlw;
 pub mod input;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod peer;
 pub mod sd_notify;
@@ -66,6 +67,21 @@ fn allowed_cpus() -> Vec<usize> {
 /// is retried for a while: after a crash, the kernel tears down the old
 /// process's io_uring (and the listening socket it holds) asynchronously,
 /// and new connections must not land in that dying socket's queue.
+/// The Prometheus endpoint's listening socket (`metricsProvider.httpPort`).
+fn listen_metrics(addr: SocketAddr) -> Result<OwnedFd, String> {
+    let bind = || -> std::io::Result<Socket> {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        s.set_reuse_address(true)?;
+        s.bind(&addr.into())?;
+        s.listen(metrics::CONNECTIONS_MAX as i32)?;
+        Ok(s)
+    };
+    let socket = bind().map_err(|e| format!("cannot listen on {addr} for Prometheus (metricsProvider.httpHost, metricsProvider.httpPort): {e}"))?;
+    eprintln!("keeper: Prometheus metrics on http://{addr}/metrics");
+    // SAFETY: into_raw_fd hands over sole ownership of the descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
+}
+
 fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
     let fail = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
     let socket = |reuse_port: bool| -> std::io::Result<Socket> {
@@ -123,6 +139,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
     stop::watch_signals()?;
     let listeners = listen(cfg.client_addr, cfg.shards)?;
+    let mut metrics_listener = cfg.metrics_addr.map(listen_metrics).transpose()?;
     let peer_listener = if cfg.servers.is_empty() { None } else { Some(peer::bind(&cfg)?) };
     let started = std::time::Instant::now();
     let (voters, _) = crate::core::consensus::membership(&cfg);
@@ -173,6 +190,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         let (cfg, tree, conn_limits, released) = (cfg.clone(), tree.clone(), conn_limits.clone(), released.clone());
         let cpu = cpus[(1 + shard) % cpus.len()];
         let local_broadcast = if cfg.shared_broadcast && shard == 0 { broadcast.take() } else { None };
+        let metrics_listener = if shard == 0 { metrics_listener.take() } else { None };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("keeper-shard-{shard}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
@@ -182,7 +200,17 @@ pub fn serve(cfg: Config) -> Result<(), String> {
                 if let Some(b) = local_broadcast {
                     glommio::spawn_local(broadcast::run_broadcast(b)).detach();
                 }
-                shard::run_shard(shard::ShardSetup { id: shard, cfg, tree: own, released, listener: listener_fd, to_broadcast, from_broadcast, conn_limits })
+                shard::run_shard(shard::ShardSetup {
+                    id: shard,
+                    cfg,
+                    tree: own,
+                    released,
+                    listener: listener_fd,
+                    metrics_listener,
+                    to_broadcast,
+                    from_broadcast,
+                    conn_limits,
+                })
             })
             .map_err(|e| format!("cannot start shard {shard} on cpu {cpu}: {e}"))?;
         handles.push(handle);

@@ -5,12 +5,13 @@ use super::ShardState;
 use super::conn::{Conn, Phase};
 use super::requests::Action;
 use crate::config::Config;
-use crate::core::messages::{Origin, ServeMode, ShardId, ToBroadcast, ToShard};
+use crate::core::messages::{AdminQuery, Origin, ServeMode, ShardId, ToBroadcast, ToShard};
 use crate::core::tree::DataTree;
 use crate::proto::frame::{self, FrameCheck};
 use crate::runtime::fourlw;
 use crate::runtime::input::Input;
 use crate::runtime::limits::{self, ConnLimits};
+use crate::runtime::metrics;
 use crate::runtime::stream::SharedStream;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
@@ -36,6 +37,8 @@ pub struct ShardSetup {
     pub released: Arc<AtomicI64>,
     /// A listening socket on the client port (SO_REUSEPORT).
     pub listener: OwnedFd,
+    /// The Prometheus endpoint's listening socket (shard 0, when configured).
+    pub metrics_listener: Option<OwnedFd>,
     pub to_broadcast: SharedSender<ToBroadcast>,
     pub from_broadcast: SharedReceiver<ToShard>,
     pub conn_limits: Arc<ConnLimits>,
@@ -44,7 +47,7 @@ pub struct ShardSetup {
 /// Runs a shard until its channels close, accepting on `listener` (a
 /// socket sharing the client port with the other shards' through SO_REUSEPORT).
 pub async fn run_shard(setup: ShardSetup) {
-    let ShardSetup { id, cfg, tree, released, listener, to_broadcast, from_broadcast, conn_limits } = setup;
+    let ShardSetup { id, cfg, tree, released, listener, metrics_listener, to_broadcast, from_broadcast, conn_limits } = setup;
     let tx: Sender = Rc::new(to_broadcast.connect().await);
     let rx = from_broadcast.connect().await;
     let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree, released)));
@@ -52,6 +55,11 @@ pub async fn run_shard(setup: ShardSetup) {
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     spawn_local(consume(state.clone(), rx, tx.clone())).detach();
     spawn_local(report_touches(state.clone(), tx.clone(), cfg.tick_ms)).detach();
+    if let Some(fd) = metrics_listener {
+        // SAFETY: the descriptor is a listening TCP socket handed over whole.
+        let metrics = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
+        spawn_local(serve_metrics(metrics, state.clone(), tx.clone())).detach();
+    }
     let mut throttle = limits::ConnectionThrottle::new(&cfg.throttle, cfg.shards, std::time::Instant::now());
     loop {
         let stream = match listener.accept().await {
@@ -271,6 +279,66 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
         }
     }
 }
+
+/// The Prometheus endpoint: reads each scrape's request head, and for a
+/// `GET /metrics` asks for the report the four-letter words use; the
+/// consumer writes the answer ([`fourlw::METRICS`]) and closes.
+async fn serve_metrics(listener: TcpListener, state: Shared, tx: Sender) {
+    let active = Rc::new(std::cell::Cell::new(0usize));
+    loop {
+        let Ok(mut stream) = listener.accept().await else {
+            glommio::timer::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        if active.get() >= metrics::CONNECTIONS_MAX {
+            continue;
+        }
+        active.set(active.get() + 1);
+        let (state, tx, active) = (state.clone(), tx.clone(), active.clone());
+        spawn_local(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            let asked = loop {
+                match metrics::parse(&head) {
+                    metrics::Asked::More => {}
+                    asked => break asked,
+                }
+                let read = futures_lite::future::or(async { stream.read(&mut buf).await.ok() }, async {
+                    glommio::timer::sleep(METRICS_READ_TIMEOUT).await;
+                    None
+                })
+                .await;
+                match read {
+                    Some(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                    _ => break metrics::Asked::Refused("408 Request Timeout"),
+                }
+            };
+            match asked {
+                metrics::Asked::Metrics => {
+                    let Ok(peer) = stream.peer_addr() else { return active.set(active.get() - 1) };
+                    let conn = state.borrow_mut().add_conn(peer);
+                    conn.inner.borrow_mut().phase = Phase::FourLetter(fourlw::METRICS);
+                    let writer = spawn_local(write_loop(conn.clone(), SharedStream::new(stream)));
+                    let origin = Origin { shard: state.borrow().id, conn: conn.id };
+                    if tx.send(ToBroadcast::Admin { origin, query: AdminQuery::Report }).await.is_err() {
+                        conn.close();
+                    }
+                    writer.await;
+                    state.borrow_mut().remove_conn(&conn);
+                }
+                metrics::Asked::Refused(status) => {
+                    let _ = stream.write_all(metrics::http_error(status).as_bytes()).await;
+                }
+                metrics::Asked::More => unreachable!("the loop ends only with an answer"),
+            }
+            active.set(active.get() - 1);
+        })
+        .detach();
+    }
+}
+
+/// How long a scrape may take to send its request head.
+const METRICS_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reports sessions with activity to the broadcast core twice per tick.
 async fn report_touches(state: Shared, tx: Sender, tick_ms: u32) {
