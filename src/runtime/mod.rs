@@ -59,6 +59,31 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// A TCP socket bound to `addr` (SO_REUSEADDR, and SO_REUSEPORT if asked).
+fn bound_socket(addr: SocketAddr, reuse_port: bool) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(reuse_port)?;
+    s.bind(&addr.into())?;
+    Ok(s)
+}
+
+/// `s`, listening with `backlog`, as a descriptor to hand to a core.
+fn listening(s: Socket, backlog: i32) -> std::io::Result<OwnedFd> {
+    s.listen(backlog)?;
+    // SAFETY: into_raw_fd hands over sole ownership of the descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) })
+}
+
+/// The Prometheus endpoint's listening socket (`metricsProvider.httpPort`).
+fn listen_metrics(addr: SocketAddr) -> Result<OwnedFd, String> {
+    let fd = bound_socket(addr, false)
+        .and_then(|s| listening(s, metrics::CONNECTIONS_MAX as i32))
+        .map_err(|e| format!("cannot listen on {addr} for Prometheus (metricsProvider.httpHost, metricsProvider.httpPort): {e}"))?;
+    eprintln!("keeper: Prometheus metrics on http://{addr}/metrics");
+    Ok(fd)
+}
+
 /// Opens one listening socket per shard on `addr`, sharing the port through
 /// SO_REUSEPORT so the kernel spreads connections across shards.
 ///
@@ -67,34 +92,12 @@ fn allowed_cpus() -> Vec<usize> {
 /// is retried for a while: after a crash, the kernel tears down the old
 /// process's io_uring (and the listening socket it holds) asynchronously,
 /// and new connections must not land in that dying socket's queue.
-/// The Prometheus endpoint's listening socket (`metricsProvider.httpPort`).
-fn listen_metrics(addr: SocketAddr) -> Result<OwnedFd, String> {
-    let bind = || -> std::io::Result<Socket> {
-        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.bind(&addr.into())?;
-        s.listen(metrics::CONNECTIONS_MAX as i32)?;
-        Ok(s)
-    };
-    let socket = bind().map_err(|e| format!("cannot listen on {addr} for Prometheus (metricsProvider.httpHost, metricsProvider.httpPort): {e}"))?;
-    eprintln!("keeper: Prometheus metrics on http://{addr}/metrics");
-    // SAFETY: into_raw_fd hands over sole ownership of the descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
-}
-
 fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
     let fail = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
-    let socket = |reuse_port: bool| -> std::io::Result<Socket> {
-        let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        s.set_reuse_address(true)?;
-        s.set_reuse_port(reuse_port)?;
-        s.bind(&addr.into())?;
-        Ok(s)
-    };
     let deadline = std::time::Instant::now() + PORT_WAIT;
     let mut said = false;
     loop {
-        match socket(false) {
+        match bound_socket(addr, false) {
             Ok(probe) => break drop(probe),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
                 if !said {
@@ -109,15 +112,7 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
             Err(e) => return Err(fail(e)),
         }
     }
-    (0..shards)
-        .map(|_| {
-            let s = socket(true)?;
-            s.listen(limits::LISTEN_BACKLOG)?;
-            // SAFETY: into_raw_fd hands over sole ownership of the descriptor.
-            Ok(unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) })
-        })
-        .collect::<std::io::Result<Vec<_>>>()
-        .map_err(fail)
+    (0..shards).map(|_| bound_socket(addr, true).and_then(|s| listening(s, limits::LISTEN_BACKLOG))).collect::<std::io::Result<Vec<_>>>().map_err(fail)
 }
 
 /// Locks the snapshot directory and, when it is another, the log directory.

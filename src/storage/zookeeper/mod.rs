@@ -67,6 +67,28 @@ fn follows(last: i64, next: i64) -> Result<(), String> {
     Err(format!("transaction {next:#x} does not follow {last:#x}: the logs in between are missing, and importing without them would lose writes"))
 }
 
+/// Files in `dir` named `<prefix>.<hex zxid>[.anything]`, with that zxid.
+fn named(dir: &Path, prefix: &str) -> Result<Vec<(PathBuf, i64)>, ZkError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ZkError::file(dir, format!("cannot list: {e}"))),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| ZkError::file(dir, format!("cannot list: {e}")))?;
+        let name = entry.file_name();
+        let mut parts = name.to_str().unwrap_or_default().split('.');
+        if parts.next() != Some(prefix) {
+            continue;
+        }
+        if let Some(zxid) = parts.next().and_then(|hex| u64::from_str_radix(hex, 16).ok()) {
+            found.push((entry.path(), zxid as i64));
+        }
+    }
+    Ok(found)
+}
+
 /// What loading read, for the import's report.
 #[derive(Debug, Default)]
 pub struct LoadReport {

@@ -204,14 +204,12 @@ impl ZkTree {
     /// finds the node there (a snapshot that already holds it).
     #[allow(clippy::too_many_arguments)]
     fn create(&mut self, h: &Header, path: &str, data: &Option<Bytes>, acl: &[Acl], owner: i64, parent_cversion: i32, plain: bool) {
-        let Some(parent_path) = parent_of(path) else { return };
-        let Some(parent) = self.nodes.get_mut(parent_path) else { return };
-        let new_cversion = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
         let exists = self.nodes.contains_key(path);
         if exists && !plain {
             return;
         }
-        let parent = self.nodes.get_mut(parent_path).expect("looked up above");
+        let Some(parent) = parent_of(path).and_then(|p| self.nodes.get_mut(p)) else { return };
+        let new_cversion = if parent_cversion == -1 { parent.stat.cversion + 1 } else { parent_cversion };
         if new_cversion > parent.stat.cversion {
             parent.stat.cversion = new_cversion;
             parent.stat.pzxid = h.zxid;

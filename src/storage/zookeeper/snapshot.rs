@@ -49,7 +49,7 @@ pub struct Snapshot {
 
 /// `snapshot.<hex zxid>[.ext]` files in `dir`, newest first.
 pub fn candidates(dir: &Path) -> Result<Vec<Candidate>, ZkError> {
-    let mut found = super::txnlog::named(dir, "snapshot")?.into_iter().map(|(path, zxid)| Candidate { path, zxid }).collect::<Vec<_>>();
+    let mut found = super::named(dir, "snapshot")?.into_iter().map(|(path, zxid)| Candidate { path, zxid }).collect::<Vec<_>>();
     found.sort_by_key(|c| std::cmp::Reverse(c.zxid));
     Ok(found)
 }

@@ -32,31 +32,9 @@ pub struct LogRead {
     pub partial_tail_at: Option<u64>,
 }
 
-/// Files in `dir` named `<prefix>.<hex zxid>[.anything]`, with that zxid.
-pub fn named(dir: &Path, prefix: &str) -> Result<Vec<(PathBuf, i64)>, ZkError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(ZkError::file(dir, format!("cannot list: {e}"))),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| ZkError::file(dir, format!("cannot list: {e}")))?;
-        let name = entry.file_name();
-        let mut parts = name.to_str().unwrap_or_default().split('.');
-        if parts.next() != Some(prefix) {
-            continue;
-        }
-        if let Some(zxid) = parts.next().and_then(|hex| u64::from_str_radix(hex, 16).ok()) {
-            found.push((entry.path(), zxid as i64));
-        }
-    }
-    Ok(found)
-}
-
 /// The `log.<zxid>` files in `dir`, oldest first.
 pub fn files(dir: &Path) -> Result<Vec<LogFile>, ZkError> {
-    let mut logs: Vec<LogFile> = named(dir, "log")?.into_iter().map(|(path, zxid)| LogFile { path, zxid }).collect();
+    let mut logs: Vec<LogFile> = super::named(dir, "log")?.into_iter().map(|(path, zxid)| LogFile { path, zxid }).collect();
     logs.sort_by_key(|l| l.zxid);
     Ok(logs)
 }
