@@ -1,8 +1,9 @@
 //! The invariants the simulator checks after every step, from what every
 //! server shows: at most one leader per term, one committed entry per
-//! index everywhere, one tree digest per applied zxid everywhere.
+//! index everywhere, one tree digest per applied zxid everywhere, and
+//! every queue of the sequencer within its bound (memory stays bounded).
 
-use crate::core::sequencer::Sequencer;
+use crate::core::sequencer::{QueueLengths, Sequencer};
 use crate::storage::log::{Log, MemLog};
 use std::collections::{BTreeMap, HashMap};
 
@@ -89,5 +90,68 @@ impl Checker {
     /// A server restarted or took a snapshot: its log is read afresh.
     pub fn forget_log_of(&mut self, id: u64) {
         self.checked.remove(&id);
+    }
+}
+
+/// The most each of a sequencer's queues may hold, from the workload: what
+/// clients can have in flight, and the sessions that exist. A queue that
+/// outgrows its bound keeps something it should have let go (a leak that a
+/// long-running server would die of).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueBounds {
+    /// Requests (writes, syncs, handshakes) that can be in flight anywhere:
+    /// each client's whole pipeline, left behind at every server (a client
+    /// that gives up on a server leaves its requests there).
+    requests: usize,
+    /// Sessions a server can know beyond those in its tree: one being
+    /// opened by each handshake in flight.
+    opening: usize,
+}
+
+impl QueueBounds {
+    /// The bounds for `servers` servers and `clients` clients, each with
+    /// at most `pipeline` requests in flight.
+    pub fn of_workload(servers: usize, clients: usize, pipeline: usize) -> QueueBounds {
+        let requests = servers * clients * (pipeline + 1);
+        QueueBounds { requests, opening: requests }
+    }
+
+    /// Holds `seq`'s queues to the bounds.
+    pub fn check(&self, seq: &Sequencer) -> Result<(), String> {
+        let q = seq.queue_lengths();
+        let QueueLengths {
+            held,
+            proposed,
+            origins,
+            syncs,
+            replies,
+            unpersisted,
+            handshakes,
+            owners,
+            session_servers,
+            raft_messages,
+            raft_unstable,
+            raft_read_states,
+        } = q;
+        let sessions = seq.tree().sessions().len() + self.opening;
+        // Proposals: the clients' writes, plus a close (an expiry) of every session.
+        let within = [
+            ("held writes", held, self.requests),
+            ("proposed transactions", proposed, self.requests + sessions),
+            ("reply origins", origins, self.requests),
+            ("pending syncs", syncs, self.requests),
+            ("queued replies", replies, self.requests),
+            ("readies awaiting a persist", unpersisted, 2),
+            ("unanswered handshakes", handshakes, self.requests),
+            ("attached sessions", owners, sessions),
+            ("sessions' servers", session_servers, sessions),
+            ("raft messages", raft_messages, self.requests),
+            ("raft's unstable entries", raft_unstable, self.requests + sessions),
+            ("raft read states", raft_read_states, self.requests),
+        ];
+        match within.iter().find(|(_, len, bound)| len > bound) {
+            Some((what, len, bound)) => Err(format!("{len} {what}, over the bound of {bound}: {q:?}")),
+            None => Ok(()),
+        }
     }
 }

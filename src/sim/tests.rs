@@ -27,7 +27,10 @@ fn run_seed(seed: u64, opts: &SimOptions) -> Outcome {
 
 #[test]
 fn seeded_runs_keep_every_invariant_and_lose_no_acknowledged_write() {
-    let opts = SimOptions::default();
+    let defaults = SimOptions::default();
+    // KEEPER_SIM_WRITES=N runs longer histories (slow leaks show there).
+    let writes = env_u64("KEEPER_SIM_WRITES").map_or(defaults.writes, |n| n as usize);
+    let opts = SimOptions { writes, max_ms: defaults.max_ms * writes.max(defaults.writes) as i64 / defaults.writes as i64, ..defaults };
     let seeds: Vec<u64> = match (env_u64("KEEPER_SIM_SEED"), env_u64("KEEPER_SIM_SEEDS")) {
         (Some(one), _) => vec![one],
         (None, Some(n)) => {

@@ -1,7 +1,7 @@
 //! The simulated world: servers, clients, the network between them, and
 //! the faults, all stepped by one seeded generator.
 
-use super::check::{Checker, FNV_START, fnv};
+use super::check::{Checker, FNV_START, QueueBounds, fnv};
 use super::history::{self, History};
 use super::rng::Rng;
 use crate::config::Config;
@@ -80,14 +80,58 @@ struct Server {
     snapshot: Option<(LogPosition, DataTree)>,
     /// The sync in flight: its token, job, and when it completes.
     persist: Option<(u64, MemPersist, i64)>,
-    /// When the process started (its monotonic clock counts from here).
-    started_at: i64,
+    /// The process's clocks.
+    clock: ServerClock,
     paused_until: Option<i64>,
     down_until: Option<i64>,
-    wall_offset: i64,
     /// Snapshots sent to this server, by position, not yet installed (a
     /// leader may send another before raft's message for the first arrives).
     received: BTreeMap<LogPosition, DataTree>,
+}
+
+/// The wall clock's reading at simulated time 0 (ms since 1970).
+const WALL_EPOCH_MS: i64 = 1_700_000_000_000;
+/// How fast or slow a server's clock may run, at most (parts per million).
+/// Drift skews session expiry by as much, and the expiry check allows it.
+const MAX_DRIFT_PPM: i64 = 10_000;
+
+/// One server's clocks, read at simulated time `now`: the monotonic clock
+/// counts from the process's start at its own rate (it drifts), and the
+/// wall clock runs with it, plus whatever jumps it made.
+#[derive(Debug, Clone, Copy)]
+struct ServerClock {
+    /// When the process started (simulated ms).
+    started_at: i64,
+    /// The drift rate changed last at this simulated time and monotonic reading.
+    anchor: (i64, i64),
+    drift_ppm: i64,
+    /// The wall clock's jumps so far.
+    wall_offset: i64,
+}
+
+impl ServerClock {
+    fn mono(&self, now: i64) -> i64 {
+        let (at, mono) = self.anchor;
+        mono + (now - at) * (1_000_000 + self.drift_ppm) / 1_000_000
+    }
+
+    fn read(&self, now: i64) -> Clock {
+        let mono_ms = self.mono(now);
+        Clock { mono_ms, wall_ms: WALL_EPOCH_MS + self.started_at + self.wall_offset + mono_ms }
+    }
+
+    /// The process starts again: its monotonic clock counts from zero.
+    fn restart(&mut self, now: i64) {
+        self.started_at = now;
+        self.anchor = (now, 0);
+    }
+
+    /// From now on the clock runs at `ppm` from true.
+    fn drift(&mut self, now: i64, ppm: i64) {
+        debug_assert!(ppm.abs() <= MAX_DRIFT_PPM);
+        self.anchor = (now, self.mono(now));
+        self.drift_ppm = ppm;
+    }
 }
 
 /// A client: one session, one request at a time, on one server at a time.
@@ -173,6 +217,8 @@ struct World {
     leaders: BTreeMap<u64, u64>,
 }
 
+/// Requests a client has in flight at most.
+const PIPELINE_DEPTH: usize = 1;
 /// How often each server's driver ticks its sequencer (ms).
 const TICK_EVERY_MS: i64 = 10;
 /// A client gives up on a server that has not answered in this long and
@@ -231,6 +277,8 @@ impl World {
             let election_ticks = rng.range(ELECTION_TICKS as u64, 2 * ELECTION_TICKS as u64) as usize;
             let cfg = config(id, &opts, election_ticks);
             let started_at = rng.range(0, 50) as i64;
+            // Quartz: within 100 ppm (faults may make it far worse).
+            let drift_ppm = rng.range(0, 201) as i64 - 100;
             servers.insert(
                 id,
                 Server {
@@ -239,10 +287,9 @@ impl World {
                     log: MemLog::default(),
                     snapshot: None,
                     persist: None,
-                    started_at,
+                    clock: ServerClock { started_at, anchor: (started_at, 0), drift_ppm, wall_offset: 0 },
                     paused_until: None,
                     down_until: Some(started_at),
-                    wall_offset: 0,
                     received: BTreeMap::new(),
                 },
             );
@@ -314,8 +361,7 @@ impl World {
     }
 
     fn clock(&self, id: u64) -> Clock {
-        let s = &self.servers[&id];
-        Clock { mono_ms: self.now - s.started_at, wall_ms: 1_700_000_000_000 + self.now + s.wall_offset }
+        self.servers[&id].clock.read(self.now)
     }
 
     /// Starts servers whose restart is due (recovering from their disk) and resumes paused ones.
@@ -329,7 +375,7 @@ impl World {
             }
             if s.down_until.is_some_and(|t| t <= now) {
                 s.down_until = None;
-                s.started_at = now;
+                s.clock.restart(now);
                 let (tree, base) = match &s.snapshot {
                     Some((position, tree)) => (tree.clone(), *position),
                     None => (DataTree::new(), LogPosition::default()),
@@ -344,7 +390,8 @@ impl World {
                 }
                 let hard_state = raft::prelude::HardState { term: hard.term, vote: hard.vote, commit: hard.commit.max(base.index), ..Default::default() };
                 let recovered = Recovered { tree, base, entries, applied, hard_state };
-                let clock = Clock { mono_ms: 0, wall_ms: 1_700_000_000_000 + now + s.wall_offset };
+                let clock = s.clock.read(now);
+                debug_assert_eq!(clock.mono_ms, 0);
                 s.seq = Some(Sequencer::new(s.cfg.clone(), recovered, 1, clock));
                 self.checker.forget_log_of(id);
                 self.note(&format!("{now} start {id}"));
@@ -448,6 +495,8 @@ impl World {
                     let s = &self.servers[&id];
                     let base = s.snapshot.as_ref().map_or(0, |(p, _)| p.index);
                     self.checker.observe(id, s.seq.as_ref().unwrap(), &s.log, base, false).map_err(|e| format!("at {} ms: {e}", self.now))?;
+                    let bounds = QueueBounds::of_workload(self.servers.len(), self.clients.len(), PIPELINE_DEPTH);
+                    bounds.check(s.seq.as_ref().unwrap()).map_err(|e| format!("at {} ms server {id}: {e}", self.now))?;
                 }
             }
             if !moved {
@@ -643,10 +692,11 @@ impl World {
         Ok(())
     }
 
-    /// A session's closeSession committed with no client asking (the
-    /// sim's clients never close): an expiry. It must come no sooner than
-    /// the session's timeout after the latest of its creation, a touch
-    /// reaching a leader, and the start of the expiring leader's term.
+    /// A session's closeSession committed with no client asking: an
+    /// expiry. It must come no sooner than the session's timeout (less
+    /// what the leader's clock may have drifted) after the latest of its
+    /// creation, a touch reaching a leader, and the start of the expiring
+    /// leader's term.
     fn check_expiry(&mut self, session: i64, term: u64) -> Result<(), String> {
         if !self.expiries_checked.insert(session) {
             return Ok(());
@@ -654,7 +704,8 @@ impl World {
         let Some(&(timeout, created)) = self.sessions.get(&session) else { return Ok(()) };
         let touched = self.touched_at_leader.get(&session).copied().unwrap_or(0);
         let term_start = self.term_started.get(&term).copied().unwrap_or(0);
-        let earliest = created.max(touched).max(term_start) + timeout as i64;
+        // The leader's clock may run fast by as much as drift allows.
+        let earliest = created.max(touched).max(term_start) + timeout as i64 * (1_000_000 - MAX_DRIFT_PPM) / 1_000_000;
         if self.now < earliest {
             return Err(format!(
                 "session 0x{session:x} expired at {} ms, before {earliest} ms (timeout {timeout} ms; created {created}, touched at a leader {touched}, term {term} began {term_start})",
@@ -799,7 +850,8 @@ impl World {
         }
     }
 
-    /// Now and then: a crash, a pause, a partition or a clock jump.
+    /// Now and then: a crash (of one server, or a power cut of all), a
+    /// pause, a partition, a wall-clock jump, or a change of clock drift.
     fn inject_faults(&mut self) {
         if !self.rng.chance(4_000) {
             return;
@@ -807,7 +859,7 @@ impl World {
         let ids: Vec<u64> = self.servers.keys().copied().collect();
         let id = self.rng.pick(&ids);
         let now = self.now;
-        let kind = self.rng.range(0, 5);
+        let kind = self.rng.range(0, 6);
         self.faults += 1;
         match kind {
             0 if self.servers[&id].seq.is_some() => {
@@ -838,10 +890,15 @@ impl World {
                 }
                 self.note(&format!("{now} partition {id}"));
             }
-            _ => {
+            3 => {
                 let jump = self.rng.range(0, 7_200_000) as i64 - 3_600_000;
-                self.servers.get_mut(&id).unwrap().wall_offset += jump;
+                self.servers.get_mut(&id).unwrap().clock.wall_offset += jump;
                 self.note(&format!("{now} clock {id} {jump}"));
+            }
+            _ => {
+                let ppm = self.rng.range(0, 2 * MAX_DRIFT_PPM as u64 + 1) as i64 - MAX_DRIFT_PPM;
+                self.servers.get_mut(&id).unwrap().clock.drift(now, ppm);
+                self.note(&format!("{now} drift {id} {ppm}"));
             }
         }
     }

@@ -223,6 +223,24 @@ enum Route {
     Hold,
 }
 
+/// The lengths of a sequencer's queues and maps that grow with requests,
+/// connections or sessions (see [`Sequencer::queue_lengths`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueLengths {
+    pub held: usize,
+    pub proposed: usize,
+    pub origins: usize,
+    pub syncs: usize,
+    pub replies: usize,
+    pub unpersisted: usize,
+    pub handshakes: usize,
+    pub owners: usize,
+    pub session_servers: usize,
+    pub raft_messages: usize,
+    pub raft_unstable: usize,
+    pub raft_read_states: usize,
+}
+
 /// A sync waiting for its ReadIndex.
 #[derive(Debug)]
 struct PendingSync {
@@ -428,6 +446,24 @@ impl Sequencer {
     /// The index of the last entry applied.
     pub fn applied_index(&self) -> u64 {
         self.applied
+    }
+
+    /// How long each of its queues is now (the simulator holds them to bounds).
+    pub fn queue_lengths(&self) -> QueueLengths {
+        QueueLengths {
+            held: self.held.len(),
+            proposed: self.proposed.len(),
+            origins: self.origins.len(),
+            syncs: self.syncs.len(),
+            replies: self.replies.len(),
+            unpersisted: self.unpersisted.len(),
+            handshakes: self.handshakes.len(),
+            owners: self.owners.len(),
+            session_servers: self.session_servers.len(),
+            raft_messages: self.raft.raft.msgs.len(),
+            raft_unstable: self.raft.raft.raft_log.unstable.entries.len(),
+            raft_read_states: self.raft.raft.read_states.len(),
+        }
     }
 
     /// How clients are served now.
@@ -713,6 +749,21 @@ impl Sequencer {
         }
     }
 
+    /// Ready `number` waits for a persist, with the messages that may only
+    /// leave after it. Readies not covered by the persist in flight wait
+    /// together (the next persist covers them all), so at most two items
+    /// wait: the persist in flight's and the next one's.
+    fn await_persist(&mut self, number: u64, messages: Vec<Message>) {
+        match self.unpersisted.back_mut() {
+            Some((last, waiting)) if self.persisting.is_none_or(|token| *last > token) => {
+                *last = number;
+                waiting.extend(messages);
+            }
+            _ => self.unpersisted.push_back((number, messages)),
+        }
+        debug_assert!(self.unpersisted.len() <= 2, "the persist in flight's readies and the next persist's");
+    }
+
     /// The persist with this token is durable.
     pub fn persisted(&mut self, token: u64) {
         assert_eq!(self.persisting, Some(token), "a persist completes only after it was asked for");
@@ -848,13 +899,11 @@ impl Sequencer {
             let number = rd.number();
             self.raft.advance_append_async(rd);
             self.tell_raft_applied();
-            if must_persist || self.installing.is_some() {
-                self.unpersisted.push_back((number, after_persist));
-            } else if self.unpersisted.is_empty() {
-                self.raft.on_persist_ready(number);
+            if must_persist || self.installing.is_some() || !self.unpersisted.is_empty() {
+                // Readies persist in order: one with nothing to persist rides with the next persist.
+                self.await_persist(number, after_persist);
             } else {
-                // Readies persist in order: this one rides with the next persist.
-                self.unpersisted.push_back((number, Vec::new()));
+                self.raft.on_persist_ready(number);
             }
             if self.installing.is_some() {
                 // Nothing more until the snapshot's tree is in place.
