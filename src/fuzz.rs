@@ -149,7 +149,7 @@ fn client_request(rng: &mut Rng) -> Vec<u8> {
 fn connect_request(rng: &mut Rng) -> Vec<u8> {
     let mut out = BytesMut::new();
     let passwd: Vec<u8> = (0..16).map(|_| rng.next_u64() as u8).collect();
-    encode::connect(&mut out, rng.next_u64() as i64, &passwd, rng.range(0, 60_000) as i32);
+    encode::connect(&mut out, 0, rng.next_u64() as i64, &passwd, rng.range(0, 60_000) as i32);
     out[4..].to_vec()
 }
 

@@ -121,10 +121,11 @@ pub fn request(out: &mut BytesMut, xid: i32, op: OpCode, req: &Request) {
     });
 }
 
-/// Appends a ConnectRequest frame (with the readOnly byte).
-pub fn connect(out: &mut BytesMut, session_id: i64, passwd: &[u8], timeout_ms: i32) {
+/// Appends a ConnectRequest frame (with the readOnly byte), presenting the
+/// newest zxid the client has seen.
+pub fn connect(out: &mut BytesMut, last_zxid_seen: i64, session_id: i64, passwd: &[u8], timeout_ms: i32) {
     write_frame(out, |w| {
-        w.int(0).long(0).int(timeout_ms).long(session_id).buffer(Some(passwd)).boolean(false);
+        w.int(0).long(last_zxid_seen).int(timeout_ms).long(session_id).buffer(Some(passwd)).boolean(false);
     });
 }
 

@@ -34,6 +34,7 @@
 //! clients pipelining requests, and bounds on the sequencer's queues.
 
 mod check;
+mod disk;
 mod history;
 pub(crate) mod rng;
 mod world;
@@ -41,4 +42,4 @@ mod world;
 #[cfg(test)]
 mod tests;
 
-pub use world::{Outcome, SimOptions, run};
+pub use world::{DiskFaults, Outcome, SimOptions, run};

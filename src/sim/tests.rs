@@ -2,7 +2,7 @@
 //! determinism. `KEEPER_SIM_SEEDS=N` runs N seeds (from `KEEPER_SIM_FIRST`,
 //! default 1); `KEEPER_SIM_SEED=S` replays one.
 
-use super::{Outcome, SimOptions, run};
+use super::{DiskFaults, Outcome, SimOptions, run};
 use crate::core::planted::{Bug, plant};
 
 /// Seeds run in CI.
@@ -40,14 +40,16 @@ fn seeded_runs_keep_every_invariant_and_lose_no_acknowledged_write() {
         (None, None) => (1..=CI_SEEDS).collect(),
     };
     let (mut writes, mut operations, mut faults, mut ms) = (0, 0, 0, 0);
+    let mut disk = DiskFaults::default();
     let started = std::time::Instant::now();
     for &seed in &seeds {
         let o = run_seed(seed, &opts);
         assert!(o.acknowledged > 0, "seed {seed}: no write was acknowledged: {o:?}");
         (writes, operations, faults, ms) = (writes + o.acknowledged, operations + o.operations, faults + o.faults, ms + o.simulated_ms);
+        disk += o.disk;
     }
     eprintln!(
-        "sim: {} seeds, {operations} client operations ({writes} acknowledged creates that must survive), {faults} faults, {} simulated s, in {:.1} s",
+        "sim: {} seeds, {operations} client operations ({writes} acknowledged creates that must survive), {faults} faults ({disk:?}), {} simulated s, in {:.1} s",
         seeds.len(),
         ms / 1000,
         started.elapsed().as_secs_f64()
@@ -136,4 +138,14 @@ fn regression_seed_4819_two_snapshots_in_flight_to_one_follower() {
 #[test]
 fn regression_seed_6831_a_snapshot_arrives_during_a_sync() {
     run_seed(6831, &SimOptions::default());
+}
+
+/// Found by seed 3219 once disks could fill up, a bug of the simulator: a
+/// server that stopped and started again within a message's delay got a
+/// snapshot message sent to its previous process (whose received trees
+/// were gone). A process's links now break when it stops, dropping what
+/// was on them, as TCP connections do.
+#[test]
+fn regression_seed_3219_messages_in_flight_die_with_their_process() {
+    run_seed(3219, &SimOptions::default());
 }

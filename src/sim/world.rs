@@ -2,6 +2,7 @@
 //! the faults, all stepped by one seeded generator.
 
 use super::check::{Checker, FNV_START, QueueBounds, fnv};
+use super::disk::Image;
 use super::history::{self, History};
 use super::rng::Rng;
 use crate::config::Config;
@@ -54,9 +55,35 @@ pub struct Outcome {
     pub simulated_ms: i64,
     /// Faults injected: crashes, pauses, partitions, clock jumps.
     pub faults: usize,
+    pub disk: DiskFaults,
     pub leader_changes: usize,
     /// Client operations completed: writes acknowledged, reads, syncs.
     pub operations: u64,
+}
+
+/// Disk faults met in a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskFaults {
+    /// Crashes that left unsynced writes on the disk.
+    pub unsynced_kept: usize,
+    /// Torn last writes, cut on restart.
+    pub torn: usize,
+    /// Flipped bits in synced records, and how many a restart found (a
+    /// flip in a record's padding changes no data and passes).
+    pub flipped: usize,
+    pub corruption_found: usize,
+    /// Syncs that failed for want of space.
+    pub out_of_space: usize,
+}
+
+impl std::ops::AddAssign for DiskFaults {
+    fn add_assign(&mut self, o: DiskFaults) {
+        self.unsynced_kept += o.unsynced_kept;
+        self.torn += o.torn;
+        self.flipped += o.flipped;
+        self.corruption_found += o.corruption_found;
+        self.out_of_space += o.out_of_space;
+    }
 }
 
 /// A message on the wire: delivered at `at` unless its link is cut or its
@@ -80,6 +107,13 @@ struct Server {
     snapshot: Option<(LogPosition, DataTree)>,
     /// The sync in flight: its token, job, and when it completes.
     persist: Option<(u64, MemPersist, i64)>,
+    /// While the process is down: what its crash left of the log.
+    crashed_log: Option<Image>,
+    /// Its log was found corrupt: it stays down until the operator wipes
+    /// its data (once every fault is healed) and it catches up.
+    corrupt: bool,
+    /// Its disk filled up: the failed sync stops the process.
+    out_of_space: bool,
     /// The process's clocks.
     clock: ServerClock,
     paused_until: Option<i64>,
@@ -214,9 +248,14 @@ struct World {
     closed_by_client: BTreeSet<i64>,
     trace: u64,
     faults: usize,
+    disk: DiskFaults,
     leaders: BTreeMap<u64, u64>,
 }
 
+/// The chance that a sync fails for want of space (per million syncs).
+const ENOSPC_PER_MILLION: u64 = 300;
+/// The chance that a crash leaves a flipped bit in a synced record (per million crashes).
+const FLIP_PER_MILLION: u64 = 50_000;
 /// Requests a client has in flight at most.
 const PIPELINE_DEPTH: usize = 1;
 /// How often each server's driver ticks its sequencer (ms).
@@ -246,6 +285,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
         acknowledged: w.acknowledged.len(),
         simulated_ms: w.now,
         faults: w.faults,
+        disk: w.disk,
         leader_changes: w.leaders.len(),
         operations: w.history.operations,
     })
@@ -287,6 +327,9 @@ impl World {
                     log: MemLog::default(),
                     snapshot: None,
                     persist: None,
+                    crashed_log: None,
+                    corrupt: false,
+                    out_of_space: false,
                     clock: ServerClock { started_at, anchor: (started_at, 0), drift_ppm, wall_offset: 0 },
                     paused_until: None,
                     down_until: Some(started_at),
@@ -330,6 +373,7 @@ impl World {
             closed_by_client: BTreeSet::new(),
             trace: FNV_START,
             faults: 0,
+            disk: DiskFaults::default(),
             leaders: BTreeMap::new(),
         }
     }
@@ -344,7 +388,7 @@ impl World {
     /// server acts on its readies; then the invariants.
     fn step(&mut self) -> Result<(), String> {
         self.now += self.rng.range(1, TICK_EVERY_MS as u64 + 1) as i64;
-        self.start_and_resume();
+        self.start_and_resume()?;
         if self.opts.faults {
             self.inject_faults();
         }
@@ -365,7 +409,8 @@ impl World {
     }
 
     /// Starts servers whose restart is due (recovering from their disk) and resumes paused ones.
-    fn start_and_resume(&mut self) {
+    /// A server whose log is corrupt refuses to start (and stays down).
+    fn start_and_resume(&mut self) -> Result<(), String> {
         let ids: Vec<u64> = self.servers.keys().copied().collect();
         for id in ids {
             let now = self.now;
@@ -375,6 +420,23 @@ impl World {
             }
             if s.down_until.is_some_and(|t| t <= now) {
                 s.down_until = None;
+                if let Some(image) = s.crashed_log.take() {
+                    match image.recover() {
+                        Ok(log) => s.log = log,
+                        Err(e) if image.flipped.is_some() && self.opts.faults => {
+                            s.corrupt = true;
+                            self.disk.corruption_found += 1;
+                            self.note(&format!("{now} corrupt {id}: {e}"));
+                            continue;
+                        }
+                        Err(_) if image.flipped.is_some() => {
+                            self.disk.corruption_found += 1;
+                            // Healing: the operator wipes its data at once.
+                            s.snapshot = None;
+                        }
+                        Err(e) => return Err(format!("at {now} ms server {id} could not read a log no fault damaged: {e}")),
+                    }
+                }
                 s.clock.restart(now);
                 let (tree, base) = match &s.snapshot {
                     Some((position, tree)) => (tree.clone(), *position),
@@ -397,6 +459,7 @@ impl World {
                 self.note(&format!("{now} start {id}"));
             }
         }
+        Ok(())
     }
 
     fn complete_syncs(&mut self) {
@@ -409,6 +472,13 @@ impl World {
             let s = self.servers.get_mut(&id).unwrap();
             if s.persist.as_ref().is_some_and(|(_, _, at)| *at <= now) {
                 let (token, job, _) = s.persist.take().unwrap();
+                if self.opts.faults && token != u64::MAX && self.rng.chance(ENOSPC_PER_MILLION) {
+                    // The disk is full: the sync fails, and the process stops on it.
+                    s.out_of_space = true;
+                    self.disk.out_of_space += 1;
+                    s.seq.as_mut().unwrap().storage_failed("persisting the transaction log failed: No space left on device (os error 28)".into());
+                    continue;
+                }
                 s.log.finish_persist(job);
                 if token != u64::MAX {
                     s.seq.as_mut().unwrap().persisted(token);
@@ -509,7 +579,13 @@ impl World {
     /// Does what server `id`'s driver does with a Ready, in the documented order.
     fn act(&mut self, id: u64, mut ready: Ready) -> Result<(), String> {
         if let Some(why) = ready.fatal.take() {
-            return Err(format!("server {id} stopped: {why}"));
+            if !self.servers[&id].out_of_space {
+                return Err(format!("server {id} stopped: {why}"));
+            }
+            // The operator frees space and starts it again.
+            let back = self.now + self.rng.range(100, 2000) as i64;
+            self.crash(id, back);
+            return Ok(());
         }
         let now = self.now;
         if let Some(position) = ready.install_snapshot.take() {
@@ -903,13 +979,39 @@ impl World {
         }
     }
 
-    /// Server `id`'s process dies, losing everything not synced; it starts again at `back`.
+    /// Server `id`'s process dies; it starts again at `back`. Its disk
+    /// keeps what was synced, and (with faults) perhaps some writes that
+    /// were not, the last one torn; now and then a bit of a synced record
+    /// flips (on one server at a time: the others must hold the data while
+    /// it is wiped and catches up).
     fn crash(&mut self, id: u64, back: i64) {
+        let (written, torn, flip) = if self.opts.faults {
+            let s = &self.servers[&id];
+            let unsynced = (s.log.last_index() - s.log.persisted_index()) as usize;
+            let written = self.rng.range(0, unsynced as u64 + 1) as usize;
+            let torn = (written < unsynced && self.rng.chance(500_000)).then(|| self.rng.range(1, 64) as usize);
+            let damaged = self.servers.values().any(|s| s.corrupt || s.crashed_log.as_ref().is_some_and(|i| i.flipped.is_some()));
+            (written, torn, !damaged && self.rng.chance(FLIP_PER_MILLION))
+        } else {
+            (0, None, false)
+        };
         let s = self.servers.get_mut(&id).unwrap();
+        let base = s.snapshot.as_ref().map_or(0, |(p, _)| p.index);
+        let mut image = Image::after_crash(&s.log, base, written, torn);
+        self.disk.unsynced_kept += usize::from(written > 0);
+        self.disk.torn += usize::from(torn.is_some());
+        if flip && image.flip_a_bit(&mut self.rng) {
+            self.disk.flipped += 1;
+        }
+        let s = self.servers.get_mut(&id).unwrap();
+        s.crashed_log = Some(image);
+        s.log = MemLog::default();
+        s.out_of_space = false;
         s.seq = None;
         s.persist = None;
         s.received.clear();
-        s.log.crash();
+        // Its links break: what was on the way to or from it is lost.
+        self.wire.retain(|m| m.to != id && m.from != id);
         s.down_until = Some(back);
         s.paused_until = None;
         self.note(&format!("{} crash {id}", self.now));
@@ -922,6 +1024,11 @@ impl World {
         self.cut.clear();
         for s in self.servers.values_mut() {
             s.paused_until = None;
+            if s.corrupt {
+                // The operator wipes its data; it starts empty and catches up.
+                (s.corrupt, s.snapshot) = (false, None);
+                s.down_until = Some(0);
+            }
             if s.down_until.is_some() {
                 s.down_until = Some(0);
             }

@@ -83,15 +83,27 @@ pub fn read_records(
     seg: &SegmentFile,
     is_last: bool,
     prev_key: u64,
-    mut visit: impl FnMut(Record<'_>) -> Result<(), LogError>,
+    visit: impl FnMut(Record<'_>) -> Result<(), LogError>,
 ) -> Result<(usize, u64, bool), LogError> {
     let bytes = map(&seg.path)?;
     checked_header(&bytes, seg)?;
+    read_records_in(&bytes, seg, is_last, prev_key, visit)
+}
+
+/// [`read_records`] over `seg`'s bytes, already read and their header
+/// checked (the simulator's disk holds segments in memory).
+pub fn read_records_in(
+    bytes: &[u8],
+    seg: &SegmentFile,
+    is_last: bool,
+    prev_key: u64,
+    mut visit: impl FnMut(Record<'_>) -> Result<(), LogError>,
+) -> Result<(usize, u64, bool), LogError> {
     let corrupt = |offset: usize, why: String| LogError::Corrupt { file: seg.path.clone(), offset, why };
     let mut off = SEGMENT_HEADER_LEN;
     let mut last = prev_key;
     loop {
-        match record::read_record(seg.format, &bytes, off) {
+        match record::read_record(seg.format, bytes, off) {
             RecordAt::End => return Ok((off, last, false)),
             RecordAt::Valid { key, term, payload, next } => {
                 if key <= last {
@@ -105,7 +117,7 @@ pub fn read_records(
                 if !is_last {
                     return Err(corrupt(off, why.to_string()));
                 }
-                if let Some(valid_at) = find_valid_record_after(seg.format, &bytes, off, last) {
+                if let Some(valid_at) = find_valid_record_after(seg.format, bytes, off, last) {
                     return Err(corrupt(off, format!("{why}, but a valid record follows at offset {valid_at}")));
                 }
                 eprintln!("keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder", seg.path.display());

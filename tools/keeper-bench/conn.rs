@@ -68,7 +68,7 @@ impl Session {
             passwd: Bytes::new(),
             timeout_ms,
         };
-        encode::connect(&mut s.output, session_id, passwd, timeout_ms);
+        encode::connect(&mut s.output, 0, session_id, passwd, timeout_ms);
         s.flush().await?;
         // A server that takes the connection but never answers the handshake
         // (it lost its leader meanwhile) is given up on, as real clients do.

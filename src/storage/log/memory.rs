@@ -43,6 +43,14 @@ impl MemLog {
         debug_assert_eq!(self.last_index(), index);
     }
 
+    /// A log found on restart: `entries` (following index `base`) all
+    /// durable, and the hard state last made durable.
+    pub fn recovered(base: u64, entries: Vec<Entry>, hard: HardState) -> MemLog {
+        debug_assert!(entries.iter().enumerate().all(|(i, e)| e.index == base + 1 + i as u64), "entries continue from the base");
+        let persisted = entries.last().map_or(base, |e| e.index);
+        MemLog { entries, persisted, hard, persisting: false }
+    }
+
     /// Loses everything not persisted, as a crash does. A persist in
     /// flight is lost with it.
     pub fn crash(&mut self) {
