@@ -15,6 +15,8 @@ pub enum Bug {
     EarlyExpiryAfterLeaderChange,
     /// A sync is answered at once, without a ReadIndex.
     SyncBeforeCatchingUp,
+    /// A shard answers a write before it delivers the watch events the write fired.
+    ReplyBeforeWatchEvent,
 }
 
 thread_local! {

@@ -2,24 +2,27 @@
 //! the faults, all stepped by one seeded generator.
 
 use super::check::{Checker, FNV_START, QueueBounds, fnv};
+use super::client::{Client, Reply, Sent};
 use super::disk::Image;
 use super::history::{self, History};
 use super::rng::Rng;
 use crate::config::Config;
 use crate::core::consensus::{ELECTION_TICKS, LogPosition};
-use crate::core::messages::{ConnectInfo, Entry, Origin, PeerMessage, ToBroadcast};
+use crate::core::messages::{Entry, PeerMessage, ToBroadcast};
 use crate::core::planted::{Bug, planted};
 use crate::core::sequencer::{Clock, Persist, Ready, Recovered, Sequencer};
-use crate::core::session;
-use crate::core::tree::{DataTree, open_acl};
+use crate::core::tree::DataTree;
 use crate::core::txn::{NodeKind, TxnBody, TxnOp};
-use crate::proto::codes::OpCode;
-use crate::proto::request::{CreateRequest, Request};
+use crate::proto::codes::{ErrorCode, OpCode};
+use crate::proto::request::Request;
+use crate::runtime::shard::{Action, ShardState};
 use crate::storage::log::{HardState, Log, MemLog, MemPersist};
 use crate::storage::recovery::apply_entry;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// What a run simulates.
 #[derive(Debug, Clone)]
@@ -59,6 +62,7 @@ pub struct Outcome {
     pub leader_changes: usize,
     /// Client operations completed: writes acknowledged, reads, syncs.
     pub operations: u64,
+    pub watch_events: u64,
 }
 
 /// Disk faults met in a run.
@@ -121,6 +125,11 @@ struct Server {
     /// Snapshots sent to this server, by position, not yet installed (a
     /// leader may send another before raft's message for the first arrives).
     received: BTreeMap<LogPosition, DataTree>,
+    /// The process's shard cores (none while it is down), the read barrier
+    /// they share, and when they last reported their sessions' activity.
+    shards: Vec<ShardState>,
+    released: Arc<AtomicI64>,
+    touches_reported_at: i64,
 }
 
 /// The wall clock's reading at simulated time 0 (ms since 1970).
@@ -168,56 +177,6 @@ impl ServerClock {
     }
 }
 
-/// A client: one session, one request at a time, on one server at a time.
-struct Client {
-    id: u64,
-    server: u64,
-    /// The current connection's number (origins are per connection).
-    conn: u64,
-    session: Option<i64>,
-    state: ClientState,
-    next_write: u64,
-    cxid: i32,
-    last_touch: i64,
-    since: i64,
-    /// When the client last found itself without a session: a session it
-    /// asks for cannot have been created before (the leader starts its
-    /// timer when it prepares the createSession).
-    no_session_since: i64,
-}
-
-impl Client {
-    /// The client's session ended (expired, or closed by it).
-    fn lost_session(&mut self, now: i64) {
-        self.session = None;
-        self.no_session_since = now;
-    }
-
-    /// The server closed the connection: the client reconnects at its next step.
-    fn disconnected(&mut self) {
-        self.state = ClientState::Connecting;
-        self.since = -CLIENT_PATIENCE_MS;
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum ClientState {
-    /// Handshake sent, no answer yet.
-    Connecting,
-    Ready,
-    /// A write of this path (a create, or a shared key's create or
-    /// setData) sent as `cxid`.
-    Waiting {
-        path: String,
-    },
-    /// A sync sent as `cxid` when the first `acked_before` acknowledgements had been made.
-    Syncing {
-        acked_before: usize,
-    },
-    /// A closeSession sent: the client ends its session.
-    Closing,
-}
-
 /// The whole simulation.
 struct World {
     rng: Rng,
@@ -234,8 +193,6 @@ struct World {
     checker: Checker,
     history: History,
     acknowledged: BTreeSet<String>,
-    /// Every acknowledged path, in the order of acknowledgement.
-    ack_log: Vec<String>,
     /// Sessions: their negotiated timeout and when they were created (ms).
     sessions: BTreeMap<i64, (i32, i64)>,
     /// When a touch of each session last reached a server that led at the time.
@@ -256,21 +213,23 @@ struct World {
 const ENOSPC_PER_MILLION: u64 = 300;
 /// The chance that a crash leaves a flipped bit in a synced record (per million crashes).
 const FLIP_PER_MILLION: u64 = 50_000;
-/// Requests a client has in flight at most.
-const PIPELINE_DEPTH: usize = 1;
+/// Requests a client has in flight at most (it pipelines).
+const PIPELINE_DEPTH: usize = 3;
+/// Shard cores per server.
+const SHARDS: usize = 2;
 /// How often each server's driver ticks its sequencer (ms).
 const TICK_EVERY_MS: i64 = 10;
 /// A client gives up on a server that has not answered in this long and
 /// tries another (ms).
 const CLIENT_PATIENCE_MS: i64 = 3000;
-/// Clients report activity this often, as shards do (ms).
-const TOUCH_EVERY_MS: i64 = 500;
+/// A client with nothing in flight for this long pings (ms).
+const PING_EVERY_MS: i64 = 500;
 /// The chance that a ready client closes its session at a step (per million).
 const CLOSE_PER_MILLION: u64 = 2_000;
+/// The chance that a client's next request is a sync, with a read behind it (per million).
+const SYNC_PER_MILLION: u64 = 30_000;
 /// Paths of persistent creates, which must survive every fault once acknowledged.
 const SURVIVING_PREFIX: &str = "/c";
-/// The chance that a ready client reads a shared key at a step (per million).
-const READ_PER_MILLION: u64 = 1_000_000;
 
 /// Runs one simulation; an invariant broken on the way is an `Err` naming it.
 pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
@@ -288,6 +247,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> Result<Outcome, String> {
         disk: w.disk,
         leader_changes: w.leaders.len(),
         operations: w.history.operations,
+        watch_events: w.history.watch_events,
     })
 }
 
@@ -334,24 +294,13 @@ impl World {
                     paused_until: None,
                     down_until: Some(started_at),
                     received: BTreeMap::new(),
+                    shards: Vec::new(),
+                    released: Arc::new(AtomicI64::new(0)),
+                    touches_reported_at: 0,
                 },
             );
         }
-        let clients = (0..opts.clients as u64)
-            .map(|id| Client {
-                id,
-                server: 1 + id % (opts.servers + opts.observers) as u64,
-                // Connection numbers are unique across clients: a million per client.
-                conn: id * 1_000_000,
-                session: None,
-                state: ClientState::Connecting,
-                next_write: 0,
-                cxid: 0,
-                last_touch: 0,
-                since: -CLIENT_PATIENCE_MS,
-                no_session_since: 0,
-            })
-            .collect();
+        let clients = (0..opts.clients as u64).map(|id| Client::new(id, 1 + id % (opts.servers + opts.observers) as u64)).collect();
         World {
             rng,
             now: 0,
@@ -365,7 +314,6 @@ impl World {
             checker: Checker::default(),
             history: History::default(),
             acknowledged: BTreeSet::new(),
-            ack_log: Vec::new(),
             sessions: BTreeMap::new(),
             touched_at_leader: BTreeMap::new(),
             term_started: BTreeMap::new(),
@@ -396,7 +344,8 @@ impl World {
         self.deliver();
         self.tick();
         self.drive_clients()?;
-        self.settle()
+        self.settle()?;
+        self.hear_replies()
     }
 
     fn up(&self, id: u64) -> bool {
@@ -451,10 +400,13 @@ impl World {
                     applied = e.index;
                 }
                 let hard_state = raft::prelude::HardState { term: hard.term, vote: hard.vote, commit: hard.commit.max(base.index), ..Default::default() };
+                s.released = Arc::new(AtomicI64::new(tree.last_zxid().raw()));
+                s.shards = (0..SHARDS).map(|shard| ShardState::new(shard, s.cfg.clone(), tree.clone(), s.released.clone())).collect();
+                s.touches_reported_at = now;
                 let recovered = Recovered { tree, base, entries, applied, hard_state };
                 let clock = s.clock.read(now);
                 debug_assert_eq!(clock.mono_ms, 0);
-                s.seq = Some(Sequencer::new(s.cfg.clone(), recovered, 1, clock));
+                s.seq = Some(Sequencer::new(s.cfg.clone(), recovered, SHARDS, clock));
                 self.checker.forget_log_of(id);
                 self.note(&format!("{now} start {id}"));
             }
@@ -520,6 +472,7 @@ impl World {
             if self.up(id) {
                 let clock = self.clock(id);
                 self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().tick(clock);
+                self.report_touches(id);
             }
         }
     }
@@ -651,9 +604,19 @@ impl World {
         for (to, msg) in ready.peers.drain(..) {
             self.send(id, to, msg);
         }
-        for entry in ready.release.drain(..) {
-            self.released(id, entry)?;
+        if let Some(mode) = ready.serving.take() {
+            self.servers.get_mut(&id).unwrap().shards.iter_mut().for_each(|shard| shard.set_serve_mode(mode));
         }
+        debug_assert!(ready.messages.is_empty(), "nothing in the simulator asks for four-letter-word reports");
+        if let Some(last) = ready.last_released_zxid() {
+            // Raised before any shard applies the batch, as the driver does.
+            self.servers[&id].released.store(last.raw(), Ordering::Release);
+        }
+        for entry in ready.release.drain(..) {
+            self.released(id, &entry)?;
+            self.servers.get_mut(&id).unwrap().shards.iter_mut().for_each(|shard| shard.on_entry(&entry));
+        }
+        self.servers.get_mut(&id).unwrap().shards.iter_mut().for_each(ShardState::run_waiting_reads);
         let (leader, _) = self.servers[&id].seq.as_ref().unwrap().leader();
         let term = self.servers[&id].seq.as_ref().unwrap().term();
         if leader != 0 && self.leaders.insert(term, leader).is_none() {
@@ -663,107 +626,42 @@ impl World {
         Ok(())
     }
 
-    /// A committed entry (or reply) server `id` released to its shards:
-    /// what its clients hear.
-    fn released(&mut self, id: u64, entry: Entry) -> Result<(), String> {
-        let origin_of = |o: &Origin| o.conn;
-        match entry {
-            Entry::Txn { txn, origin, .. } => {
-                self.note(&format!("{id} commit {}", txn.zxid.raw()));
-                let ops = match &txn.body {
-                    TxnBody::Single(op) => std::slice::from_ref(op),
-                    TxnBody::Multi(ops) => ops.as_slice(),
-                    _ => &[],
-                };
-                for op in ops {
-                    if let TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } = op {
-                        self.history.committed(txn.zxid.raw(), path, data);
-                    }
-                }
-                match txn.body {
-                    TxnBody::CreateSession { timeout_ms } => {
-                        // Created no later than now, and no earlier than the first
-                        // client then without a session lost its last one.
-                        let asked = self.clients.iter().filter(|c| c.session.is_none()).map(|c| c.no_session_since).min().unwrap_or(self.now);
-                        self.sessions.entry(txn.session_id).or_insert((timeout_ms, asked.min(self.now)));
-                    }
-                    TxnBody::CloseSession => {
-                        if !self.closed_by_client.contains(&txn.session_id) {
-                            self.check_expiry(txn.session_id, txn.zxid.epoch() as u64)?;
-                        }
-                        let tree = self.servers[&id].seq.as_ref().expect("a releasing server runs").tree();
-                        let owned_by_it = |(_, n): &(_, &crate::core::tree::Node)| n.kind() == NodeKind::Ephemeral { session_id: txn.session_id };
-                        if let Some((left, _)) = tree.paths().find(owned_by_it) {
-                            return Err(format!(
-                                "at {} ms server {id} applied the close of session 0x{:x} and still holds its ephemeral {left}",
-                                self.now, txn.session_id
-                            ));
-                        }
-                    }
-                    _ => {}
-                }
-                let Some(o) = origin else { return Ok(()) };
-                let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin_of(&o)) else { return Ok(()) };
-                match (&txn.body, &c.state) {
-                    (TxnBody::CreateSession { .. }, ClientState::Connecting) => {
-                        c.session = Some(txn.session_id);
-                        c.state = ClientState::Ready;
-                    }
-                    (TxnBody::Single(op), ClientState::Waiting { path }) if txn.cxid == c.cxid && Some(txn.session_id) == c.session => {
-                        let (client, path) = (c.id, path.clone());
-                        c.state = ClientState::Ready;
-                        if let TxnOp::Create { path: created, .. } = op {
-                            assert_eq!(*created, path, "the acknowledged create is the one sent");
-                            if path.starts_with(SURVIVING_PREFIX) {
-                                self.acknowledged.insert(path.clone());
-                                self.ack_log.push(path.clone());
-                                self.note(&format!("ack {path}"));
-                            }
-                        }
-                        self.history.write_acked(client, self.now, txn.zxid.raw())?;
-                    }
-                    (TxnBody::CloseSession, ClientState::Closing) if Some(txn.session_id) == c.session => {
-                        // A new session next, on a new connection.
-                        c.lost_session(self.now);
-                        c.disconnected();
-                    }
-                    _ => {}
-                }
+    /// A committed entry server `id` released to its shards: the history
+    /// learns the shared keys' values, and session ends are checked.
+    fn released(&mut self, id: u64, entry: &Entry) -> Result<(), String> {
+        let Entry::Txn { txn, .. } = entry else { return Ok(()) };
+        self.note(&format!("{id} commit {}", txn.zxid.raw()));
+        let ops = match &txn.body {
+            TxnBody::Single(op) => std::slice::from_ref(op),
+            TxnBody::Multi(ops) => ops.as_slice(),
+            _ => &[],
+        };
+        for op in ops {
+            if let TxnOp::Create { path, data, .. } | TxnOp::SetData { path, data, .. } = op {
+                self.history.committed(txn.zxid.raw(), path, data);
             }
-            Entry::Attached { origin, session_id, .. } => {
-                if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn && c.state == ClientState::Connecting) {
-                    debug_assert_eq!(c.session, Some(session_id), "a client re-attaches to its own session");
-                    c.state = ClientState::Ready;
-                }
+        }
+        match txn.body {
+            TxnBody::CreateSession { timeout_ms } => {
+                // Created no later than now, and no earlier than the first
+                // client then without a session lost its last one.
+                let asked = self.clients.iter().filter(|c| c.session.is_none()).map(|c| c.no_session_since).min().unwrap_or(self.now);
+                self.sessions.entry(txn.session_id).or_insert((timeout_ms, asked.min(self.now)));
             }
-            Entry::Rejected { origin } => {
-                // Its session expired: a new one, on a new connection.
-                if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn) {
-                    c.lost_session(self.now);
-                    c.disconnected();
+            TxnBody::CloseSession => {
+                if !self.closed_by_client.contains(&txn.session_id) {
+                    self.check_expiry(txn.session_id, txn.zxid.epoch() as u64)?;
                 }
-            }
-            Entry::Refused { origin } | Entry::Evict { origin } => {
-                if let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn) {
-                    c.disconnected();
-                }
-            }
-            Entry::Synced { origin, cxid, .. } => {
-                let Some(c) = self.clients.iter_mut().find(|c| c.server == id && c.conn == origin.conn && c.cxid == cxid) else { return Ok(()) };
-                let ClientState::Syncing { acked_before } = c.state else { return Ok(()) };
-                c.state = ClientState::Ready;
-                let client = c.id;
-                self.history.operations += 1;
                 let tree = self.servers[&id].seq.as_ref().expect("a releasing server runs").tree();
-                if let Some(missing) = self.ack_log[..acked_before].iter().find(|p| tree.get(p).is_none()) {
+                let owned_by_it = |(_, n): &(_, &crate::core::tree::Node)| n.kind() == NodeKind::Ephemeral { session_id: txn.session_id };
+                if let Some((left, _)) = tree.paths().find(owned_by_it) {
                     return Err(format!(
-                        "at {} ms a sync answered by server {id} was followed by a read without {missing}, acknowledged before the sync was sent",
-                        self.now
+                        "at {} ms server {id} applied the close of session 0x{:x} and still holds its ephemeral {left}",
+                        self.now, txn.session_id
                     ));
                 }
-                self.read(client, id, true)?;
             }
-            Entry::Reset { .. } => {}
+            _ => {}
         }
         Ok(())
     }
@@ -791,120 +689,221 @@ impl World {
         Ok(())
     }
 
-    /// Client `client` reads a shared key from server `id`'s committed tree
-    /// (what a shard there answers), and the history checks it.
-    fn read(&mut self, client: u64, id: u64, after_sync: bool) -> Result<(), String> {
-        let key = history::key(self.rng.range(0, history::KEYS as u64) as usize);
-        let tree = self.servers[&id].seq.as_ref().expect("a server that answers runs").tree();
-        let (value, state) = (tree.get(&key).map(|n| n.data().unwrap_or_default().to_vec()), tree.last_zxid().raw());
-        let observed = history::Observed { server: id, key: &key, value: value.as_deref(), state };
-        self.history.read(client, self.now, observed, after_sync).map_err(|e| format!("at {} ms: {e}", self.now))
-    }
-
-    /// Clients connect, write, read, report activity, and give up on servers that do not answer.
+    /// Clients connect (again), send requests while they have room in
+    /// their pipeline, and give up on servers that do not answer.
     fn drive_clients(&mut self) -> Result<(), String> {
-        let n = (self.opts.servers + self.opts.observers) as u64;
         for i in 0..self.clients.len() {
-            let now = self.now;
-            let (server, conn) = (self.clients[i].server, self.clients[i].conn);
-            let stuck = self.clients[i].state != ClientState::Ready && now - self.clients[i].since > CLIENT_PATIENCE_MS;
-            if stuck || self.servers[&server].seq.is_none() {
-                // A new connection, to another server; the session goes with it.
-                let c = &mut self.clients[i];
-                c.server = 1 + (c.server + self.rng.range(0, n - 1)) % n;
-                c.conn += 1;
-                c.state = ClientState::Connecting;
-                c.since = now;
-                // The newest zxid the client saw: a server behind it refuses the connection.
-                let last_zxid_seen = self.history.seen(c.id);
-                let info = match c.session {
-                    Some(id) => ConnectInfo { session_id: id, passwd: Bytes::copy_from_slice(&session::password(id)), timeout_ms: 6000, last_zxid_seen },
-                    None => ConnectInfo { session_id: 0, passwd: Bytes::new(), timeout_ms: 6000, last_zxid_seen },
-                };
-                let (to, origin) = (c.server, Origin { shard: 0, conn: c.conn });
-                self.deliver_from_client(to, ToBroadcast::Connect { origin, info });
+            let c = &self.clients[i];
+            let waiting = c.connecting || !c.in_flight.is_empty();
+            let stuck = waiting && self.now - c.since > CLIENT_PATIENCE_MS;
+            if c.conn.is_none() || stuck || self.servers[&c.server].seq.is_none() {
+                self.reconnect(i);
                 continue;
             }
-            let c = &mut self.clients[i];
-            if let Some(session) = c.session
-                && now - c.last_touch >= TOUCH_EVERY_MS
-            {
-                c.last_touch = now;
-                self.deliver_from_client(server, ToBroadcast::Touch(vec![session]));
+            self.deliver_frames(i);
+            if self.clients[i].ready() && self.clients[i].in_flight.len() < PIPELINE_DEPTH {
+                self.send_request(i);
             }
-            if self.clients[i].state != ClientState::Ready {
-                continue;
-            }
-            let client = self.clients[i].id;
-            if self.up(server) && self.rng.chance(READ_PER_MILLION) {
-                self.read(client, server, false)?;
-            }
-            let c = &mut self.clients[i];
-            if self.rng.chance(CLOSE_PER_MILLION) {
-                // The client ends its session; its ephemerals must go with it everywhere.
-                let session_id = c.session.expect("a ready client has a session");
-                c.cxid += 1;
-                c.state = ClientState::Closing;
-                c.since = now;
-                self.closed_by_client.insert(session_id);
-                let (cxid, origin) = (c.cxid, Origin { shard: 0, conn });
-                let msg = ToBroadcast::Write { origin, session_id, cxid, op: OpCode::CloseSession, req: Request::CloseSession, ids: Arc::from(Vec::new()) };
-                self.deliver_from_client(server, msg);
-                continue;
-            }
-            let c = &mut self.clients[i];
-            if self.rng.chance(30_000) {
-                c.cxid += 1;
-                c.state = ClientState::Syncing { acked_before: self.ack_log.len() };
-                c.since = now;
-                let msg = ToBroadcast::Sync { origin: Origin { shard: 0, conn }, cxid: c.cxid, path: Some("/".into()) };
-                self.history.sync_sent(client, now);
-                self.deliver_from_client(server, msg);
-                continue;
-            }
-            let write = match self.rng.range(0, 10) {
-                0..3 => Some(None),
-                3..6 => Some(Some(history::key(self.rng.range(0, history::KEYS as u64) as usize))),
-                _ => None,
-            };
-            let Some(key) = write else { continue };
-            let c = &mut self.clients[i];
-            let session_id = c.session.expect("a ready client has a session");
-            c.cxid += 1;
-            c.next_write += 1;
-            let (op, req) = match key {
-                // A path of its own: persistent, which must never be lost, or
-                // now and then ephemeral, which must go with its session.
-                None => {
-                    let ephemeral = self.rng.chance(250_000);
-                    let (prefix, flags) = if ephemeral { ("/e", 1) } else { (SURVIVING_PREFIX, 0) };
-                    let path = format!("{prefix}{}-{}", c.id, c.next_write);
-                    (OpCode::Create, Request::Create(CreateRequest { path, data: Some(Bytes::from_static(b"v")), acl: open_acl(), flags, ttl: 0 }))
-                }
-                // A shared key, with a value no other write has.
-                Some(key) => {
-                    let data = Some(Bytes::from(format!("c{}-{}", c.id, c.next_write)));
-                    if self.history.exists(&key) {
-                        (OpCode::SetData, Request::SetData { path: key, data, version: -1 })
-                    } else {
-                        (OpCode::Create, Request::Create(CreateRequest { path: key, data, acl: open_acl(), flags: 0, ttl: 0 }))
-                    }
-                }
-            };
-            let path = match &req {
-                Request::Create(create) => create.path.clone(),
-                Request::SetData { path, .. } => path.clone(),
-                _ => unreachable!("clients write creates and setData"),
-            };
-            let c = &mut self.clients[i];
-            c.state = ClientState::Waiting { path: path.clone() };
-            c.since = now;
-            let cxid = c.cxid;
-            self.history.write_sent(client, now, &format!("{op:?} {path}"));
-            let msg = ToBroadcast::Write { origin: Origin { shard: 0, conn }, session_id, cxid, op, req, ids: Arc::from(Vec::new()) };
-            self.deliver_from_client(server, msg);
         }
         Ok(())
+    }
+
+    /// Client `i` hangs up (if connected) and connects to another server,
+    /// presenting its session and the newest zxid it has seen.
+    fn reconnect(&mut self, i: usize) {
+        self.hang_up(i);
+        let n = self.servers.len() as u64;
+        let c = &mut self.clients[i];
+        c.server = 1 + (c.server + self.rng.range(0, n - 1)) % n;
+        let s = self.servers.get_mut(&c.server).unwrap();
+        if s.seq.is_none() {
+            // Connection refused: it tries another server next time.
+            return;
+        }
+        let shard = self.rng.range(0, SHARDS as u64) as usize;
+        c.conn = Some((shard, s.shards[shard].add_conn(std::net::SocketAddr::from(([127, 0, 0, 1], 10_000 + c.id as u16)))));
+        let frame = c.connect_frame(self.history.seen(c.id), self.now);
+        self.client_sends(i, frame);
+    }
+
+    /// Client `i` closes its connection (its session lives on): the
+    /// server forgets it, and requests in flight have no answer to come.
+    fn hang_up(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        if let Some((shard, conn)) = c.conn.take()
+            && let Some(shard) = self.servers.get_mut(&c.server).unwrap().shards.get_mut(shard)
+            && shard.conns.get(&conn.id).is_some_and(|known| Rc::ptr_eq(known, &conn))
+        {
+            shard.remove_conn(&conn);
+        }
+        c.disconnected();
+        self.history.disconnected(c.id, self.now);
+    }
+
+    /// Client `i` sends a frame to its server.
+    fn client_sends(&mut self, i: usize, frame: Bytes) {
+        self.clients[i].unsent.push_back(frame);
+        self.deliver_frames(i);
+    }
+
+    /// The frames client `i` sent reach its server's shard, unless the
+    /// process is paused (its socket keeps them until it runs again). The
+    /// shard does with each what a connection's reader does.
+    fn deliver_frames(&mut self, i: usize) {
+        let server = self.clients[i].server;
+        if !self.up(server) {
+            return;
+        }
+        let clock = self.clock(server);
+        let c = &mut self.clients[i];
+        let Some((shard, conn)) = c.conn.clone() else { return };
+        let s = self.servers.get_mut(&server).unwrap();
+        while let Some(frame) = c.unsent.pop_front() {
+            if conn.is_closing() {
+                break;
+            }
+            match s.shards[shard].on_frame(&conn, frame) {
+                Action::Send(msg) => s.seq.as_mut().unwrap().on_message(msg, clock),
+                Action::Close => conn.close(),
+                Action::None => {}
+            }
+        }
+    }
+
+    /// Client `i` sends its next request: now and then it closes its
+    /// session, or syncs and reads behind the sync; otherwise it reads a
+    /// shared key (perhaps setting a watch), writes one, or creates a path
+    /// of its own; when idle for a while, it pings.
+    fn send_request(&mut self, i: usize) {
+        let now = self.now;
+        let room = PIPELINE_DEPTH - self.clients[i].in_flight.len();
+        let client = self.clients[i].id;
+        let idle = self.clients[i].in_flight.is_empty() && now - self.clients[i].last_sent >= PING_EVERY_MS;
+        let frames = if self.clients[i].in_flight.is_empty() && self.rng.chance(CLOSE_PER_MILLION) {
+            // Its ephemerals must go with it everywhere.
+            let c = &mut self.clients[i];
+            c.closing = true;
+            self.closed_by_client.insert(c.session.expect("a ready client has a session"));
+            vec![c.request(OpCode::CloseSession, &Request::CloseSession, |xid| Sent::Close { xid }, now)]
+        } else if room >= 2 && self.rng.chance(SYNC_PER_MILLION) {
+            let key = history::key(self.rng.range(0, history::KEYS as u64) as usize);
+            let c = &mut self.clients[i];
+            let sync = c.request(OpCode::Sync, &Request::Sync { path: Some("/".into()) }, |xid| Sent::Sync { xid }, now);
+            let read = c.request(OpCode::GetData, &Request::GetData { path: key.clone(), watch: false }, |xid| Sent::Read { xid, key, watch: false }, now);
+            let Some(Sent::Read { xid, .. }) = c.in_flight.back() else { unreachable!("the read was just sent") };
+            self.history.sync_sent(client, *xid, now);
+            vec![sync, read]
+        } else if idle && self.rng.chance(500_000) {
+            vec![self.clients[i].request(OpCode::Ping, &Request::Ping, |_| Sent::Ping, now)]
+        } else {
+            let key = history::key(self.rng.range(0, history::KEYS as u64) as usize);
+            match self.rng.range(0, 20) {
+                0..10 => {
+                    let watch = self.rng.chance(300_000);
+                    let req = Request::GetData { path: key.clone(), watch };
+                    vec![self.clients[i].request(OpCode::GetData, &req, |xid| Sent::Read { xid, key, watch }, now)]
+                }
+                // A shared key, with a value no other write has.
+                10..15 => {
+                    let c = &mut self.clients[i];
+                    let data = Bytes::from(format!("c{}-{}", c.id, c.writes + 1));
+                    let create = (!self.history.exists(&key)).then_some(0);
+                    let frame = c.write(&key, create, data, now);
+                    self.write_sent(i, &key);
+                    vec![frame]
+                }
+                // A path of its own: persistent, which must never be lost, or
+                // now and then ephemeral, which must go with its session.
+                _ => {
+                    let ephemeral = self.rng.chance(250_000);
+                    let (prefix, flags) = if ephemeral { ("/e", 1) } else { (SURVIVING_PREFIX, 0) };
+                    let c = &mut self.clients[i];
+                    let path = format!("{prefix}{}-{}", c.id, c.writes + 1);
+                    let frame = c.write(&path, Some(flags), Bytes::from_static(b"v"), now);
+                    self.write_sent(i, &path);
+                    vec![frame]
+                }
+            }
+        };
+        for frame in frames {
+            self.client_sends(i, frame);
+        }
+    }
+
+    /// Tells the history about the write client `i` just sent.
+    fn write_sent(&mut self, i: usize, path: &str) {
+        let c = &self.clients[i];
+        let Some(Sent::Write { xid, .. }) = c.in_flight.back() else { unreachable!("a write was just sent") };
+        self.history.write_sent(c.id, *xid, self.now, path);
+    }
+
+    /// Every client takes what its server wrote to it; the history checks
+    /// each answer and watch event. A connection the server closed is
+    /// hung up once read to its end.
+    fn hear_replies(&mut self) -> Result<(), String> {
+        for i in 0..self.clients.len() {
+            for reply in self.clients[i].take_replies(self.now)? {
+                self.on_reply(i, reply)?;
+            }
+            if self.clients[i].conn.as_ref().is_some_and(|(_, conn)| conn.is_closing()) {
+                self.hang_up(i);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, i: usize, reply: Reply) -> Result<(), String> {
+        let (client, server, now) = (self.clients[i].id, self.clients[i].server, self.now);
+        let at = |e: String| format!("at {now} ms: {e}");
+        match reply {
+            Reply::Connected(Some(session)) => self.note(&format!("{now} client {client} session {session:x} at {server}")),
+            // Its session expired: a new one next, on a new connection.
+            Reply::Connected(None) => self.clients[i].lost_session(now),
+            Reply::Event { path } => self.history.watch_fired(client, now, &path).map_err(at)?,
+            Reply::Answer { sent, zxid, err, data } => {
+                if zxid > 0 {
+                    self.history.reply_seen(client, now, zxid).map_err(at)?;
+                }
+                match sent {
+                    Sent::Ping | Sent::Sync { .. } => {}
+                    Sent::Close { .. } => self.clients[i].lost_session(now),
+                    Sent::Write { xid, path } => {
+                        if err == 0 && path.starts_with(SURVIVING_PREFIX) {
+                            self.note(&format!("ack {path}"));
+                            self.acknowledged.insert(path);
+                        }
+                        self.history.write_acked(client, xid, now, zxid).map_err(at)?;
+                    }
+                    Sent::Read { xid, key, watch } => {
+                        let value = match ErrorCode::from_i32(err) {
+                            Some(ErrorCode::Ok) => Some(data.map(|d| d.to_vec()).unwrap_or_default()),
+                            Some(ErrorCode::NoNode) => None,
+                            other => return Err(at(format!("client {client}: a read of {key} failed with {other:?} ({err})"))),
+                        };
+                        let observed = history::Observed { server, key: &key, value: value.as_deref(), state: zxid };
+                        self.history.read(client, xid, now, observed).map_err(at)?;
+                        if watch && value.is_some() {
+                            self.history.watch_set(client, now, &key, zxid);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each server's shards report their sessions' activity, as they do
+    /// twice per tick.
+    fn report_touches(&mut self, id: u64) {
+        let s = self.servers.get_mut(&id).unwrap();
+        if self.now - s.touches_reported_at < s.cfg.tick_ms as i64 / 2 {
+            return;
+        }
+        s.touches_reported_at = self.now;
+        let touched: Vec<i64> = s.shards.iter_mut().flat_map(|shard| shard.touched.drain()).filter(|s| *s != 0).collect();
+        if !touched.is_empty() {
+            self.deliver_from_client(id, ToBroadcast::Touch(touched));
+        }
     }
 
     fn deliver_from_client(&mut self, id: u64, msg: ToBroadcast) {
@@ -1008,6 +1007,7 @@ impl World {
         s.log = MemLog::default();
         s.out_of_space = false;
         s.seq = None;
+        s.shards.clear();
         s.persist = None;
         s.received.clear();
         // Its links break: what was on the way to or from it is lost.
@@ -1037,7 +1037,7 @@ impl World {
         while self.now < end {
             self.step()?;
             let zxids: BTreeSet<i64> = self.servers.values().map(|s| s.seq.as_ref().map_or(-1, |q| q.committed_zxid().raw())).collect();
-            if zxids.len() == 1 && self.wire.is_empty() && self.clients.iter().all(|c| c.state != ClientState::Connecting) {
+            if zxids.len() == 1 && self.wire.is_empty() && self.clients.iter().all(|c| !c.connecting) {
                 break;
             }
         }

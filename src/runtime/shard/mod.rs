@@ -22,6 +22,8 @@ mod read_only;
 mod requests;
 mod serve;
 
+pub use conn::Conn;
+pub use requests::Action;
 pub use serve::{ShardSetup, run_shard};
 
 use crate::config::Config;
@@ -36,7 +38,7 @@ use crate::core::txn::TxnBody;
 use crate::proto::codes::{ErrorCode, OpCode, perms, xid};
 use crate::proto::frame::ConnectResponse;
 use crate::proto::response::Response;
-use conn::{Conn, ConnId, Pending, Phase};
+use conn::{ConnId, Pending, Phase};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -195,7 +197,13 @@ impl ShardState {
         match entry {
             Entry::Txn { txn, origin, effect, .. } => {
                 self.tree.install(txn.zxid, &effect.changes);
-                self.deliver_events(&effect.events);
+                #[cfg(test)]
+                let events_late = crate::core::planted::planted(crate::core::planted::Bug::ReplyBeforeWatchEvent);
+                #[cfg(not(test))]
+                let events_late = false;
+                if !events_late {
+                    self.deliver_events(&effect.events);
+                }
                 let applied = &effect.applied;
                 let mine = origin.filter(|o| o.shard == self.id);
                 match &txn.body {
@@ -210,6 +218,9 @@ impl ShardState {
                             self.complete(o.conn, txn.cxid, true, |shape| write_reply(shape, applied));
                         }
                     }
+                }
+                if events_late {
+                    self.deliver_events(&effect.events);
                 }
                 debug_assert!(!matches!(applied, Applied::Session) || matches!(txn.body, TxnBody::CreateSession { .. } | TxnBody::CloseSession));
             }
