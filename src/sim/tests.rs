@@ -150,3 +150,14 @@ fn regression_seed_6831_a_snapshot_arrives_during_a_sync() {
 fn regression_seed_3219_messages_in_flight_die_with_their_process() {
     run_seed(3219, &SimOptions::default());
 }
+
+/// Found by seed 10051, a real bug: while a follower installed a snapshot
+/// from its leader, the sequencer's applied index was already the
+/// snapshot's, so a sync waiting for that index was released to the shards
+/// before the snapshot's tree reached them. The sync and the read behind it
+/// were answered from the old tree, missing a write acknowledged before the
+/// sync was sent. Replies now wait until the snapshot is installed.
+#[test]
+fn regression_seed_10051_a_sync_is_not_answered_before_a_snapshot_installs() {
+    run_seed(10051, &SimOptions::default());
+}
