@@ -224,6 +224,8 @@ const TICK_EVERY_MS: i64 = 10;
 const CLIENT_PATIENCE_MS: i64 = 3000;
 /// A client with nothing in flight for this long pings (ms).
 const PING_EVERY_MS: i64 = 500;
+/// The chance that a client's connection breaks at a step (per million).
+const CONNECTION_LOSS_PER_MILLION: u64 = 500;
 /// The chance that a ready client closes its session at a step (per million).
 const CLOSE_PER_MILLION: u64 = 2_000;
 /// The chance that a client's next request is a sync, with a read behind it (per million).
@@ -696,7 +698,13 @@ impl World {
             let c = &self.clients[i];
             let waiting = c.connecting || !c.in_flight.is_empty();
             let stuck = waiting && self.now - c.since > CLIENT_PATIENCE_MS;
-            if c.conn.is_none() || stuck || self.servers[&c.server].seq.is_none() {
+            // The network between a client and its server fails now and then.
+            let lost = self.opts.faults && c.conn.is_some() && self.rng.chance(CONNECTION_LOSS_PER_MILLION);
+            let reconnect = c.conn.is_none() || stuck || lost || self.servers[&c.server].seq.is_none();
+            if lost {
+                self.note(&format!("{} client {i} loses its connection", self.now));
+            }
+            if reconnect {
                 self.reconnect(i);
                 continue;
             }
