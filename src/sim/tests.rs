@@ -163,3 +163,14 @@ fn regression_seed_3219_messages_in_flight_die_with_their_process() {
 fn regression_seed_123_a_sync_is_not_answered_before_a_snapshot_installs() {
     run_seed(123, &SimOptions::default());
 }
+
+/// Found by seeds 21354 and 23146, a real bug: a follower that installed a
+/// snapshot closed its clients' connections (their watches saw no event
+/// for the jump), but a sync answered in the same batch was still written
+/// to a closing connection, so the client got a reply reflecting changes
+/// whose watch events never came. A closing connection gets no more replies.
+#[test]
+fn regression_seeds_21354_and_23146_no_reply_after_a_reset_closes_a_connection() {
+    run_seed(21354, &SimOptions::default());
+    run_seed(23146, &SimOptions::default());
+}

@@ -324,6 +324,11 @@ impl ShardState {
             let Some(Pending::Write { xid, shape, start }) = inner.pending.remove(at) else { unreachable!("found above") };
             drop(inner);
             self.writes_answered(1);
+            if c.is_closing() {
+                // Closed by a reset to a snapshot (or an eviction): a reply
+                // now could reflect changes whose watch events never came.
+                return;
+            }
             let mut inner = c.inner.borrow_mut();
             let r = result(&shape);
             if at > 0 {
@@ -347,6 +352,10 @@ impl ShardState {
     /// Answers queued reads until the next write, a read the replica is not
     /// yet fresh enough for, or the end of the queue.
     fn run_queued_reads(&mut self, c: &Rc<Conn>) {
+        if c.is_closing() {
+            // Nothing more is answered on a closing connection (see `complete`).
+            return;
+        }
         let applied = self.tree.last_zxid().raw();
         loop {
             let next = {
