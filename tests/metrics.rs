@@ -7,21 +7,8 @@
 mod common;
 
 use common::raw::RawClient;
-use common::{Keeper, four_letter};
+use common::{Keeper, four_letter, http};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-
-/// Sends `request` to the metrics port; the status line, headers and body.
-fn http(port: u16, request: &str) -> (String, String, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the metrics port listens");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or_else(|| panic!("an HTTP reply: {reply:?}"));
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_string(), headers.to_string(), body.to_string())
-}
 
 /// Parses the Prometheus text format strictly: every sample's family has
 /// one TYPE line before it, names are valid, values are numbers. The

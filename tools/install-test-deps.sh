@@ -2,7 +2,8 @@
 # Installs what the test suite needs beyond Rust: a C compiler and make for the
 # build (jemalloc and liburing are compiled from source), real ZooKeeper clients from
 # Debian (zkCli.sh, the C client cli_mt, kazoo for the system Python) and the
-# ZooKeeper 3.8 server the differential tests compare against, ss (iproute2), and
+# ZooKeeper 3.8 server the differential tests compare against (with the servlet API its
+# AdminServer needs), ss (iproute2), and
 # systemd-analyze for the package test.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
@@ -11,6 +12,8 @@ need=()
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need+=(zookeeper)
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || need+=(zookeeper-bin)
 [ -f /usr/share/java/zookeeper.jar ] || need+=(libzookeeper-java)
+# ZooKeeper's AdminServer (Jetty) needs the servlet API, which its package does not pull in.
+[ -f /usr/share/java/servlet-api.jar ] || need+=(libservlet-api-java)
 [ -d /usr/lib/python3/dist-packages/kazoo ] || need+=(python3-kazoo)
 command -v java >/dev/null || need+=(default-jre-headless)
 # The build itself compiles jemalloc from source with make (and liburing with cc).

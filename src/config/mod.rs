@@ -81,6 +81,8 @@ pub struct Config {
     /// naming ZooKeeper's PrometheusMetricsProvider, `metricsProvider.httpHost`
     /// and `.httpPort`); none without it.
     pub metrics_addr: Option<SocketAddr>,
+    /// The AdminServer (`admin.*`), if asked for.
+    pub admin: Option<AdminServer>,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub max_frame_bytes: usize,
@@ -157,6 +159,7 @@ impl Default for Config {
             enforce_quota: false,
             throttle: Throttle::default(),
             metrics_addr: None,
+            admin: None,
             snap_retain_count: 3,
             purge_interval_hours: 0,
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
@@ -204,6 +207,18 @@ impl std::fmt::Display for UnknownKey {
         }
     }
 }
+
+/// Where the AdminServer listens and the URL its commands hang under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminServer {
+    /// `admin.serverAddress` (default 0.0.0.0) and `admin.serverPort` (default 8080).
+    pub addr: SocketAddr,
+    /// `admin.commandURL` (default `/commands`).
+    pub command_url: String,
+}
+
+/// `admin.serverPort`'s default, as ZooKeeper's.
+const ADMIN_PORT_DEFAULT: u16 = 8080;
 
 /// `metricsProvider.httpPort`'s default, as ZooKeeper's.
 const METRICS_PORT_DEFAULT: u16 = 7000;
@@ -262,6 +277,10 @@ const KNOWN_KEYS: &[&str] = &[
     "metricsProvider.className",
     "metricsProvider.httpHost",
     "metricsProvider.httpPort",
+    "admin.enableServer",
+    "admin.serverAddress",
+    "admin.serverPort",
+    "admin.commandURL",
     "globalOutstandingLimit",
     "request_throttle_max_requests",
     "connection_throttle_tokens",
@@ -297,9 +316,11 @@ fn closest_key(key: &str) -> Option<&'static str> {
 }
 
 const IGNORED_KEYS: &[&str] = &[
-    "admin.enableServer",
-    "admin.serverPort",
-    "admin.serverAddress",
+    "admin.idleTimeout",
+    "admin.httpVersion",
+    "admin.portUnification",
+    "admin.forceHttps",
+    "admin.needClientAuth",
     "standaloneEnabled",
     "reconfigEnabled",
     "dynamicConfigFile",
@@ -340,6 +361,9 @@ impl Config {
         let mut client_ip: Option<IpAddr> = None;
         let (mut min_set, mut max_set, mut log_dir_set, mut data_dir_set) = (false, false, false, false);
         let (mut prometheus, mut metrics_host, mut metrics_port) = (false, IpAddr::from([0, 0, 0, 0]), METRICS_PORT_DEFAULT);
+        // None: admin.enableServer not given (the server runs if an address or port is).
+        let (mut admin_enabled, mut admin_placed) = (None, false);
+        let mut admin = AdminServer { addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT_DEFAULT)), command_url: "/commands".into() };
         for (index, raw) in text.lines().enumerate() {
             let line_no = index + 1;
             let line = raw.trim();
@@ -393,6 +417,22 @@ impl Config {
                 }
                 "metricsProvider.httpHost" => metrics_host = value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?,
                 "metricsProvider.httpPort" => metrics_port = value.parse::<u16>().map_err(|_| bad("a port number"))?,
+                "admin.enableServer" => admin_enabled = Some(parse_bool(value).ok_or_else(|| bad("true or false"))?),
+                "admin.serverAddress" => {
+                    admin.addr.set_ip(value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?);
+                    admin_placed = true;
+                }
+                "admin.serverPort" => {
+                    admin.addr.set_port(value.parse::<u16>().map_err(|_| bad("a port number"))?);
+                    admin_placed = true;
+                }
+                "admin.commandURL" => {
+                    let url = value.trim_end_matches('/');
+                    if !url.starts_with('/') || url.contains(['?', '#', ' ']) {
+                        return Err(bad("a URL path such as /commands"));
+                    }
+                    admin.command_url = url.to_string();
+                }
                 "globalOutstandingLimit" => cfg.throttle.outstanding_limit = above_zero("a positive number of requests")? as usize,
                 "request_throttle_max_requests" => cfg.throttle.request_max = num("a number of requests (0: off)")? as usize,
                 "connection_throttle_tokens" => cfg.throttle.connection_tokens = num("a number of connections (0: off)")? as u32,
@@ -446,6 +486,7 @@ impl Config {
             }
         }
         cfg.metrics_addr = prometheus.then(|| SocketAddr::new(metrics_host, metrics_port));
+        cfg.admin = admin_enabled.unwrap_or(admin_placed).then_some(admin);
         if !data_dir_set && seen.contains_key("dataLogDir") {
             return Err(ConfigError("dataDir is not set".into()));
         }
@@ -528,7 +569,8 @@ mod tests {
         assert_eq!(cfg.max_session_timeout_ms, 40_000);
         assert!(cfg.extended_types);
         assert_eq!(cfg.four_letter_words, Whitelist::All);
-        assert_eq!(cfg.unsupported, vec!["admin.enableServer"]);
+        assert_eq!(cfg.unsupported, Vec::<String>::new());
+        assert_eq!(cfg.admin, None);
         assert_eq!(cfg.unknown, vec![UnknownKey { key: "foo.bar".into(), line: 10, suggestion: None }]);
     }
 

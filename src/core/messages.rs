@@ -246,6 +246,8 @@ pub struct EnsembleReport {
     pub peer_state: &'static str,
     /// The number of voters.
     pub quorum_size: usize,
+    /// The leader this server knows (0: none).
+    pub leader_id: u64,
     /// What only the leader knows.
     pub leader: Option<LeaderReport>,
 }

@@ -69,7 +69,8 @@ pub fn query_for(word: &str) -> AdminQuery {
     }
 }
 
-fn counters(report: &AdminReport) -> ServerCounters {
+/// The server's counters: every shard's, merged.
+pub(crate) fn counters(report: &AdminReport) -> ServerCounters {
     let mut total = ServerCounters::default();
     for shard in &report.shards {
         total.merge(&shard.counters);
@@ -77,7 +78,8 @@ fn counters(report: &AdminReport) -> ServerCounters {
     total
 }
 
-fn conns(report: &AdminReport) -> impl Iterator<Item = &ConnReport> {
+/// Every shard's client connections.
+pub(crate) fn conns(report: &AdminReport) -> impl Iterator<Item = &ConnReport> {
     report.shards.iter().flat_map(|s| s.conns.iter())
 }
 
@@ -128,7 +130,7 @@ fn full_conn(c: &ConnReport) -> String {
 }
 
 /// Data watches by session id, for wchc.
-fn watches_by_session(report: &AdminReport) -> BTreeMap<i64, Vec<&str>> {
+pub(crate) fn watches_by_session(report: &AdminReport) -> BTreeMap<i64, Vec<&str>> {
     let mut by_session: BTreeMap<i64, Vec<&str>> = BTreeMap::new();
     for shard in &report.shards {
         for (path, sessions) in &shard.data_watches {
@@ -141,7 +143,7 @@ fn watches_by_session(report: &AdminReport) -> BTreeMap<i64, Vec<&str>> {
 }
 
 /// Total size of the files under `dir` (dirs, conf): walked only for the words that print it.
-fn dir_bytes(dir: &std::path::Path) -> u64 {
+pub(crate) fn dir_bytes(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -186,7 +188,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             let _ = writeln!(out, "{:#x}: {:016x}", report.last_zxid, report.digest.expect("hash reports carry a digest"));
         }
         "mntr" => out.push_str(&mntr(report)),
-        METRICS => out.push_str(&crate::runtime::metrics::http_ok(&prometheus(report))),
+        METRICS => out.push_str(&crate::runtime::http::ok(crate::runtime::metrics::CONTENT_TYPE, &prometheus(report))),
         "conf" => {
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
             let _ = writeln!(out, "secureClientPort=-1");
@@ -203,21 +205,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
         }
         "envi" => {
             out.push_str("Environment:\n");
-            let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
-            let os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
-            let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "<NA>".into());
-            for (k, v) in [
-                ("zookeeper.version", VERSION.to_string()),
-                ("host.name", host),
-                ("java.version", "<NA>".into()),
-                ("os.name", "Linux".into()),
-                ("os.arch", std::env::consts::ARCH.into()),
-                ("os.version", os_version),
-                ("user.name", env("USER")),
-                ("user.home", env("HOME")),
-                ("user.dir", cwd),
-            ] {
+            for (k, v) in environment() {
                 let _ = writeln!(out, "{k}={v}");
             }
         }
@@ -290,12 +278,31 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
     out
 }
 
+/// envi's facts, in ZooKeeper's order (the Java ones it cannot have are `<NA>`).
+pub(crate) fn environment() -> Vec<(&'static str, String)> {
+    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+    let os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|h| h.trim().to_string()).unwrap_or_else(|_| "<NA>".into());
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "<NA>".into());
+    vec![
+        ("zookeeper.version", VERSION.to_string()),
+        ("host.name", host),
+        ("java.version", "<NA>".into()),
+        ("os.name", "Linux".into()),
+        ("os.arch", std::env::consts::ARCH.into()),
+        ("os.version", os_version),
+        ("user.name", env("USER")),
+        ("user.home", env("HOME")),
+        ("user.dir", cwd),
+    ]
+}
+
 fn mntr(report: &AdminReport) -> String {
     mntr_rows(report).into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
 }
 
 /// mntr's keys (without `zk_`) and values.
-fn mntr_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
+pub(crate) fn mntr_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
     let c = counters(report);
     let watch_count: usize = report.shards.iter().map(|s| s.watch_count).sum();
     let ephemerals: usize = report.ephemerals.iter().map(|(_, p)| p.len()).sum();
@@ -391,7 +398,7 @@ mod tests {
             LeaderReport { learners: 2, synced_followers: 1, last_proposal_size: 48, min_proposal_size: 40, max_proposal_size: 225, ..Default::default() };
         let report = AdminReport {
             mode: "leader",
-            ensemble: Some(EnsembleReport { peer_state: "leading - broadcast", quorum_size: 3, leader: Some(leader) }),
+            ensemble: Some(EnsembleReport { peer_state: "leading - broadcast", quorum_size: 3, leader_id: 1, leader: Some(leader) }),
             ..report
         };
         let mntr = render("mntr", &report, &Config::default(), "127.0.0.1:1".parse().unwrap());

@@ -10,8 +10,10 @@
 //! wake-up and sleep (PERF.md). The shards keep their CPUs, and the first
 //! is left to the kernel's sync workers and the snapshot thread.
 
+pub mod admin;
 pub mod broadcast;
 pub mod fourlw;
+pub mod http;
 pub mod input;
 pub mod limits;
 pub mod metrics;
@@ -75,12 +77,13 @@ fn listening(s: Socket, backlog: i32) -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(s.into_raw_fd()) })
 }
 
-/// The Prometheus endpoint's listening socket (`metricsProvider.httpPort`).
-fn listen_metrics(addr: SocketAddr) -> Result<OwnedFd, String> {
+/// An HTTP endpoint's listening socket: `what` it serves, under `keys`,
+/// at `url` on `addr`.
+fn listen_http(addr: SocketAddr, what: &str, keys: &str, url: &str) -> Result<OwnedFd, String> {
     let fd = bound_socket(addr, false)
-        .and_then(|s| listening(s, metrics::CONNECTIONS_MAX as i32))
-        .map_err(|e| format!("cannot listen on {addr} for Prometheus (metricsProvider.httpHost, metricsProvider.httpPort): {e}"))?;
-    eprintln!("keeper: Prometheus metrics on http://{addr}/metrics");
+        .and_then(|s| listening(s, http::CONNECTIONS_MAX as i32))
+        .map_err(|e| format!("cannot listen on {addr} for {what} ({keys}): {e}"))?;
+    eprintln!("keeper: {what} on http://{addr}{url}");
     Ok(fd)
 }
 
@@ -134,7 +137,12 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
     stop::watch_signals()?;
     let listeners = listen(cfg.client_addr, cfg.shards)?;
-    let mut metrics_listener = cfg.metrics_addr.map(listen_metrics).transpose()?;
+    let mut metrics_listener = cfg
+        .metrics_addr
+        .map(|addr| listen_http(addr, "Prometheus metrics", "metricsProvider.httpHost, metricsProvider.httpPort", metrics::PATH))
+        .transpose()?;
+    let mut admin_listener =
+        cfg.admin.as_ref().map(|a| listen_http(a.addr, "the AdminServer", "admin.serverAddress, admin.serverPort", &a.command_url)).transpose()?;
     let peer_listener = if cfg.servers.is_empty() { None } else { Some(peer::bind(&cfg)?) };
     let started = std::time::Instant::now();
     let (voters, _) = crate::core::consensus::membership(&cfg);
@@ -185,7 +193,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         let (cfg, tree, conn_limits, released) = (cfg.clone(), tree.clone(), conn_limits.clone(), released.clone());
         let cpu = cpus[(1 + shard) % cpus.len()];
         let local_broadcast = if cfg.shared_broadcast && shard == 0 { broadcast.take() } else { None };
-        let metrics_listener = if shard == 0 { metrics_listener.take() } else { None };
+        let (metrics_listener, admin_listener) = if shard == 0 { (metrics_listener.take(), admin_listener.take()) } else { (None, None) };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("keeper-shard-{shard}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
@@ -202,6 +210,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
                     released,
                     listener: listener_fd,
                     metrics_listener,
+                    admin_listener,
                     to_broadcast,
                     from_broadcast,
                     conn_limits,

@@ -133,12 +133,17 @@ impl Ensemble {
     /// Starts `n` servers (all participants) with `extra` zoo.cfg lines, and
     /// waits until they serve under one leader.
     pub fn start(name: &str, n: usize, extra: &str) -> Ensemble {
+        Ensemble::start_with(name, n, 0, &|_| extra.to_string(), false)
+    }
+
+    /// `n` participants, each with the zoo.cfg lines `extra` gives for its id.
+    pub fn start_each(name: &str, n: usize, extra: &dyn Fn(u8) -> String) -> Ensemble {
         Ensemble::start_with(name, n, 0, extra, false)
     }
 
     /// `n` participants and `observers` observers (the last servers).
     pub fn start_with_observers(name: &str, n: usize, observers: usize, extra: &str) -> Ensemble {
-        Ensemble::start_with(name, n, observers, extra, false)
+        Ensemble::start_with(name, n, observers, &|_| extra.to_string(), false)
     }
 
     /// Like `start`, but each server reaches every other through a proxy
@@ -146,10 +151,10 @@ impl Ensemble {
     /// (Servers' configurations then name different peer addresses, as
     /// they may.)
     pub fn start_proxied(name: &str, n: usize, extra: &str) -> Ensemble {
-        Ensemble::start_with(name, n, 0, extra, true)
+        Ensemble::start_with(name, n, 0, &|_| extra.to_string(), true)
     }
 
-    fn start_with(name: &str, participants: usize, observers: usize, extra: &str, proxied: bool) -> Ensemble {
+    fn start_with(name: &str, participants: usize, observers: usize, extra: &dyn Fn(u8) -> String, proxied: bool) -> Ensemble {
         let n = participants + observers;
         let dir = temp_dir(name);
         // Client, peer and election port of each server, all distinct.
@@ -184,7 +189,8 @@ impl Ensemble {
             let cfg = format!(
                 "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\n{lines}{extra}\n",
                 s.data_dir().display(),
-                s.client_port
+                s.client_port,
+                extra = extra(s.id)
             );
             std::fs::write(s.dir.join("zoo.cfg"), cfg).unwrap();
         }

@@ -238,6 +238,19 @@ pub fn four_letter(port: u16, word: &str) -> String {
 }
 
 /// Polls `cond` every 20 ms until it holds or `deadline` passes.
+/// Sends `request` to 127.0.0.1:`port` over HTTP; the status line, the
+/// headers and the body of the answer.
+pub fn http(port: u16, request: &str) -> (String, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("the HTTP port listens");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or_else(|| panic!("an HTTP reply: {reply:?}"));
+    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    (status.to_string(), headers.to_string(), body.to_string())
+}
+
 pub fn eventually(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + deadline;
     while Instant::now() < end {

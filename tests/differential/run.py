@@ -39,6 +39,8 @@ import argparse
 import base64
 import difflib
 import hashlib
+import http.client
+import json
 import os
 import shutil
 import signal
@@ -55,6 +57,7 @@ SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="  # digest of super:test
 ZK_CLASSPATH = ":".join([
     "/etc/zookeeper/conf",
     "/usr/share/java/zookeeper.jar",  # its manifest Class-Path names the other jars
+    "/usr/share/java/servlet-api.jar",  # the AdminServer's Jetty needs it; the manifest omits it
     "/usr/share/java/slf4j-log4j12.jar",  # only so that the server log is written
     "/usr/share/java/log4j-1.2.jar",
 ])
@@ -625,6 +628,19 @@ class Ctx:
                 c.sock.close()
             except OSError:
                 pass
+
+    def admin(self, path, timeout=5.0):
+        """GET /commands/<path> from the server's AdminServer: (status, JSON body or text)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.server.admin_port, timeout=timeout)
+        try:
+            c.request("GET", "/commands/" + path if path else "/commands")
+            resp = c.getresponse()
+            text = resp.read().decode(errors="replace")
+            if resp.getheader("Content-Type", "").startswith("application/json"):
+                return resp.status, json.loads(text)
+            return resp.status, text
+        finally:
+            c.close()
 
     def four(self, word, extra=b"", timeout=3.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
@@ -2041,6 +2057,83 @@ def xdiff_watch_modes(ctx):
     b.set_data(x, b"2")
     a.drain()                                      # 3.8: the one-shot replaced the persistent watch
 
+# The AdminServer's commands (ZooKeeper 3.8's primary names), and the mntr
+# keys keeper serves, which ZooKeeper's monitor command must also carry.
+ADMIN_COMMANDS = [
+    "configuration", "connection_stat_reset", "connections", "dirs", "dump", "environment",
+    "get_trace_mask", "hash", "initial_configuration", "is_read_only", "last_snapshot", "leader",
+    "monitor", "observer_connection_stat_reset", "observers", "ruok", "server_stats",
+    "set_trace_mask", "stat_reset", "stats", "system_properties", "voting_view", "watch_summary",
+    "watches", "watches_by_path", "zabstate",
+]
+MONITOR_KEYS = [
+    "version", "server_state", "ephemerals_count", "num_alive_connections", "avg_latency",
+    "outstanding_requests", "znode_count", "global_sessions", "packets_sent", "packets_received",
+    "watch_count", "auth_failed_count", "min_latency", "max_file_descriptor_count",
+    "approximate_data_size", "open_file_descriptor_count", "local_sessions", "uptime",
+    "max_latency", "bytes_received_count",
+]
+
+
+def json_shape(v):
+    """A JSON value's shape: objects by sorted key (a key that is a session id or a
+    path, as in watches and dump, by what it is), a list by its first element,
+    scalars by type."""
+    if isinstance(v, dict):
+        def key(k):
+            return "<id>" if k.isdigit() else "<path>" if k.startswith("/") else k
+        # (ZooKeeper keeps emptied expiry buckets in dump: an id's empty list is left out.)
+        entries = [k for k in v if not (k.isdigit() and v[k] == [])]
+        return "{" + ", ".join(sorted(set("%s: %s" % (key(k), json_shape(v[k])) for k in entries))) + "}"
+    if isinstance(v, list):
+        return "[" + (json_shape(v[0]) if v else "") + "]"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "num"
+    return "null" if v is None else "str"
+
+
+@scenario
+def admin_server(ctx):
+    """Every AdminServer command: its status, envelope and shape; values only where stable."""
+    r = ctx.root
+    a = setup(ctx)
+    a.create(r + "/w")
+    a.get_data(r + "/w", watch=True)
+    a.create(r + "/e", flags=1)
+    status, text = ctx.admin("")
+    ctx.log("admin list status=%s links=%s" % (status, sorted(
+        l.split('">')[1].split("<")[0] for l in text.splitlines() if l.startswith("<a href="))))
+    for name in ADMIN_COMMANDS:
+        status, body = ctx.admin(name + ("?traceMask=306" if name == "set_trace_mask" else ""))
+        ctx.log("admin %s status=%s command=%r error=%r" % (name, status, body.get("command"), body.get("error")))
+        fields = {k: v for k, v in body.items() if k not in ("command", "error")}
+        if name == "monitor":
+            for k in MONITOR_KEYS:
+                ctx.log("admin monitor %s: %s" % (k, json_shape(fields.get(k))))
+        elif name in ("environment", "system_properties"):
+            # Java's facts differ (keeper has no JVM): one both carry.
+            key = "zookeeper.version" if name == "environment" else "os.name"
+            ctx.log("admin %s %s: %s" % (name, key, json_shape(fields.get(key))))
+        elif name == "hash":
+            # ZooKeeper lists its digest history (empty by default); keeper its tree's digest now.
+            ctx.log("admin hash digests is a list: %s" % isinstance(fields.get("digests"), list))
+        elif name == "initial_configuration":
+            ctx.log("admin %s has clientPort: %s" % (name, "clientPort=" in fields.get(name, "")))
+        elif name in ("leader", "zabstate", "voting_view", "observers", "is_read_only", "get_trace_mask", "set_trace_mask"):
+            ctx.log("admin %s -> %s" % (name, json.dumps(fields, sort_keys=True)))
+        else:
+            ctx.log("admin %s shape %s" % (name, json_shape(fields)))
+    for alias in ("mntr", "conf", "srvr", "wchc", "lead", "crst"):
+        status, body = ctx.admin(alias)
+        ctx.log("admin alias %s status=%s command=%r" % (alias, status, body.get("command")))
+    status, body = ctx.admin("nope")
+    ctx.log("admin nope status=%s -> %s" % (status, json.dumps(body, sort_keys=True)))
+    status, body = ctx.admin("set_trace_mask?traceMask=x")
+    ctx.log("admin stmk bad mask status=%s -> %s" % (status, json.dumps(body, sort_keys=True)))
+
+
 
 EXPECTED_DIFFERENCES = {
     'xdiff_check_alone': {
@@ -2224,6 +2317,7 @@ class Server:
         self.dir = os.path.join(workdir, self.kind)
         os.makedirs(os.path.join(self.dir, "data"))
         self.port = free_port()
+        self.admin_port = free_port()
         self.proc = None
         self.log_path = os.path.join(self.dir, "server.log")
         self.cfg = os.path.join(self.dir, "zoo.cfg")
@@ -2234,9 +2328,11 @@ class Server:
                 "clientPort=%d\n"
                 "clientPortAddress=127.0.0.1\n"
                 "4lw.commands.whitelist=*\n"
-                "admin.enableServer=false\n"
+                "admin.enableServer=true\n"
+                "admin.serverAddress=127.0.0.1\n"
+                "admin.serverPort=%d\n"
                 "enforceQuota=true\n"
-                "extendedTypesEnabled=true\n" % (os.path.join(self.dir, "data"), self.port))
+                "extendedTypesEnabled=true\n" % (os.path.join(self.dir, "data"), self.port, self.admin_port))
 
     def launch(self, argv):
         self.logf = open(self.log_path, "wb")

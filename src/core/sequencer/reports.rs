@@ -121,7 +121,7 @@ impl Sequencer {
                 max_proposal_size: l.max_proposal,
             }
         });
-        Some(EnsembleReport { peer_state, quorum_size: voters.len(), leader })
+        Some(EnsembleReport { peer_state, quorum_size: voters.len(), leader_id: self.leader, leader })
     }
 
     /// Deletes empty containers that once had children, and expired TTL

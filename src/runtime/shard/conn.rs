@@ -32,8 +32,10 @@ pub enum Phase {
     New,
     /// ConnectRequest sent to the broadcast core; further frames wait.
     Connecting,
-    /// A four-letter word is being answered.
+    /// A four-letter word (or a Prometheus scrape) is being answered.
     FourLetter(&'static str),
+    /// An AdminServer command is being answered.
+    Admin(&'static crate::runtime::admin::Command),
     /// Session bound; requests flow.
     Active,
     /// Closing: flush what is queued, then shut the socket.
@@ -107,6 +109,21 @@ pub struct Conn {
     pub writer_wake: Notify,
     /// Wakes the reader task: handshake settled, queue drained, or closing.
     pub reader_wake: Notify,
+}
+
+impl Phase {
+    /// Whether the connection came to the client port (a client, or a
+    /// four-letter word, which ZooKeeper lists among its connections too),
+    /// not to an HTTP endpoint.
+    pub fn is_client_port(self) -> bool {
+        !matches!(self, Phase::Admin(_) | Phase::FourLetter(crate::runtime::fourlw::METRICS))
+    }
+
+    /// Whether the connection answers a report (a four-letter word, a
+    /// scrape, an AdminServer command) rather than serving a client.
+    pub fn answers_a_report(self) -> bool {
+        matches!(self, Phase::FourLetter(_) | Phase::Admin(_))
+    }
 }
 
 impl Conn {

@@ -144,7 +144,7 @@ impl ShardState {
     /// reconnect, here or elsewhere), except draining, which closes each
     /// once every request it sent is answered.
     pub fn set_serve_mode(&mut self, mode: ServeMode) {
-        let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
+        let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !c.inner.borrow().phase.answers_a_report()).cloned().collect();
         self.serve = match (self.serve, mode) {
             (_, ServeMode::Draining) => {
                 eprintln!("keeper: shard {}: stopping; draining {} client connections", self.id, clients.len());
@@ -239,7 +239,7 @@ impl ShardState {
                 // A snapshot replaced the state: watches saw no event for the
                 // jump, so every client reconnects (and re-registers them).
                 self.tree = DataTree::clone(tree);
-                let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !matches!(c.inner.borrow().phase, Phase::FourLetter(_))).cloned().collect();
+                let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !c.inner.borrow().phase.answers_a_report()).cloned().collect();
                 for c in clients {
                     c.close();
                 }
@@ -415,7 +415,7 @@ impl ShardState {
         );
         let session_of = |conn: ConnId| self.conns.get(&conn).map_or(0, |c| c.inner.borrow().session_id);
         ShardReport {
-            conns: self.conns.values().map(|c| c.inner.borrow().report(c.peer)).collect(),
+            conns: self.conns.values().filter(|c| c.inner.borrow().phase.is_client_port()).map(|c| c.inner.borrow().report(c.peer)).collect(),
             counters,
             watch_count: self.watches.watch_count(),
             data_watches: self.watches.data_paths().map(|(p, conns)| (p.clone(), conns.into_iter().map(session_of).collect())).collect(),

@@ -58,7 +58,7 @@ impl ShardState {
         match phase {
             Phase::New => self.on_connect(c, frame),
             Phase::Active => self.on_request(c, frame),
-            Phase::Connecting | Phase::FourLetter(_) | Phase::Closing => Action::None,
+            Phase::Connecting | Phase::FourLetter(_) | Phase::Admin(_) | Phase::Closing => Action::None,
         }
     }
 

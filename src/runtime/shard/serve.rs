@@ -8,11 +8,11 @@ use crate::config::Config;
 use crate::core::messages::{AdminQuery, Origin, ServeMode, ShardId, ToBroadcast, ToShard};
 use crate::core::tree::DataTree;
 use crate::proto::frame::{self, FrameCheck};
-use crate::runtime::fourlw;
 use crate::runtime::input::Input;
 use crate::runtime::limits::{self, ConnLimits};
 use crate::runtime::metrics;
 use crate::runtime::stream::SharedStream;
+use crate::runtime::{admin, fourlw, http};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
@@ -39,6 +39,8 @@ pub struct ShardSetup {
     pub listener: OwnedFd,
     /// The Prometheus endpoint's listening socket (shard 0, when configured).
     pub metrics_listener: Option<OwnedFd>,
+    /// The AdminServer's listening socket (shard 0, when configured).
+    pub admin_listener: Option<OwnedFd>,
     pub to_broadcast: SharedSender<ToBroadcast>,
     pub from_broadcast: SharedReceiver<ToShard>,
     pub conn_limits: Arc<ConnLimits>,
@@ -47,7 +49,7 @@ pub struct ShardSetup {
 /// Runs a shard until its channels close, accepting on `listener` (a
 /// socket sharing the client port with the other shards' through SO_REUSEPORT).
 pub async fn run_shard(setup: ShardSetup) {
-    let ShardSetup { id, cfg, tree, released, listener, metrics_listener, to_broadcast, from_broadcast, conn_limits } = setup;
+    let ShardSetup { id, cfg, tree, released, listener, metrics_listener, admin_listener, to_broadcast, from_broadcast, conn_limits } = setup;
     let tx: Sender = Rc::new(to_broadcast.connect().await);
     let rx = from_broadcast.connect().await;
     let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree, released)));
@@ -55,10 +57,12 @@ pub async fn run_shard(setup: ShardSetup) {
     let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     spawn_local(consume(state.clone(), rx, tx.clone())).detach();
     spawn_local(report_touches(state.clone(), tx.clone(), cfg.tick_ms)).detach();
-    if let Some(fd) = metrics_listener {
-        // SAFETY: the descriptor is a listening TCP socket handed over whole.
-        let metrics = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
-        spawn_local(serve_metrics(metrics, state.clone(), tx.clone())).detach();
+    for (fd, endpoint) in [(metrics_listener, Endpoint::Metrics), (admin_listener, Endpoint::Admin)] {
+        if let Some(fd) = fd {
+            // SAFETY: the descriptor is a listening TCP socket handed over whole.
+            let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
+            spawn_local(serve_http(listener, endpoint, state.clone(), tx.clone())).detach();
+        }
     }
     let mut throttle = limits::ConnectionThrottle::new(&cfg.throttle, cfg.shards, std::time::Instant::now());
     loop {
@@ -119,7 +123,7 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
                     conn.reader_wake.wait().await;
                     continue;
                 }
-                Phase::Connecting | Phase::FourLetter(_) => {
+                Phase::Connecting | Phase::FourLetter(_) | Phase::Admin(_) => {
                     conn.reader_wake.wait().await;
                     continue;
                 }
@@ -267,11 +271,12 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
             ToShard::AdminReply { conn, report } => {
                 let s = state.borrow();
                 if let Some(c) = s.conns.get(&conn) {
-                    let word = match c.inner.borrow().phase {
-                        Phase::FourLetter(word) => word,
+                    let phase = c.inner.borrow().phase;
+                    let text = match phase {
+                        Phase::FourLetter(word) => fourlw::render(word, &report, &s.cfg, c.peer),
+                        Phase::Admin(cmd) => admin::render(cmd, &report, &s.cfg),
                         _ => continue,
                     };
-                    let text = fourlw::render(word, &report, &s.cfg, c.peer);
                     c.inner.borrow_mut().out.extend_from_slice(text.as_bytes());
                     c.close();
                 }
@@ -280,17 +285,45 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
     }
 }
 
-/// The Prometheus endpoint: reads each scrape's request head, and for a
-/// `GET /metrics` asks for the report the four-letter words use; the
-/// consumer writes the answer ([`fourlw::METRICS`]) and closes.
-async fn serve_metrics(listener: TcpListener, state: Shared, tx: Sender) {
+/// An HTTP endpoint shard 0 serves beside the client port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Prometheus (`metricsProvider.*`).
+    Metrics,
+    /// The AdminServer (`admin.*`).
+    Admin,
+}
+
+impl Endpoint {
+    /// What a GET of `path` comes to: a report to gather (and how to
+    /// render it), or the whole response at once.
+    fn route(self, state: &ShardState, path: &str, query: &str) -> Result<(Phase, AdminQuery), String> {
+        match self {
+            Endpoint::Metrics if path == metrics::PATH => Ok((Phase::FourLetter(fourlw::METRICS), AdminQuery::Report)),
+            Endpoint::Metrics => Err(http::error("404 Not Found")),
+            Endpoint::Admin => {
+                let admin_cfg = state.cfg.admin.as_ref().expect("the AdminServer runs only when configured");
+                match admin::route(admin_cfg, path, query, state.serve != ServeMode::Closed) {
+                    admin::Routed::Run(cmd) => Ok((Phase::Admin(cmd), cmd.query)),
+                    admin::Routed::Answer(response) => Err(response),
+                }
+            }
+        }
+    }
+}
+
+/// Serves `endpoint` on `listener`: reads each request head (bounded, with
+/// a deadline), and for a request that needs a report asks the cores for
+/// it; the consumer writes the answer and closes. At most
+/// [`http::CONNECTIONS_MAX`] requests run at once.
+async fn serve_http(listener: TcpListener, endpoint: Endpoint, state: Shared, tx: Sender) {
     let active = Rc::new(std::cell::Cell::new(0usize));
     loop {
         let Ok(mut stream) = listener.accept().await else {
             glommio::timer::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        if active.get() >= metrics::CONNECTIONS_MAX {
+        if active.get() >= http::CONNECTIONS_MAX {
             continue;
         }
         active.set(active.get() + 1);
@@ -299,46 +332,47 @@ async fn serve_metrics(listener: TcpListener, state: Shared, tx: Sender) {
             let mut head = Vec::new();
             let mut buf = [0u8; 1024];
             let asked = loop {
-                match metrics::parse(&head) {
-                    metrics::Asked::More => {}
+                match http::parse(&head) {
+                    http::Head::More => {}
                     asked => break asked,
                 }
                 let read = futures_lite::future::or(async { stream.read(&mut buf).await.ok() }, async {
-                    glommio::timer::sleep(METRICS_READ_TIMEOUT).await;
+                    glommio::timer::sleep(http::READ_TIMEOUT).await;
                     None
                 })
                 .await;
                 match read {
                     Some(n) if n > 0 => head.extend_from_slice(&buf[..n]),
-                    _ => break metrics::Asked::Refused("408 Request Timeout"),
+                    _ => break http::Head::Refused("408 Request Timeout"),
                 }
             };
-            match asked {
-                metrics::Asked::Metrics => {
+            let routed = match asked {
+                http::Head::Get { path, query } => endpoint.route(&state.borrow(), &path, &query),
+                http::Head::Refused(status) => Err(http::error(status)),
+                http::Head::More => unreachable!("the loop ends only with an answer"),
+            };
+            match routed {
+                Ok((phase, query)) => {
                     let Ok(peer) = stream.peer_addr() else { return active.set(active.get() - 1) };
                     let conn = state.borrow_mut().add_conn(peer);
-                    conn.inner.borrow_mut().phase = Phase::FourLetter(fourlw::METRICS);
+                    conn.inner.borrow_mut().phase = phase;
                     let writer = spawn_local(write_loop(conn.clone(), SharedStream::new(stream)));
                     let origin = Origin { shard: state.borrow().id, conn: conn.id };
-                    if tx.send(ToBroadcast::Admin { origin, query: AdminQuery::Report }).await.is_err() {
+                    if tx.send(ToBroadcast::Admin { origin, query }).await.is_err() {
                         conn.close();
                     }
                     writer.await;
                     state.borrow_mut().remove_conn(&conn);
                 }
-                metrics::Asked::Refused(status) => {
-                    let _ = stream.write_all(metrics::http_error(status).as_bytes()).await;
+                Err(response) => {
+                    let _ = stream.write_all(response.as_bytes()).await;
                 }
-                metrics::Asked::More => unreachable!("the loop ends only with an answer"),
             }
             active.set(active.get() - 1);
         })
         .detach();
     }
 }
-
-/// How long a scrape may take to send its request head.
-const METRICS_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reports sessions with activity to the broadcast core twice per tick.
 async fn report_touches(state: Shared, tx: Sender, tick_ms: u32) {
