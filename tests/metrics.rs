@@ -11,30 +11,46 @@ use common::{Keeper, four_letter, http};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Parses the Prometheus text format strictly: every sample's family has
-/// one TYPE line before it, names are valid, values are numbers. The
-/// samples by name.
+/// one TYPE line before it (a summary's `_count` and `_sum` belong to it),
+/// names and label names are valid, label values quoted, values numbers
+/// (or NaN). The samples by name with their labels as written.
 fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
     let valid_name =
         |n: &str| !n.is_empty() && n.chars().enumerate().all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()));
-    let (mut typed, mut helped) = (BTreeSet::new(), BTreeSet::new());
+    let (mut typed, mut helped) = (BTreeMap::new(), BTreeSet::new());
     let mut samples = BTreeMap::new();
     assert!(text.ends_with('\n'), "the exposition ends with a newline");
     for line in text.lines() {
-        let mut parts = line.splitn(4, ' ');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("#"), Some("HELP"), Some(name), _) => assert!(valid_name(name) && helped.insert(name.to_string()), "one HELP per family: {line}"),
-            (Some("#"), Some("TYPE"), Some(name), Some(kind)) => {
-                assert!(["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind), "a known type: {line}");
-                assert!(valid_name(name) && typed.insert(name.to_string()), "one TYPE per family: {line}");
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some("HELP"), Some(name), _) => assert!(valid_name(name) && helped.insert(name.to_string()), "one HELP per family: {line}"),
+                (Some("TYPE"), Some(name), Some(kind)) => {
+                    assert!(["counter", "gauge", "summary", "histogram", "untyped"].contains(&kind), "a known type: {line}");
+                    assert!(valid_name(name) && typed.insert(name.to_string(), kind.to_string()).is_none(), "one TYPE per family: {line}");
+                }
+                _ => panic!("not a line of the text format: {line:?}"),
             }
-            (Some(name), Some(value), None, None) => {
-                assert!(valid_name(name), "a valid metric name: {line}");
-                assert!(typed.contains(name), "{name} has a TYPE line before its sample");
-                let v: f64 = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
-                assert!(samples.insert(name.to_string(), v).is_none(), "one sample per unlabelled family: {line}");
-            }
-            _ => panic!("not a line of the text format: {line:?}"),
+            continue;
         }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("a sample: {line:?}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, labels)) => (name, labels.strip_suffix('}').unwrap_or_else(|| panic!("a closed label set: {line}"))),
+            None => (series, ""),
+        };
+        assert!(valid_name(name), "a valid metric name: {line}");
+        for pair in labels.split(',').filter(|p| !p.is_empty()) {
+            let (label, quoted) = pair.split_once('=').unwrap_or_else(|| panic!("label=value: {line}"));
+            assert!(valid_name(label) && quoted.len() >= 2 && quoted.starts_with('"') && quoted.ends_with('"'), "a quoted label value: {line}");
+        }
+        let family = [name.strip_suffix("_count"), name.strip_suffix("_sum")]
+            .into_iter()
+            .flatten()
+            .find(|f| typed.get(*f).is_some_and(|k| k == "summary"))
+            .unwrap_or(name);
+        assert!(typed.contains_key(family), "{name} has a TYPE line before its sample");
+        let v: f64 = if value == "NaN" { f64::NAN } else { value.parse().unwrap_or_else(|_| panic!("a number: {line}")) };
+        assert!(samples.insert(series.to_string(), v).is_none(), "one sample per series: {line}");
     }
     samples
 }
@@ -69,6 +85,29 @@ fn metrics_serve_zookeepers_gauges_in_the_prometheus_text_format() {
     let node_count = four_letter(k.port, "srvr").lines().find_map(|l| l.strip_prefix("Node count: ")).unwrap().trim().parse::<f64>().unwrap();
     assert_eq!(after["znode_count"], node_count, "the same count as srvr's");
     assert!(after["num_alive_connections"] >= 1.0);
+    // ZooKeeper's counters and summaries, and keeper's own families.
+    assert_eq!(after["commit_count"], before["commit_count"] + 6.0, "five creates and the session's creation commit");
+    assert!(after["connection_request_count"] >= 1.0 && after["response_bytes"] > before["response_bytes"]);
+    assert!(after["updatelatency_count"] >= before["updatelatency_count"] + 5.0, "{after:?}");
+    assert!(after[r#"updatelatency{quantile="0.99",}"#] >= 0.0);
+    assert!(after["fsynctime_count"] >= 1.0 && after["sync_processor_batch_size_count"] >= 1.0);
+    assert_eq!(after[r#"keeper_request_latency_seconds_count{op="create",}"#], 5.0);
+    assert!(after[r#"keeper_request_latency_seconds{op="create",quantile="0.5",}"#] > 0.0);
+    assert!(after["keeper_raft_term"] >= 1.0 && after["keeper_raft_leader"] == 1.0);
+    assert!(after["keeper_raft_applied_index"] >= after["keeper_raft_commit_index"] - 0.0 && after["keeper_raft_commit_index"] >= 6.0);
+    // Quota gauges by namespace, from a quota set with ZooKeeper's nodes.
+    assert_eq!(c.create("/zookeeper/quota/m0", b"", 0), Some(0));
+    assert_eq!(c.create("/zookeeper/quota/m0/zookeeper_limits", b"count=10,bytes=-1", 0), Some(0));
+    assert_eq!(c.create("/zookeeper/quota/m0/zookeeper_stats", b"count=0,bytes=0", 0), Some(0));
+    let quota = parse_exposition(&http(port, get).2);
+    assert_eq!(quota[r#"quota_count_limit_per_namespace{key="m0",}"#], 10.0);
+    assert_eq!(quota[r#"quota_count_usage_per_namespace{key="m0",}"#], 1.0, "the quota root itself");
+    let mntr = four_letter(k.port, "mntr");
+    for key in
+        ["zk_commit_count\t", "zk_p99_readlatency\t", "zk_avg_fsynctime\t", "zk_cnt_sync_processor_batch_size\t", "zk_m0_quota_count_limit_per_namespace\t10\n"]
+    {
+        assert!(mntr.contains(key), "mntr has {key:?}:\n{mntr}");
+    }
     // Nothing but GET /metrics, and no request body.
     assert!(http(port, "GET / HTTP/1.1\r\n\r\n").0.contains("404"));
     assert!(http(port, "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi").0.contains("405"));

@@ -17,6 +17,7 @@ use crate::core::txn::Txn;
 use crate::proto::codes::OpCode;
 use crate::proto::records::Id;
 use crate::proto::request::Request;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Index of a shard core.
@@ -65,7 +66,7 @@ pub enum ToBroadcast {
     /// A four-letter word needs a report.
     Admin { origin: Origin, query: AdminQuery },
     /// A shard's part of a report.
-    AdminPart { token: u64, part: ShardReport },
+    AdminPart { token: u64, part: Box<ShardReport> },
 }
 
 /// One element of the committed stream. Nearly every entry is a
@@ -185,7 +186,119 @@ impl Latency {
     }
 }
 
-/// Request latency and packet counters of one shard (srvr, mntr).
+/// A distribution of microseconds (or of counts), kept as an HDR histogram.
+pub type Histogram = hdrhistogram::Histogram<u64>;
+
+/// An empty [`Histogram`] covering 1 to 2^36 (a day of microseconds) at 2
+/// significant digits: about 20 KiB, made only when first recorded into.
+pub fn new_histogram() -> Histogram {
+    Histogram::new_with_bounds(1, 1 << 36, 2).expect("valid histogram bounds")
+}
+
+/// Request latencies by operation, in microseconds.
+#[derive(Debug, Clone, Default)]
+pub struct OpLatencies(pub BTreeMap<OpCode, Histogram>);
+
+impl OpLatencies {
+    /// Counts one `op` that took `micros`.
+    pub fn record(&mut self, op: OpCode, micros: u64) {
+        self.0.entry(op).or_insert_with(new_histogram).saturating_record(micros.max(1));
+    }
+
+    /// Adds another's requests.
+    pub fn merge(&mut self, other: &OpLatencies) {
+        for (op, h) in &other.0 {
+            self.0.entry(*op).or_insert_with(new_histogram).add(h).expect("histograms of one shape add");
+        }
+    }
+
+    /// Every operation's requests that are (or are not) updates, together.
+    pub fn merged(&self, updates: bool) -> Histogram {
+        let mut all = new_histogram();
+        for (op, h) in &self.0 {
+            if op.is_update() == updates {
+                all.add(h).expect("histograms of one shape add");
+            }
+        }
+        all
+    }
+}
+
+/// Sizes of replies sent, in bytes: the last, smallest and largest (-1: none yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferStats {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl Default for BufferStats {
+    fn default() -> BufferStats {
+        BufferStats { last: -1, min: -1, max: -1 }
+    }
+}
+
+impl BufferStats {
+    /// Counts one buffer of `len` bytes.
+    pub fn record(&mut self, len: usize) {
+        let len = len as i64;
+        self.last = len;
+        self.min = if self.min < 0 { len } else { self.min.min(len) };
+        self.max = self.max.max(len);
+    }
+
+    /// Adds another's (its last counts as the last when it has one).
+    pub fn merge(&mut self, other: &BufferStats) {
+        if other.last >= 0 {
+            self.last = other.last;
+            self.min = if self.min < 0 { other.min } else { self.min.min(other.min) };
+            self.max = self.max.max(other.max);
+        }
+    }
+}
+
+/// The broadcast core's counters since the process started (mntr, /metrics).
+#[derive(Debug, Clone)]
+pub struct BroadcastStats {
+    /// Transactions applied (ZooKeeper's `commit_count`).
+    pub commits: u64,
+    /// Transactions proposed as leader (`proposal_count`).
+    pub proposals: u64,
+    /// Times the server was left without a leader (`looking_count`).
+    pub elections: u64,
+    /// Sessions expired as leader.
+    pub sessions_expired: u64,
+    /// Snapshots sent to followers behind the log (`snap_count`).
+    pub snapshots_sent: u64,
+    /// raft entries per persist of the log (the group-commit batch;
+    /// ZooKeeper's `sync_processor_batch_size`).
+    pub batch_sizes: Histogram,
+    /// How long each persist took, in microseconds (`fsynctime`, which ZooKeeper gives in ms).
+    pub sync_micros: Histogram,
+    /// raft's term, commit index and applied index now.
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+}
+
+impl Default for BroadcastStats {
+    fn default() -> BroadcastStats {
+        BroadcastStats {
+            commits: 0,
+            proposals: 0,
+            elections: 0,
+            sessions_expired: 0,
+            snapshots_sent: 0,
+            batch_sizes: new_histogram(),
+            sync_micros: new_histogram(),
+            term: 0,
+            commit_index: 0,
+            applied_index: 0,
+        }
+    }
+}
+
+/// Request latency and packet counters of one shard (srvr, mntr, /metrics).
 #[derive(Debug, Clone, Default)]
 pub struct ServerCounters {
     pub packets_received: u64,
@@ -194,6 +307,14 @@ pub struct ServerCounters {
     pub outstanding: u64,
     pub bytes_received: u64,
     pub auth_failed: u64,
+    /// Bytes of replies sent (ZooKeeper's `response_bytes`), and their sizes.
+    pub response_bytes: u64,
+    pub response_sizes: BufferStats,
+    /// Connections accepted on the client port, and refused there (the
+    /// connection throttle, maxClientCnxns).
+    pub connections_accepted: u64,
+    pub connections_refused: u64,
+    pub op_latencies: OpLatencies,
 }
 
 impl ServerCounters {
@@ -205,6 +326,11 @@ impl ServerCounters {
         self.outstanding += other.outstanding;
         self.bytes_received += other.bytes_received;
         self.auth_failed += other.auth_failed;
+        self.response_bytes += other.response_bytes;
+        self.response_sizes.merge(&other.response_sizes);
+        self.connections_accepted += other.connections_accepted;
+        self.connections_refused += other.connections_refused;
+        self.op_latencies.merge(&other.op_latencies);
     }
 }
 
@@ -236,6 +362,10 @@ pub struct AdminReport {
     pub digest: Option<u64>,
     /// The server's place in its ensemble (none when standalone).
     pub ensemble: Option<EnsembleReport>,
+    /// The broadcast core's counters.
+    pub broadcast: BroadcastStats,
+    /// Quotas by namespace.
+    pub quotas: Vec<crate::core::tree::NamespaceQuota>,
 }
 
 /// A server's place in its ensemble, for `mntr`.

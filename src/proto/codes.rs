@@ -5,7 +5,7 @@
 //! `ClientCnxn.java` of Apache ZooKeeper 3.9.5.
 
 /// A request opcode (`RequestHeader.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(i32)]
 pub enum OpCode {
     Create = 1,
@@ -81,6 +81,28 @@ impl OpCode {
             -1 => Error,
             _ => return None,
         })
+    }
+
+    /// Whether a request of this kind becomes a transaction (ZooKeeper
+    /// counts its latency as `updatelatency`; every other request's as `readlatency`).
+    pub fn is_update(self) -> bool {
+        use OpCode::*;
+        matches!(
+            self,
+            Create
+                | Create2
+                | CreateTtl
+                | CreateContainer
+                | Delete
+                | DeleteContainer
+                | SetData
+                | SetAcl
+                | Check
+                | Multi
+                | Reconfig
+                | CreateSession
+                | CloseSession
+        )
     }
 
     /// The lower-case name ZooKeeper's `Request.op2String` prints (used by `cons`/`dump`).

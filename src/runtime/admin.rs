@@ -149,7 +149,7 @@ pub fn render(cmd: &Command, report: &AdminReport, cfg: &Config) -> String {
         "is_read_only" => object(json!({ "read_only": report.mode == "read-only" })),
         "last_snapshot" => last_snapshot(cfg),
         "leader" => leader(report, cfg),
-        "monitor" => fourlw::mntr_rows(report).into_iter().map(|(k, v)| (k.to_string(), number_or_text(v))).collect(),
+        "monitor" => fourlw::monitor_rows(report).into_iter().map(|(k, v)| (k, number_or_text(v))).collect(),
         "server_stats" => server_stats(report, cfg),
         "stats" => {
             let mut fields = server_stats(report, cfg);

@@ -101,6 +101,8 @@ struct Driver {
     sync_file: Option<(Arc<std::fs::File>, Rc<BufferedFile>)>,
     /// A persist is running.
     persisting: bool,
+    /// When the persist in flight started (for mntr's fsynctime).
+    persist_started: Option<std::time::Instant>,
     /// A snapshot is being loaded.
     installing: bool,
     /// A snapshot loaded while a persist ran: installed once it ends (the
@@ -157,6 +159,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         released,
         sync_file: None,
         persisting: false,
+        persist_started: None,
         installing: false,
         loaded: None,
         deferred: None,
@@ -188,6 +191,9 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
                     driver.persisting = false;
                     driver.log.finish_persist(job);
                     seq.persisted(token);
+                    if let Some(started) = driver.persist_started.take() {
+                        seq.sync_took(started.elapsed().as_micros() as u64);
+                    }
                 }
                 Event::Persisted(_, _, Err(e)) => seq.storage_failed(format!("persisting the transaction log failed: {e}")),
             }
@@ -405,6 +411,7 @@ impl Driver {
             Err(e) => return seq.storage_failed(format!("writing the transaction log failed: {e}")),
         };
         self.persisting = true;
+        self.persist_started = Some(std::time::Instant::now());
         let Some(file) = job.sync_file() else {
             // A roll or a hard state: file creation and syncs, on a thread that may block.
             let mailbox = self.mailbox.clone();

@@ -7,7 +7,7 @@
 //! are read here, on the shard answering the word, never on the broadcast core.
 
 use crate::config::Config;
-use crate::core::messages::{AdminQuery, AdminReport, ConnReport, ServeMode, ServerCounters};
+use crate::core::messages::{AdminQuery, AdminReport, ConnReport, Histogram, ServeMode, ServerCounters};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -297,8 +297,130 @@ pub(crate) fn environment() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// mntr: ZooKeeper's gauges, counters and summaries, one `zk_<key>\t<value>` line each.
 fn mntr(report: &AdminReport) -> String {
-    mntr_rows(report).into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
+    monitor_rows(report).into_iter().map(|(k, v)| format!("zk_{k}\t{v}\n")).collect()
+}
+
+/// Everything mntr (and the AdminServer's monitor) shows, keys without
+/// `zk_`: gauges, the quota gauge sets (`<namespace>_<name>`), counters,
+/// then summaries, in ZooKeeper's order of kinds.
+pub(crate) fn monitor_rows(report: &AdminReport) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = mntr_rows(report).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for q in &report.quotas {
+        rows.extend(quota_gauges(q).into_iter().map(|(name, v)| (format!("{}_{name}", q.namespace), v.to_string())));
+    }
+    rows.extend(counter_rows(report).into_iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    for summary in summaries(report) {
+        rows.extend(summary.mntr_rows());
+    }
+    rows
+}
+
+/// ZooKeeper's counters (`ServerMetrics`) that keeper keeps, by its names.
+fn counter_rows(report: &AdminReport) -> Vec<(&'static str, u64)> {
+    let (c, b) = (counters(report), &report.broadcast);
+    vec![
+        ("bytes_received_count", c.bytes_received),
+        ("response_bytes", c.response_bytes),
+        ("connection_request_count", c.connections_accepted),
+        ("connection_rejected", c.connections_refused),
+        ("commit_count", b.commits),
+        ("proposal_count", b.proposals),
+        ("looking_count", b.elections),
+        ("snap_count", b.snapshots_sent),
+    ]
+}
+
+/// ZooKeeper's quota gauge sets for one namespace.
+fn quota_gauges(q: &crate::core::tree::NamespaceQuota) -> [(&'static str, i64); 4] {
+    [
+        ("quota_count_limit_per_namespace", q.count_limit),
+        ("quota_bytes_limit_per_namespace", q.bytes_limit),
+        ("quota_count_usage_per_namespace", q.count_usage),
+        ("quota_bytes_usage_per_namespace", q.bytes_usage),
+    ]
+}
+
+/// A distribution mntr and /metrics show under ZooKeeper's name: ADVANCED
+/// summaries have more quantiles; `per_unit` values of the histogram make
+/// one of ZooKeeper's unit (1000 microseconds to its milliseconds).
+struct Summary {
+    name: &'static str,
+    advanced: bool,
+    hist: Histogram,
+    per_unit: f64,
+}
+
+/// ZooKeeper's summaries keeper keeps.
+fn summaries(report: &AdminReport) -> Vec<Summary> {
+    let c = counters(report);
+    let b = &report.broadcast;
+    vec![
+        Summary { name: "readlatency", advanced: true, hist: c.op_latencies.merged(false), per_unit: 1000.0 },
+        Summary { name: "updatelatency", advanced: true, hist: c.op_latencies.merged(true), per_unit: 1000.0 },
+        Summary { name: "fsynctime", advanced: false, hist: b.sync_micros.clone(), per_unit: 1000.0 },
+        Summary { name: "sync_processor_batch_size", advanced: false, hist: b.batch_sizes.clone(), per_unit: 1.0 },
+    ]
+}
+
+impl Summary {
+    /// The quantiles /metrics gives (ZooKeeper's Prometheus summaries).
+    fn quantiles(&self) -> &'static [f64] {
+        if self.advanced { &[0.5, 0.9, 0.99] } else { &[0.5] }
+    }
+
+    /// In ZooKeeper's unit.
+    fn value(&self, raw: u64) -> u64 {
+        (raw as f64 / self.per_unit).round() as u64
+    }
+
+    fn sum(&self) -> f64 {
+        self.hist.mean() * self.hist.len() as f64 / self.per_unit
+    }
+
+    /// mntr's rows, as ZooKeeper's default provider prints them:
+    /// avg/min/max/cnt/sum, and p50/p95/p99/p999 for ADVANCED ones.
+    fn mntr_rows(&self) -> Vec<(String, String)> {
+        let (n, h) = (self.name, &self.hist);
+        let empty = h.is_empty();
+        let at = |q: f64| if empty { 0 } else { self.value(h.value_at_quantile(q)) };
+        let mut rows = vec![
+            (format!("avg_{n}"), java_double(if empty { 0.0 } else { h.mean() / self.per_unit })),
+            (format!("min_{n}"), (if empty { 0 } else { self.value(h.min()) }).to_string()),
+            (format!("max_{n}"), (if empty { 0 } else { self.value(h.max()) }).to_string()),
+            (format!("cnt_{n}"), h.len().to_string()),
+            (format!("sum_{n}"), (self.sum().round() as u64).to_string()),
+        ];
+        if self.advanced {
+            for (label, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+                rows.push((format!("{label}_{n}"), at(q).to_string()));
+            }
+        }
+        rows
+    }
+}
+
+/// Writes one Prometheus summary family: `name{labels,quantile="q",} v`
+/// for each quantile (NaN with no observations), then `_count` and `_sum`;
+/// `scale` turns the histogram's values into the family's unit.
+fn write_summary(out: &mut String, name: &str, labels: &str, hist: &Histogram, quantiles: &[f64], scale: f64) {
+    for q in quantiles {
+        let v = if hist.is_empty() { f64::NAN } else { hist.value_at_quantile(*q) as f64 / scale };
+        let _ = writeln!(out, "{name}{{{labels}quantile=\"{q}\",}} {}", prometheus_number(v));
+    }
+    let set = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let _ = writeln!(out, "{name}_count{set} {:?}", hist.len() as f64);
+    let _ = writeln!(out, "{name}_sum{set} {}", prometheus_number(hist.mean() * hist.len() as f64 / scale));
+}
+
+/// A sample's value in the text format (`NaN` as Prometheus spells it).
+fn prometheus_number(v: f64) -> String {
+    if v.is_nan() { "NaN".into() } else { format!("{v:?}") }
+}
+
+fn family(out: &mut String, name: &str, kind: &str) {
+    let _ = write!(out, "# HELP {name} {name}\n# TYPE {name} {kind}\n");
 }
 
 /// mntr's keys (without `zk_`) and values.
@@ -333,7 +455,13 @@ pub(crate) fn mntr_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
         ("local_sessions", "0".into()),
         ("uptime", report.uptime_ms.to_string()),
         ("max_latency", c.latency.max_ms.to_string()),
-        ("bytes_received_count", c.bytes_received.to_string()),
+        ("non_mtls_remote_conn_count", "0".into()),
+        ("non_mtls_local_conn_count", "0".into()),
+        ("last_client_response_size", c.response_sizes.last.to_string()),
+        ("min_client_response_size", c.response_sizes.min.to_string()),
+        ("max_client_response_size", c.response_sizes.max.to_string()),
+        ("connection_drop_probability", "0.0".into()),
+        ("outstanding_tls_handshake", "0".into()),
     ];
     if let Some(e) = &report.ensemble {
         rows.push(("peer_state", e.peer_state.into()));
@@ -360,10 +488,13 @@ pub(crate) fn mntr_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
 /// The word the Prometheus endpoint asks the report for (never read from a client).
 pub const METRICS: &str = "metrics";
 
-/// What `/metrics` serves: mntr's numeric keys as gauges under ZooKeeper's
-/// Prometheus names (its `PrometheusMetricsProvider` registers these as
-/// gauges, named without `zk_`; `followers`, 3.4's alias, is left out),
-/// in the Prometheus text format 0.0.4.
+/// What `/metrics` serves, in the Prometheus text format 0.0.4, under
+/// ZooKeeper's names and types where ZooKeeper has the metric (its
+/// `PrometheusMetricsProvider`: mntr's numbers as gauges, without `zk_`,
+/// and 3.4's `followers` alias left out; its counters; its summaries with
+/// their quantiles; the quota gauge sets by namespace), then keeper's own
+/// under `keeper_`: request latency by operation, the group-commit batch,
+/// raft's state, expired sessions.
 pub fn prometheus(report: &AdminReport) -> String {
     let mut out = String::new();
     for (name, value) in mntr_rows(report) {
@@ -371,7 +502,41 @@ pub fn prometheus(report: &AdminReport) -> String {
         if name == "followers" {
             continue;
         }
-        let _ = write!(out, "# HELP {name} {name}\n# TYPE {name} gauge\n{name} {v:?}\n");
+        family(&mut out, name, "gauge");
+        let _ = writeln!(out, "{name} {v:?}");
+    }
+    for (i, (name, _)) in quota_gauges(&Default::default()).into_iter().enumerate() {
+        family(&mut out, name, "gauge");
+        for q in &report.quotas {
+            let _ = writeln!(out, "{name}{{key=\"{}\",}} {:?}", q.namespace, quota_gauges(q)[i].1 as f64);
+        }
+    }
+    for (name, v) in counter_rows(report) {
+        family(&mut out, name, "counter");
+        let _ = writeln!(out, "{name} {:?}", v as f64);
+    }
+    for s in summaries(report) {
+        family(&mut out, s.name, "summary");
+        write_summary(&mut out, s.name, "", &s.hist, s.quantiles(), s.per_unit);
+    }
+    let c = counters(report);
+    family(&mut out, "keeper_request_latency_seconds", "summary");
+    for (op, hist) in &c.op_latencies.0 {
+        write_summary(&mut out, "keeper_request_latency_seconds", &format!("op=\"{}\",", op.name()), hist, &[0.5, 0.9, 0.99, 0.999], 1e6);
+    }
+    let b = &report.broadcast;
+    family(&mut out, "keeper_commit_batch_entries", "summary");
+    write_summary(&mut out, "keeper_commit_batch_entries", "", &b.batch_sizes, &[0.5, 0.9, 0.99], 1.0);
+    let leads = matches!(report.mode, "leader" | "standalone");
+    for (name, kind, v) in [
+        ("keeper_raft_term", "gauge", b.term),
+        ("keeper_raft_commit_index", "gauge", b.commit_index),
+        ("keeper_raft_applied_index", "gauge", b.applied_index),
+        ("keeper_raft_leader", "gauge", u64::from(leads)),
+        ("keeper_sessions_expired_total", "counter", b.sessions_expired),
+    ] {
+        family(&mut out, name, kind);
+        let _ = writeln!(out, "{name} {:?}", v as f64);
     }
     out
 }

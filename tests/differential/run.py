@@ -1892,7 +1892,8 @@ def four_letter_words(ctx):
               "zk_packets_received", "zk_packets_sent", "zk_num_alive_connections",
               "zk_outstanding_requests", "zk_znode_count", "zk_watch_count",
               "zk_ephemerals_count", "zk_approximate_data_size",
-              "zk_open_file_descriptor_count", "zk_max_file_descriptor_count"):
+              "zk_open_file_descriptor_count", "zk_max_file_descriptor_count") + tuple(
+                  "zk_" + k for k in MONITOR_KEYS):
         ctx.log("4lw mntr has %s=%s" % (k, k in mntr))
     ctx.log("4lw mntr znode_count delta=%d ephemerals_count delta=%d" % (
         int(mntr["zk_znode_count"]) - int(mntr_before["zk_znode_count"]),
@@ -2071,7 +2072,14 @@ MONITOR_KEYS = [
     "outstanding_requests", "znode_count", "global_sessions", "packets_sent", "packets_received",
     "watch_count", "auth_failed_count", "min_latency", "max_file_descriptor_count",
     "approximate_data_size", "open_file_descriptor_count", "local_sessions", "uptime",
-    "max_latency", "bytes_received_count",
+    "max_latency", "bytes_received_count", "non_mtls_remote_conn_count", "non_mtls_local_conn_count",
+    "last_client_response_size", "min_client_response_size", "max_client_response_size",
+    "connection_drop_probability", "outstanding_tls_handshake", "response_bytes",
+    "connection_request_count", "connection_rejected", "commit_count", "proposal_count",
+    "looking_count", "snap_count", "avg_readlatency", "min_readlatency", "max_readlatency",
+    "cnt_readlatency", "sum_readlatency", "p50_readlatency", "p95_readlatency", "p99_readlatency",
+    "p999_readlatency", "avg_updatelatency", "p99_updatelatency", "avg_fsynctime", "cnt_fsynctime",
+    "avg_sync_processor_batch_size", "max_sync_processor_batch_size",
 ]
 
 

@@ -66,7 +66,7 @@ use crate::config::Config;
 use crate::core::consensus::store::RaftStore;
 use crate::core::consensus::wire::WireMessage;
 use crate::core::consensus::{self, LogPosition};
-use crate::core::messages::{Entry, Origin, PeerMessage, ServeMode, ShardId, ToBroadcast, ToShard};
+use crate::core::messages::{BroadcastStats, Entry, Origin, PeerMessage, ServeMode, ShardId, ToBroadcast, ToShard};
 use crate::core::outstanding::Outstanding;
 use crate::core::session::{self, SessionTracker};
 use crate::core::tree::DataTree;
@@ -332,6 +332,10 @@ pub struct Sequencer {
     next_reap_ms: i64,
     /// Outputs gathered since the last `ready`.
     out: Ready,
+    /// Counters for mntr and /metrics.
+    stats: BroadcastStats,
+    /// Entries appended since the last persist was asked for.
+    appended_unpersisted: u64,
 }
 
 impl Sequencer {
@@ -430,6 +434,9 @@ impl Sequencer {
             raft_ticks: 0,
             next_reap_ms,
             out: Ready::default(),
+            // A member of an ensemble starts without a leader, as ZooKeeper's peer starts LOOKING.
+            stats: BroadcastStats { elections: u64::from(!only_voter), ..BroadcastStats::default() },
+            appended_unpersisted: 0,
         }
     }
 
@@ -565,6 +572,9 @@ impl Sequencer {
         {
             self.persisting = Some(number);
             self.out.persist = Some(Persist { token: number, hard_state: self.hard_state_due.take() });
+            if self.appended_unpersisted > 0 {
+                self.stats.batch_sizes.saturating_record(std::mem::take(&mut self.appended_unpersisted));
+            }
         }
         if self.installing.is_none() {
             // While a snapshot installs, `applied` is its index but the tree
@@ -612,7 +622,7 @@ impl Sequencer {
             ToBroadcast::Connect { origin, info } => self.connect(origin, info),
             ToBroadcast::Touch(ids) => self.touch(ids),
             ToBroadcast::Admin { origin, query } => self.start_report(origin, query),
-            ToBroadcast::AdminPart { token, part } => self.report_part(token, part),
+            ToBroadcast::AdminPart { token, part } => self.report_part(token, *part),
         }
     }
 
@@ -744,6 +754,7 @@ impl Sequencer {
             return;
         }
         for id in self.sessions.expire(self.now.mono_ms) {
+            self.stats.sessions_expired += 1;
             eprintln!("keeper: expiring session 0x{id:x}, timeout of {} ms exceeded", self.sessions.timeout_of(id).unwrap_or(0));
             let prepared = crate::core::prep::prep_close_session(&self.tree, &self.outstanding, id);
             self.propose(id, 0, prepared, None);
@@ -781,6 +792,11 @@ impl Sequencer {
         }
     }
 
+    /// The driver's persist took `micros` (for mntr's fsynctime).
+    pub fn sync_took(&mut self, micros: u64) {
+        self.stats.sync_micros.saturating_record(micros.max(1));
+    }
+
     /// The log could not be written: the next [`Ready`] says stop.
     pub fn storage_failed(&mut self, why: String) {
         // The first failure is the one to report; later ones follow from it.
@@ -803,6 +819,7 @@ impl Sequencer {
         for mut m in messages {
             debug_assert_ne!(m.to, self.my_id, "raft never sends to itself");
             if m.msg_type == MessageType::MsgSnapshot {
+                self.stats.snapshots_sent += 1;
                 // The tree is where the sequencer applied up to now; say so.
                 let term = self.raft.store().term(self.applied).expect("the applied entry's term is kept");
                 let meta = m.mut_snapshot().mut_metadata();
@@ -882,6 +899,7 @@ impl Sequencer {
                 self.out.append.retain(|e| e.index < first.index);
             }
             self.raft.mut_store().append(&entries);
+            self.appended_unpersisted += entries.len() as u64;
             let mut must_persist = !entries.is_empty();
             #[cfg(test)]
             if crate::core::planted::planted(crate::core::planted::Bug::ApplyUncommitted) {
@@ -958,6 +976,7 @@ impl Sequencer {
         }
         if (old_leader != 0) != (leader != 0) {
             self.no_leader_since_ms = self.now.mono_ms;
+            self.stats.elections += u64::from(leader == 0);
         }
         if leader != 0 {
             // Without a leader, clients keep their connections for
@@ -1048,6 +1067,7 @@ impl Sequencer {
                 continue;
             }
             let effect = self.tree.apply(&txn);
+            self.stats.commits += 1;
             let origin = self.origins.remove(&(txn.session_id, txn.cxid));
             if let (Some(o), TxnBody::CreateSession { .. }) = (origin, &txn.body) {
                 self.handshakes.remove(&(o.shard, o.conn));

@@ -3,7 +3,7 @@
 
 use super::Sequencer;
 use crate::core::consensus::{self, ELECTION_TICKS, RAFT_TICK_MS};
-use crate::core::messages::{AdminQuery, AdminReport, EnsembleReport, LeaderReport, Origin, ShardReport, ToShard};
+use crate::core::messages::{AdminQuery, AdminReport, BroadcastStats, EnsembleReport, LeaderReport, Origin, ShardReport, ToShard};
 use crate::core::prep::{self, PrepContext};
 use crate::core::txn::NodeKind;
 use crate::proto::codes::OpCode;
@@ -90,6 +90,13 @@ impl Sequencer {
             mode: self.mode(),
             digest: (g.query == AdminQuery::Digest).then(|| self.tree.digest()),
             ensemble: self.ensemble_report(),
+            broadcast: BroadcastStats {
+                term: self.raft.raft.term,
+                commit_index: self.raft.raft.raft_log.committed,
+                applied_index: self.applied,
+                ..self.stats.clone()
+            },
+            quotas: self.tree.quota_by_namespace(),
         };
         self.out.messages.push((g.origin.shard, ToShard::AdminReply { conn: g.origin.conn, report: Arc::new(report) }));
     }

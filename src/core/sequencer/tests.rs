@@ -5,7 +5,7 @@
 //! messages between servers.
 
 use super::*;
-use crate::core::messages::{AdminQuery, ConnectInfo, ShardReport};
+use crate::core::messages::{AdminQuery, ConnectInfo};
 use crate::core::tree::{Applied, OpResult, open_acl};
 use crate::core::txn::{TxnBody, TxnOp};
 use crate::proto::codes::{ErrorCode, OpCode};
@@ -522,10 +522,10 @@ fn a_storage_failure_is_fatal_and_reports_are_gathered_from_every_shard() {
         ToShard::AdminCollect { token, .. } => *token,
         other => panic!("{other:?}"),
     };
-    c.send(1, ToBroadcast::AdminPart { token, part: ShardReport::default() });
+    c.send(1, ToBroadcast::AdminPart { token, part: Box::default() });
     assert!(c.ready(1).messages.is_empty(), "one part of two");
     c.now = 1500;
-    c.send(1, ToBroadcast::AdminPart { token, part: ShardReport::default() });
+    c.send(1, ToBroadcast::AdminPart { token, part: Box::default() });
     match &c.ready(1).messages[..] {
         [(1, ToShard::AdminReply { conn: 4, report })] => assert_eq!((report.uptime_ms, report.shards.len(), report.mode), (1500, 2, "standalone")),
         other => panic!("{other:?}"),

@@ -148,6 +148,7 @@ impl Sequencer {
     /// what it changed as outstanding, and proposes it to raft.
     pub(super) fn propose(&mut self, session_id: i64, cxid: i32, prepared: Prepared, origin: Option<Origin>) {
         assert!(self.may_prepare(), "only a leader that may prepare proposes");
+        self.stats.proposals += 1;
         let zxid = self.prepared.next();
         let term = self.raft.raft.term;
         debug_assert_eq!(zxid.epoch() as u64, term, "the zxid epoch is the leader's term");

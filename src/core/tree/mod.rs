@@ -20,6 +20,7 @@ mod apply;
 mod node;
 mod node_map;
 mod quota;
+pub use quota::NamespaceQuota;
 pub mod watches;
 
 pub use acl_cache::AclCache;

@@ -55,6 +55,27 @@ struct HardLimits {
     bytes: i64,
 }
 
+/// One namespace's quotas, summed over its quota roots (ZooKeeper's
+/// `QuotaMetricsUtils`): limits (hard where set, else soft) and usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceQuota {
+    /// The first component of the quota roots' paths (`app` for `/app/x`).
+    pub namespace: String,
+    pub count_limit: i64,
+    pub bytes_limit: i64,
+    pub count_usage: i64,
+    pub bytes_usage: i64,
+}
+
+/// The value of `key` in a limits node's text (see [`HardLimits::parse`]), -1 if absent.
+fn limit_value(text: &str, key: &str) -> i64 {
+    text.split([',', ';'])
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .and_then(|(_, v)| v.split('=').next()?.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
 impl HardLimits {
     /// Parses both ZooKeeper's old text, `count=N,bytes=M` (no hard
     /// limits), and 3.7's, `count=N,bytes=M=;byteHardLimit=B;countHardLimit=C`:
@@ -62,14 +83,7 @@ impl HardLimits {
     /// `=` and any second one. A key that is missing or not a number is -1.
     fn parse(data: &[u8]) -> HardLimits {
         let text = String::from_utf8_lossy(data);
-        let value = |key: &str| {
-            text.split([',', ';'])
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(k, _)| k.trim() == key)
-                .and_then(|(_, v)| v.split('=').next()?.trim().parse().ok())
-                .unwrap_or(-1)
-        };
-        HardLimits { count: value("countHardLimit"), bytes: value("byteHardLimit") }
+        HardLimits { count: limit_value(&text, "countHardLimit"), bytes: limit_value(&text, "byteHardLimit") }
     }
 }
 
@@ -128,6 +142,27 @@ impl QuotaRoots {
 }
 
 impl DataTree {
+    /// Every namespace's quotas, by namespace (the quota gauges of /metrics).
+    pub fn quota_by_namespace(&self) -> Vec<NamespaceQuota> {
+        let mut by_namespace: std::collections::BTreeMap<&str, NamespaceQuota> = std::collections::BTreeMap::new();
+        for root in &self.quota.roots {
+            let namespace = root.trim_start_matches('/').split('/').next().unwrap_or_default();
+            let q = by_namespace.entry(namespace).or_insert_with(|| NamespaceQuota { namespace: namespace.to_string(), ..Default::default() });
+            if let Some(limits) = self.get(&limits_path(root)) {
+                let text = String::from_utf8_lossy(limits.data().unwrap_or_default()).into_owned();
+                let limit = |hard: &str, soft: &str| Some(limit_value(&text, hard)).filter(|l| *l > -1).unwrap_or_else(|| limit_value(&text, soft));
+                q.count_limit += limit("countHardLimit", "count");
+                q.bytes_limit += limit("byteHardLimit", "bytes");
+            }
+            if let Some(stats) = self.get(&stats_path(root)) {
+                let (count, bytes, _) = parse_stats(stats.data().unwrap_or_default());
+                q.count_usage += count;
+                q.bytes_usage += bytes;
+            }
+        }
+        by_namespace.into_values().collect()
+    }
+
     /// `checkQuota` under `enforceQuota`: whether adding `count_diff` nodes
     /// and `bytes_diff` data bytes at `path` keeps its quota root (the
     /// deepest one above it) within its hard limits, as the committed stats

@@ -157,8 +157,9 @@ impl Conn {
 }
 
 impl ConnInner {
-    /// Appends a reply and records its statistics.
-    pub fn reply(&mut self, xid: i32, zxid: i64, result: &Result<Response, ErrorCode>, op: OpCode, start: Instant) {
+    /// Appends a reply and records its statistics; the bytes it took.
+    pub fn reply(&mut self, xid: i32, zxid: i64, result: &Result<Response, ErrorCode>, op: OpCode, start: Instant) -> usize {
+        let before = self.out.len();
         write_response(&mut self.out, xid, zxid, result);
         let latency = start.elapsed().as_millis() as u64;
         let s = &mut self.stats;
@@ -171,6 +172,7 @@ impl ConnInner {
         s.last_response_ms = wall_ms();
         s.last_latency_ms = latency;
         s.latency.record(latency);
+        self.out.len() - before
     }
 
     /// Appends a watch notification.

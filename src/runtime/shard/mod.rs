@@ -335,8 +335,8 @@ impl ShardState {
                 inner.pending.insert(at, Pending::Ready { xid, op: shape.op, result: r, start, zxid: own_zxid.then_some(zxid) });
                 return;
             }
-            inner.reply(xid, zxid, &r, shape.op, start);
-            self.counters.record_latency(start);
+            let bytes = inner.reply(xid, zxid, &r, shape.op, start);
+            self.counters.record_reply(shape.op, start, bytes);
         }
         self.run_queued_reads(&c);
         self.mark_dirty(conn_id);
@@ -392,10 +392,10 @@ impl ShardState {
             inner.notify_event(note.kind as i32, &note.path);
         }
         let reply_xid = if op == OpCode::Ping { xid::PING } else { xid };
-        inner.reply(reply_xid, self.tree.last_zxid().raw(), &result, op, start);
+        let bytes = inner.reply(reply_xid, self.tree.last_zxid().raw(), &result, op, start);
         drop(inner);
         self.notes = notes;
-        self.counters.record_latency(start);
+        self.counters.record_reply(op, start, bytes);
         self.mark_dirty(c.id);
     }
 
@@ -424,10 +424,14 @@ impl ShardState {
 }
 
 impl ServerCounters {
-    /// Records one answered request's latency.
-    pub fn record_latency(&mut self, start: std::time::Instant) {
-        self.latency.record(start.elapsed().as_millis() as u64);
+    /// Records one answered request: its latency, and its reply of `bytes`.
+    pub fn record_reply(&mut self, op: OpCode, start: std::time::Instant, bytes: usize) {
+        let took = start.elapsed();
+        self.latency.record(took.as_millis() as u64);
+        self.op_latencies.record(op, took.as_micros() as u64);
         self.packets_sent += 1;
+        self.response_bytes += bytes as u64;
+        self.response_sizes.record(bytes);
     }
 }
 

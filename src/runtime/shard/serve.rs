@@ -79,16 +79,19 @@ pub async fn run_shard(setup: ShardSetup) {
         };
         let now = std::time::Instant::now();
         if !throttle.admit(now) {
+            state.borrow_mut().counters.connections_refused += 1;
             if let Some(n) = throttle.report(now) {
                 eprintln!("keeper: shard {id}: connection throttle: refused {n} new connections in the last second (connection_throttle_tokens)");
             }
             continue;
         }
         if !conn_limits.acquire(peer.ip()) {
+            state.borrow_mut().counters.connections_refused += 1;
             eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
             continue;
         }
         let _ = stream.set_nodelay(true);
+        state.borrow_mut().counters.connections_accepted += 1;
         let conn = state.borrow_mut().add_conn(peer);
         let (state, tx, conn_limits) = (state.clone(), tx.clone(), conn_limits.clone());
         spawn_local(async move {
@@ -259,7 +262,7 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
                 let part = state.borrow_mut().report(query);
                 let tx = tx.clone();
                 spawn_local(async move {
-                    let _ = tx.send(ToBroadcast::AdminPart { token, part }).await;
+                    let _ = tx.send(ToBroadcast::AdminPart { token, part: Box::new(part) }).await;
                 })
                 .detach();
             }
