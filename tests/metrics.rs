@@ -113,3 +113,59 @@ fn metrics_serve_zookeepers_gauges_in_the_prometheus_text_format() {
     assert!(http(port, "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi").0.contains("405"));
     assert!(http(port, "GET /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi").0.contains("413"));
 }
+
+/// Debian's Prometheus server scrapes keeper every 200 ms and answers
+/// queries over what it stored: the endpoint is what a real scraper accepts.
+#[test]
+fn a_real_prometheus_scrapes_keeper() {
+    common::require("/usr/bin/prometheus");
+    let (metrics_port, web_port) = {
+        let ports = common::free_ports(2);
+        (ports[0], ports[1])
+    };
+    let k = Keeper::start_with(
+        "metrics-scraped",
+        &format!(
+            "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\nmetricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort={metrics_port}"
+        ),
+        1,
+    );
+    let mut c = RawClient::connect(k.addr());
+    assert_eq!(c.create("/scraped", b"x", 0), Some(0));
+    let dir = common::temp_dir("prometheus");
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!("global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\nscrape_configs:\n  - job_name: keeper\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+    let _prometheus = common::KillOnDrop::new(
+        std::process::Command::new("/usr/bin/prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus starts"),
+    );
+    // One value of `query` Prometheus holds for keeper, once it has one.
+    let value = |query: &str| -> Option<f64> {
+        std::net::TcpStream::connect(("127.0.0.1", web_port)).ok()?;
+        let encoded: String =
+            query.chars().map(|ch| if ch.is_ascii_alphanumeric() || ch == '_' { ch.to_string() } else { format!("%{:02X}", ch as u32) }).collect();
+        let (status, _, body) = http(web_port, &format!("GET /api/v1/query?query={encoded} HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"));
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = json["data"]["result"].as_array()?.first()?.clone();
+        (status.contains("200") && json["status"] == "success").then(|| result["value"][1].as_str()?.parse().ok())?
+    };
+    let scraped = common::eventually(std::time::Duration::from_secs(30), || value("up").is_some_and(|up| up == 1.0) && value("znode_count").is_some());
+    assert!(scraped, "Prometheus scraped keeper successfully (up == 1):\n{}", std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default());
+    let node_count = four_letter(k.port, "srvr").lines().find_map(|l| l.strip_prefix("Node count: ")).unwrap().trim().parse::<f64>().unwrap();
+    assert_eq!(value("znode_count"), Some(node_count), "the stored znode_count is srvr's node count");
+    assert!(value("keeper_raft_term").is_some_and(|t| t >= 1.0));
+    assert!(value("commit_count").is_some_and(|n| n >= 2.0));
+    assert!(value(r#"keeper_request_latency_seconds_count{op="create"}"#).is_some_and(|n| n >= 1.0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

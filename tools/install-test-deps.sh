@@ -3,8 +3,8 @@
 # build (jemalloc and liburing are compiled from source), real ZooKeeper clients from
 # Debian (zkCli.sh, the C client cli_mt, kazoo for the system Python) and the
 # ZooKeeper 3.8 server the differential tests compare against (with the servlet API its
-# AdminServer needs), ss (iproute2), and
-# systemd-analyze for the package test.
+# AdminServer needs), ss (iproute2), systemd-analyze for the package test, and
+# Prometheus, which a metrics test runs as a real scraper.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
@@ -21,6 +21,8 @@ command -v make >/dev/null || need+=(make)
 command -v cc >/dev/null || need+=(gcc)
 # A test reads the listening socket's backlog with ss.
 command -v ss >/dev/null || need+=(iproute2)
+# A metrics test has Debian's Prometheus server scrape keeper.
+command -v prometheus >/dev/null || need+=(prometheus)
 # The package test builds a .deb and verifies its systemd unit.
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v systemd-analyze >/dev/null || need+=(systemd)
