@@ -83,6 +83,12 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// The AdminServer (`admin.*`), if asked for.
     pub admin: Option<AdminServer>,
+    /// Where TLS clients connect (`secureClientPort`, `secureClientPortAddress`), if anywhere.
+    pub secure_client_addr: Option<SocketAddr>,
+    /// Whether plaintext clients have a port (`clientPort` given, or no secure port).
+    pub plain_clients: bool,
+    /// The client port's TLS settings (`ssl.*`).
+    pub ssl: Ssl,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub max_frame_bytes: usize,
@@ -160,6 +166,9 @@ impl Default for Config {
             throttle: Throttle::default(),
             metrics_addr: None,
             admin: None,
+            secure_client_addr: None,
+            plain_clients: true,
+            ssl: Ssl::default(),
             snap_retain_count: 3,
             purge_interval_hours: 0,
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
@@ -215,6 +224,47 @@ pub struct AdminServer {
     pub addr: SocketAddr,
     /// `admin.commandURL` (default `/commands`).
     pub command_url: String,
+}
+
+/// A key or trust store (`ssl.keyStore.*`, `ssl.trustStore.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    pub location: PathBuf,
+    pub password: Option<String>,
+    /// `PEM`, `PKCS12` or `JKS`: as given, else from the file's extension
+    /// (`.pem`, `.p12`/`.pfx`, `.jks`), as ZooKeeper infers it.
+    pub kind: String,
+}
+
+/// A store's keys as zoo.cfg gave them (each may be missing).
+#[derive(Debug, Default)]
+struct StoreKeys {
+    location: Option<PathBuf>,
+    password: Option<String>,
+    kind: Option<String>,
+}
+
+/// Whether TLS clients must present a certificate (`ssl.clientAuth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    None,
+    Want,
+    /// ZooKeeper's default.
+    #[default]
+    Need,
+}
+
+/// The client port's TLS settings, as ZooKeeper's `ssl.*` keys give them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ssl {
+    pub key_store: Option<Store>,
+    pub trust_store: Option<Store>,
+    pub client_auth: ClientAuth,
+    /// `ssl.protocol` (`TLSv1.2`, `TLSv1.3`, `TLS`), and `ssl.enabledProtocols`.
+    pub protocol: Option<String>,
+    pub enabled_protocols: Vec<String>,
+    /// `ssl.ciphersuites`, by their Java (IANA) names; empty: rustls's defaults.
+    pub ciphersuites: Vec<String>,
 }
 
 /// `admin.serverPort`'s default, as ZooKeeper's.
@@ -281,6 +331,18 @@ const KNOWN_KEYS: &[&str] = &[
     "admin.serverAddress",
     "admin.serverPort",
     "admin.commandURL",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "ssl.keyStore.location",
+    "ssl.keyStore.password",
+    "ssl.keyStore.type",
+    "ssl.trustStore.location",
+    "ssl.trustStore.password",
+    "ssl.trustStore.type",
+    "ssl.clientAuth",
+    "ssl.protocol",
+    "ssl.enabledProtocols",
+    "ssl.ciphersuites",
     "globalOutstandingLimit",
     "request_throttle_max_requests",
     "connection_throttle_tokens",
@@ -328,8 +390,6 @@ const IGNORED_KEYS: &[&str] = &[
     "syncEnabled",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
-    "secureClientPort",
-    "secureClientPortAddress",
     "serverCnxnFactory",
     "authProvider.1",
     "sslQuorum",
@@ -363,6 +423,9 @@ impl Config {
         let (mut prometheus, mut metrics_host, mut metrics_port) = (false, IpAddr::from([0, 0, 0, 0]), METRICS_PORT_DEFAULT);
         // None: admin.enableServer not given (the server runs if an address or port is).
         let (mut admin_enabled, mut admin_placed) = (None, false);
+        let (mut secure_port, mut secure_ip): (Option<u16>, Option<IpAddr>) = (None, None);
+        // ssl.keyStore.* and ssl.trustStore.*, by "key" and "trust".
+        let mut stores: BTreeMap<&str, StoreKeys> = BTreeMap::new();
         let mut admin = AdminServer { addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT_DEFAULT)), command_url: "/commands".into() };
         for (index, raw) in text.lines().enumerate() {
             let line_no = index + 1;
@@ -433,6 +496,29 @@ impl Config {
                     }
                     admin.command_url = url.to_string();
                 }
+                "secureClientPort" => secure_port = Some(value.parse::<u16>().map_err(|_| bad("a port number"))?),
+                "secureClientPortAddress" => secure_ip = Some(value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?),
+                k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
+                    let (store, field) = k["ssl.".len()..].split_once('.').expect("matched a two-part key");
+                    let entry = stores.entry(if store == "keyStore" { "key" } else { "trust" }).or_default();
+                    match field {
+                        "location" => entry.location = Some(PathBuf::from(value)),
+                        "password" => entry.password = Some(value.to_string()),
+                        "type" => entry.kind = Some(value.to_ascii_uppercase()),
+                        _ => cfg.unsupported.push(k.to_string()),
+                    }
+                }
+                "ssl.clientAuth" => {
+                    cfg.ssl.client_auth = match value.to_ascii_lowercase().as_str() {
+                        "none" => ClientAuth::None,
+                        "want" => ClientAuth::Want,
+                        "need" => ClientAuth::Need,
+                        _ => return Err(bad("none, want or need")),
+                    }
+                }
+                "ssl.protocol" => cfg.ssl.protocol = Some(value.to_string()),
+                "ssl.enabledProtocols" => cfg.ssl.enabled_protocols = split_list(value),
+                "ssl.ciphersuites" => cfg.ssl.ciphersuites = split_list(value),
                 "globalOutstandingLimit" => cfg.throttle.outstanding_limit = above_zero("a positive number of requests")? as usize,
                 "request_throttle_max_requests" => cfg.throttle.request_max = num("a number of requests (0: off)")? as usize,
                 "connection_throttle_tokens" => cfg.throttle.connection_tokens = num("a number of connections (0: off)")? as u32,
@@ -487,6 +573,23 @@ impl Config {
         }
         cfg.metrics_addr = prometheus.then(|| SocketAddr::new(metrics_host, metrics_port));
         cfg.admin = admin_enabled.unwrap_or(admin_placed).then_some(admin);
+        for (which, StoreKeys { location, password, kind }) in stores {
+            let key = if which == "key" { "ssl.keyStore" } else { "ssl.trustStore" };
+            let Some(location) = location else {
+                return Err(ConfigError(format!("{key}.password or .type is set but {key}.location is not")));
+            };
+            let kind = kind.unwrap_or_else(|| store_kind_of(&location));
+            let store = Store { location, password, kind };
+            if which == "key" { cfg.ssl.key_store = Some(store) } else { cfg.ssl.trust_store = Some(store) }
+        }
+        if let Some(port) = secure_port {
+            if cfg.ssl.key_store.is_none() {
+                return Err(ConfigError("secureClientPort is set but ssl.keyStore.location is not: TLS needs the server's certificate and key".into()));
+            }
+            cfg.secure_client_addr = Some(SocketAddr::new(secure_ip.or(client_ip).unwrap_or(IpAddr::from([0, 0, 0, 0])), port));
+            // As in ZooKeeper, a secure port alone serves no plaintext clients.
+            cfg.plain_clients = client_port.is_some();
+        }
         if !data_dir_set && seen.contains_key("dataLogDir") {
             return Err(ConfigError("dataDir is not set".into()));
         }
@@ -534,6 +637,22 @@ impl Config {
 
 fn parse_timeout(v: &str) -> Option<i32> {
     v.parse::<i32>().ok().filter(|t| *t >= -1)
+}
+
+/// A comma-separated list, trimmed, without empty items.
+fn split_list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// A store's type from its file's extension, as ZooKeeper's `KeyStoreFileType.fromFilename`.
+fn store_kind_of(path: &std::path::Path) -> String {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("jks") => "JKS",
+        Some("p12" | "pfx") => "PKCS12",
+        Some("bcfks") => "BCFKS",
+        _ => "PEM",
+    }
+    .to_string()
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

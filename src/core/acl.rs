@@ -34,6 +34,8 @@ pub fn allowed(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
             "world" => expr == "anyone",
             "digest" => ids.iter().any(|id| id.scheme == "digest" && id.id == expr),
             "ip" => ids.iter().any(|id| id.scheme == "ip" && ip_matches(&id.id, expr)),
+            // A TLS client's certificate subject, matched exactly (ZooKeeper's X509AuthenticationProvider).
+            "x509" => ids.iter().any(|id| id.scheme == "x509" && id.id == expr),
             _ => false,
         }
     })
@@ -62,7 +64,8 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             "world" if a.id.id == "anyone" => out.push(a.clone()),
             "auth" => {
                 let mut any = false;
-                for id in ids.iter().filter(|id| id.scheme == "digest") {
+                // The authenticated ids: digest's, and a TLS client's certificate subject.
+                for id in ids.iter().filter(|id| id.scheme == "digest" || id.scheme == "x509") {
                     any = true;
                     out.push(Acl { perms: a.perms, id: id.clone() });
                 }
@@ -72,6 +75,8 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             }
             "digest" if digest_id_is_valid(&a.id.id) => out.push(a.clone()),
             "ip" if ip_expr_is_valid(&a.id.id) => out.push(a.clone()),
+            // An X.500 name, as Java's X500Principal accepts one: attribute=value pairs.
+            "x509" if a.id.id.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(k, _)| !k.trim().is_empty())) => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }

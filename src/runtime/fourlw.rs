@@ -191,7 +191,7 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
         METRICS => out.push_str(&crate::runtime::http::ok(crate::runtime::metrics::CONTENT_TYPE, &prometheus(report))),
         "conf" => {
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
-            let _ = writeln!(out, "secureClientPort=-1");
+            let _ = writeln!(out, "secureClientPort={}", cfg.secure_client_addr.map_or(-1, |a| a.port() as i32));
             let _ = writeln!(out, "dataDir={}", cfg.data_dir.join(crate::storage::log::DATA_SUBDIR).display());
             let _ = writeln!(out, "dataDirSize={}", dir_bytes(&cfg.data_dir));
             let _ = writeln!(out, "dataLogDir={}", cfg.data_log_dir.join(crate::storage::log::DATA_SUBDIR).display());

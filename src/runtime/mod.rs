@@ -24,6 +24,7 @@ pub mod shard;
 pub mod snapshotter;
 pub mod stop;
 pub mod stream;
+pub mod tls;
 pub mod transfer;
 
 use crate::config::Config;
@@ -136,7 +137,13 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     // Held until the process ends; taken before anything reads the directories.
     let _locks = lock_data_dirs(&snap_dir, &log_dir)?;
     stop::watch_signals()?;
-    let listeners = listen(cfg.client_addr, cfg.shards)?;
+    let tls = if cfg.secure_client_addr.is_some() { Some(tls::server_config(&cfg.ssl).map_err(|e| format!("TLS for secureClientPort: {e}"))?) } else { None };
+    let listeners = if cfg.plain_clients { listen(cfg.client_addr, cfg.shards)? } else { Vec::new() };
+    let secure_listeners = match cfg.secure_client_addr {
+        Some(addr) => listen(addr, cfg.shards)?,
+        None => Vec::new(),
+    };
+    let (mut listeners, mut secure_listeners) = (listeners.into_iter(), secure_listeners.into_iter());
     let mut metrics_listener = cfg
         .metrics_addr
         .map(|addr| listen_http(addr, "Prometheus metrics", "metricsProvider.httpHost, metricsProvider.httpPort", metrics::PATH))
@@ -189,7 +196,9 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     });
     let mut handles = Vec::new();
     let conn_limits = Arc::new(limits::ConnLimits::new(cfg.max_client_cnxns));
-    for (shard, (listener_fd, (to_broadcast, from_broadcast))) in listeners.into_iter().zip(shard_ends).enumerate() {
+    for (shard, (to_broadcast, from_broadcast)) in shard_ends.into_iter().enumerate() {
+        let (listener_fd, secure_listener) = (listeners.next(), secure_listeners.next());
+        let tls = tls.clone();
         let (cfg, tree, conn_limits, released) = (cfg.clone(), tree.clone(), conn_limits.clone(), released.clone());
         let cpu = cpus[(1 + shard) % cpus.len()];
         let local_broadcast = if cfg.shared_broadcast && shard == 0 { broadcast.take() } else { None };
@@ -209,6 +218,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
                     tree: own,
                     released,
                     listener: listener_fd,
+                    secure_listener: secure_listener.map(|fd| (fd, tls.expect("a secure port has its TLS configuration"))),
                     metrics_listener,
                     admin_listener,
                     to_broadcast,
@@ -229,7 +239,9 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         handles.push(handle);
     }
     let broadcast_core = if cfg.shared_broadcast { "the broadcast loop on shard 0's core" } else { "a broadcast core" };
-    eprintln!("keeper: serving on {} with {} shard core(s) and {broadcast_core} (cpus {:?})", cfg.client_addr, cfg.shards, cpus);
+    let addrs: Vec<String> =
+        [cfg.plain_clients.then(|| cfg.client_addr.to_string()), cfg.secure_client_addr.map(|a| format!("{a} (TLS)"))].into_iter().flatten().collect();
+    eprintln!("keeper: serving on {} with {} shard core(s) and {broadcast_core} (cpus {:?})", addrs.join(" and "), cfg.shards, cpus);
     sd_notify::notify("READY=1");
     for h in handles {
         h.join().map_err(|e| format!("a core failed: {e}"))?;

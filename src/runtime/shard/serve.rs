@@ -35,8 +35,10 @@ pub struct ShardSetup {
     pub tree: DataTree,
     /// The broadcast core's released zxid (the cross-shard read barrier).
     pub released: Arc<AtomicI64>,
-    /// A listening socket on the client port (SO_REUSEPORT).
-    pub listener: OwnedFd,
+    /// A listening socket on the client port (SO_REUSEPORT), unless only TLS clients are served.
+    pub listener: Option<OwnedFd>,
+    /// A listening socket on the secure client port, and its TLS configuration.
+    pub secure_listener: Option<(OwnedFd, Arc<rustls::ServerConfig>)>,
     /// The Prometheus endpoint's listening socket (shard 0, when configured).
     pub metrics_listener: Option<OwnedFd>,
     /// The AdminServer's listening socket (shard 0, when configured).
@@ -46,15 +48,13 @@ pub struct ShardSetup {
     pub conn_limits: Arc<ConnLimits>,
 }
 
-/// Runs a shard until its channels close, accepting on `listener` (a
-/// socket sharing the client port with the other shards' through SO_REUSEPORT).
+/// Runs a shard until its channels close, accepting on its client-port
+/// sockets (each shares its port with the other shards' through SO_REUSEPORT).
 pub async fn run_shard(setup: ShardSetup) {
-    let ShardSetup { id, cfg, tree, released, listener, metrics_listener, admin_listener, to_broadcast, from_broadcast, conn_limits } = setup;
+    let ShardSetup { id, cfg, tree, released, listener, secure_listener, metrics_listener, admin_listener, to_broadcast, from_broadcast, conn_limits } = setup;
     let tx: Sender = Rc::new(to_broadcast.connect().await);
     let rx = from_broadcast.connect().await;
     let state: Shared = Rc::new(RefCell::new(ShardState::new(id, cfg.clone(), tree, released)));
-    // SAFETY: the descriptor is a listening TCP socket handed over whole.
-    let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
     spawn_local(consume(state.clone(), rx, tx.clone())).detach();
     spawn_local(report_touches(state.clone(), tx.clone(), cfg.tick_ms)).detach();
     for (fd, endpoint) in [(metrics_listener, Endpoint::Metrics), (admin_listener, Endpoint::Admin)] {
@@ -64,46 +64,125 @@ pub async fn run_shard(setup: ShardSetup) {
             spawn_local(serve_http(listener, endpoint, state.clone(), tx.clone())).detach();
         }
     }
-    let mut throttle = limits::ConnectionThrottle::new(&cfg.throttle, cfg.shards, std::time::Instant::now());
-    loop {
-        let stream = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("keeper: shard {id}: accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+    let throttle = Rc::new(RefCell::new(limits::ConnectionThrottle::new(&cfg.throttle, cfg.shards, std::time::Instant::now())));
+    let accepting = Accepting { state, tx, conn_limits, throttle };
+    let secure = secure_listener.map(|(fd, config)| {
+        // SAFETY: the descriptor is a listening TCP socket handed over whole.
+        let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
+        spawn_local(accepting.clone().accept_loop(listener, Some(futures_rustls::TlsAcceptor::from(config))))
+    });
+    match listener {
+        // SAFETY: the descriptor is a listening TCP socket handed over whole.
+        Some(fd) => accepting.accept_loop(unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) }, None).await,
+        None => secure.expect("a shard serves a plain port, a secure one, or both").await,
+    }
+}
+
+/// What a client-port accept loop shares with the shard's other tasks.
+#[derive(Clone)]
+struct Accepting {
+    state: Shared,
+    tx: Sender,
+    conn_limits: Arc<ConnLimits>,
+    /// The connection throttle, shared by the plain and the secure port.
+    throttle: Rc<RefCell<limits::ConnectionThrottle>>,
+}
+
+/// How long a TLS client has to finish its handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Accepting {
+    /// Accepts clients on `listener` (through TLS with `tls`) and serves each
+    /// on tasks of its own, after the connection throttle and maxClientCnxns.
+    async fn accept_loop(self, listener: TcpListener, tls: Option<futures_rustls::TlsAcceptor>) {
+        let (id, cfg) = {
+            let s = self.state.borrow();
+            (s.id, s.cfg.clone())
+        };
+        loop {
+            let stream = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("keeper: shard {id}: accept failed: {e}");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let Ok(peer) = stream.peer_addr() else {
+                continue;
+            };
+            let now = std::time::Instant::now();
+            let admitted = self.throttle.borrow_mut().admit(now);
+            if !admitted {
+                self.state.borrow_mut().counters.connections_refused += 1;
+                if let Some(n) = self.throttle.borrow_mut().report(now) {
+                    eprintln!("keeper: shard {id}: connection throttle: refused {n} new connections in the last second (connection_throttle_tokens)");
+                }
                 continue;
             }
-        };
-        let Ok(peer) = stream.peer_addr() else {
-            continue;
-        };
-        let now = std::time::Instant::now();
-        if !throttle.admit(now) {
-            state.borrow_mut().counters.connections_refused += 1;
-            if let Some(n) = throttle.report(now) {
-                eprintln!("keeper: shard {id}: connection throttle: refused {n} new connections in the last second (connection_throttle_tokens)");
+            if !self.conn_limits.acquire(peer.ip()) {
+                self.state.borrow_mut().counters.connections_refused += 1;
+                eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
+                continue;
             }
-            continue;
+            let _ = stream.set_nodelay(true);
+            let this = self.clone();
+            let tls = tls.clone();
+            spawn_local(async move {
+                let (stream, subject) = match tls {
+                    None => (SharedStream::new(stream), None),
+                    Some(acceptor) => match handshake(acceptor, stream).await {
+                        Ok(done) => done,
+                        Err(why) => {
+                            eprintln!("keeper: {peer}: TLS handshake failed: {why}");
+                            this.conn_limits.release(peer.ip());
+                            return;
+                        }
+                    },
+                };
+                this.serve(stream, peer, subject).await;
+            })
+            .detach();
         }
-        if !conn_limits.acquire(peer.ip()) {
-            state.borrow_mut().counters.connections_refused += 1;
-            eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        state.borrow_mut().counters.connections_accepted += 1;
-        let conn = state.borrow_mut().add_conn(peer);
-        let (state, tx, conn_limits) = (state.clone(), tx.clone(), conn_limits.clone());
-        spawn_local(async move {
-            let stream = SharedStream::new(stream);
-            spawn_local(write_loop(conn.clone(), stream.clone())).detach();
-            read_loop(&state, &conn, stream, &tx).await;
-            conn.close();
-            state.borrow_mut().remove_conn(&conn);
-            conn_limits.release(peer.ip());
-        })
-        .detach();
     }
+
+    /// Serves one client until its connection closes.
+    async fn serve(&self, stream: SharedStream, peer: std::net::SocketAddr, x509_subject: Option<String>) {
+        let conn = {
+            let mut s = self.state.borrow_mut();
+            s.counters.connections_accepted += 1;
+            s.add_conn(peer)
+        };
+        if let Some(subject) = x509_subject {
+            // The x509 scheme's identity, as ZooKeeper's X509AuthenticationProvider gives it.
+            let mut inner = conn.inner.borrow_mut();
+            let mut ids = inner.ids.to_vec();
+            ids.push(crate::proto::records::Id::new("x509", &subject));
+            inner.ids = Arc::from(ids);
+        }
+        spawn_local(write_loop(conn.clone(), stream.clone())).detach();
+        read_loop(&self.state, &conn, stream, &self.tx).await;
+        conn.close();
+        self.state.borrow_mut().remove_conn(&conn);
+        self.conn_limits.release(peer.ip());
+    }
+}
+
+/// Completes a TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]): the stream,
+/// and the subject of the client's certificate if it sent one.
+async fn handshake(acceptor: futures_rustls::TlsAcceptor, stream: glommio::net::TcpStream) -> Result<(SharedStream, Option<String>), String> {
+    let accepted = futures_lite::future::or(async { Some(acceptor.accept(stream).await) }, async {
+        glommio::timer::sleep(TLS_HANDSHAKE_TIMEOUT).await;
+        None
+    })
+    .await;
+    let tls = match accepted {
+        Some(Ok(tls)) => tls,
+        Some(Err(e)) => return Err(e.to_string()),
+        None => return Err(format!("not done within {} s", TLS_HANDSHAKE_TIMEOUT.as_secs())),
+    };
+    let subject = tls.get_ref().1.peer_certificates().and_then(|chain| chain.first()).and_then(crate::runtime::tls::x509_subject);
+    Ok((SharedStream::tls(tls), subject))
 }
 
 /// Reads frames until EOF, an error or a close, handing each to the shard.
@@ -233,7 +312,8 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
         };
         match chunk {
             Some(bytes) => {
-                if stream.write_all(&bytes).await.is_err() {
+                // (A TLS session holds records back until flushed.)
+                if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
                     break;
                 }
             }
@@ -241,6 +321,12 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
             None => conn.writer_wake.wait().await,
         }
     }
+    // A TLS session says goodbye (close_notify) before the socket closes.
+    let _ = futures_lite::future::or(async { stream.close().await.ok() }, async {
+        glommio::timer::sleep(Duration::from_millis(100)).await;
+        None
+    })
+    .await;
     stream.shutdown();
     conn.close();
 }

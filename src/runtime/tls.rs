@@ -1,0 +1,178 @@
+//! TLS for the client port, configured with ZooKeeper's `ssl.*` keys and
+//! served with rustls: the server's certificate and key from a PEM key
+//! store, the certificates it trusts for clients from a PEM trust store,
+//! `ssl.clientAuth` (none, want, need), `ssl.protocol` and
+//! `ssl.enabledProtocols` (TLSv1.2, TLSv1.3) and `ssl.ciphersuites` (their
+//! IANA names, as Java spells them). A client's certificate names it for
+//! the `x509` ACL scheme by its subject, as ZooKeeper's
+//! `X509AuthenticationProvider` does.
+
+use crate::config::{ClientAuth, Ssl, Store};
+use rustls::crypto::{CryptoProvider, ring};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
+
+/// The rustls configuration the `ssl.*` settings describe, or why there is none.
+pub fn server_config(ssl: &Ssl) -> Result<Arc<ServerConfig>, String> {
+    let key_store = ssl.key_store.as_ref().ok_or("ssl.keyStore.location is not set")?;
+    let (chain, key) = read_key_store(key_store)?;
+    let provider = Arc::new(provider(&ssl.ciphersuites)?);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions(ssl)?)
+        .map_err(|e| format!("ssl.protocol, ssl.enabledProtocols and ssl.ciphersuites leave nothing to agree on: {e}"))?;
+    let builder = match ssl.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        auth => {
+            let trust_store = ssl.trust_store.as_ref().ok_or("ssl.clientAuth asks for client certificates, but ssl.trustStore.location is not set")?;
+            let roots = Arc::new(read_trust_store(trust_store)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let verifier = if auth == ClientAuth::Want { verifier.allow_unauthenticated() } else { verifier };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| format!("the trust store {}: {e}", trust_store.location.display()))?)
+        }
+    };
+    let config = builder.with_single_cert(chain, key).map_err(|e| format!("the key store {}: {e}", key_store.location.display()))?;
+    Ok(Arc::new(config))
+}
+
+/// What to do with a store keeper cannot read yet, said as a fix.
+fn unsupported_store(store: &Store, key: &str) -> String {
+    let at = store.location.display();
+    match store.kind.as_str() {
+        "JKS" => format!(
+            "{key} {at} is a JKS store, which keeper does not read: convert it to PKCS12 with `keytool -importkeystore -srckeystore {at} -destkeystore store.p12 -deststoretype PKCS12`, then to PEM with `openssl pkcs12 -in store.p12 -out store.pem -nodes`, and set {key}.type=PEM"
+        ),
+        "PKCS12" => format!(
+            "{key} {at} is a PKCS12 store, which keeper does not read yet: convert it to PEM with `openssl pkcs12 -in {at} -out store.pem -nodes` and set {key}.type=PEM"
+        ),
+        other => format!("{key}.type {other} is not a store type keeper reads (PEM)"),
+    }
+}
+
+/// The server's certificate chain and private key, from one PEM file
+/// (ZooKeeper's PEM key store: the certificates and the key together).
+fn read_key_store(store: &Store) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    if store.kind != "PEM" {
+        return Err(unsupported_store(store, "ssl.keyStore"));
+    }
+    let at = store.location.display();
+    let bytes = std::fs::read(&store.location).map_err(|e| format!("cannot read ssl.keyStore.location {at}: {e}"))?;
+    if bytes.windows(9).any(|w| w == b"ENCRYPTED") {
+        return Err(format!(
+            "the private key in {at} is encrypted, which keeper does not read yet: decrypt it with `openssl pkcs8 -in {at} -out key.pem` and put it with the certificates"
+        ));
+    }
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&bytes).collect::<Result<_, _>>().map_err(|e| format!("{at}: a certificate does not parse: {e:?}"))?;
+    if chain.is_empty() {
+        return Err(format!("ssl.keyStore.location {at} holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| format!("ssl.keyStore.location {at} holds no private key that parses: {e:?}"))?;
+    Ok((chain, key))
+}
+
+/// The certificates trusted to sign clients', from a PEM file.
+fn read_trust_store(store: &Store) -> Result<RootCertStore, String> {
+    if store.kind != "PEM" {
+        return Err(unsupported_store(store, "ssl.trustStore"));
+    }
+    let at = store.location.display();
+    let bytes = std::fs::read(&store.location).map_err(|e| format!("cannot read ssl.trustStore.location {at}: {e}"))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
+        let cert = cert.map_err(|e| format!("{at}: a certificate does not parse: {e:?}"))?;
+        roots.add(cert).map_err(|e| format!("{at}: a certificate cannot be trusted: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("ssl.trustStore.location {at} holds no certificate"));
+    }
+    Ok(roots)
+}
+
+/// The protocol versions `ssl.protocol` and `ssl.enabledProtocols` allow
+/// (ZooKeeper 3.8 defaults to TLSv1.3 and TLSv1.2).
+fn versions(ssl: &Ssl) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    let version = |name: &str| match name {
+        "TLSv1.3" => Ok(vec![&rustls::version::TLS13]),
+        "TLSv1.2" => Ok(vec![&rustls::version::TLS12]),
+        "TLS" => Ok(vec![&rustls::version::TLS13, &rustls::version::TLS12]),
+        other => Err(format!("TLS protocol {other:?} is not one keeper speaks (TLSv1.2, TLSv1.3)")),
+    };
+    let names: Vec<&str> = if ssl.enabled_protocols.is_empty() {
+        ssl.protocol.as_deref().map_or(vec!["TLS"], |p| vec![p])
+    } else {
+        ssl.enabled_protocols.iter().map(String::as_str).collect()
+    };
+    let mut versions = Vec::new();
+    for name in names {
+        for v in version(name)? {
+            if !versions.iter().any(|known: &&SupportedProtocolVersion| known.version == v.version) {
+                versions.push(v);
+            }
+        }
+    }
+    Ok(versions)
+}
+
+/// ring's provider, with the cipher suites `ssl.ciphersuites` names (all
+/// of its own when empty). rustls now prefers aws-lc-rs (for its
+/// post-quantum key exchange), which needs cmake to build; ring does not.
+#[allow(deprecated)]
+fn provider(names: &[String]) -> Result<CryptoProvider, String> {
+    let mut provider = ring::default_provider();
+    if names.is_empty() {
+        return Ok(provider);
+    }
+    let known: Vec<String> = provider.cipher_suites.iter().map(|s| format!("{:?}", s.suite())).collect();
+    let mut chosen = Vec::new();
+    for name in names {
+        let Some(suite) = provider.cipher_suites.iter().find(|s| format!("{:?}", s.suite()) == *name) else {
+            return Err(format!("ssl.ciphersuites: {name} is not a cipher suite keeper offers ({})", known.join(", ")));
+        };
+        chosen.push(*suite);
+    }
+    provider.cipher_suites = chosen;
+    Ok(provider)
+}
+
+/// A certificate's subject as Java's `X500Principal.getName()` writes it
+/// (RFC 2253: the most specific name first, `CN=client,O=example`): the
+/// id of the `x509` ACL scheme.
+pub fn x509_subject(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let rdns: Vec<String> = parsed
+        .subject()
+        .iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attr| {
+                    let oid = attr.attr_type();
+                    let name = x509_parser::objects::oid2abbrev(oid, x509_parser::objects::oid_registry()).map_or_else(|_| oid.to_id_string(), str::to_string);
+                    let value = attr.as_str().map_or_else(|_| format!("#{}", hex(attr.as_slice())), escape_rfc2253);
+                    format!("{name}={value}")
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    Some(rdns.into_iter().rev().collect::<Vec<_>>().join(","))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Escapes an attribute value as RFC 2253 asks.
+fn escape_rfc2253(value: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in value.chars().enumerate() {
+        let edge = (i == 0 && (ch == ' ' || ch == '#')) || (i == value.chars().count() - 1 && ch == ' ');
+        if edge || matches!(ch, ',' | '+' | '"' | '\\' | '<' | '>' | ';') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}

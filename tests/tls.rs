@@ -1,0 +1,208 @@
+//! TLS on the client port (`secureClientPort` and ZooKeeper's `ssl.*` keys)
+//! against real `keeper serve` processes and real clients: `openssl
+//! s_client` for the handshake (client certificates needed, wanted or not
+//! asked for; protocol versions), kazoo and ZooKeeper's Java client over
+//! TLS, and the `x509` ACL scheme naming a client by its certificate's
+//! subject. The certificates are made here with openssl.
+
+mod common;
+
+use common::{Keeper, KillOnDrop, free_port, require, temp_dir};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A CA, a server certificate for 127.0.0.1 (with its key, in one PEM key
+/// store) and a client certificate for `O=example, CN=client1`, in `dir`.
+struct Certificates {
+    dir: PathBuf,
+}
+
+impl Certificates {
+    fn make(dir: &Path) -> Certificates {
+        require("/usr/bin/openssl");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n").unwrap();
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=keeper-test-ca"]);
+        for (name, subject) in [("server", "/CN=localhost"), ("client", "/O=example/CN=client1")] {
+            run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", subject]);
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &format!("{name}.crt"),
+                "-extfile",
+                &format!("{name}.ext"),
+            ]);
+            let pem = [std::fs::read(dir.join(format!("{name}.crt"))).unwrap(), std::fs::read(dir.join(format!("{name}.key"))).unwrap()].concat();
+            std::fs::write(dir.join(format!("{name}.pem")), pem).unwrap();
+        }
+        Certificates { dir: dir.to_path_buf() }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// zoo.cfg lines for a secure port with these certificates.
+    fn config(&self, secure_port: u16, client_auth: &str) -> String {
+        format!(
+            "secureClientPort={secure_port}\nssl.keyStore.location={}\nssl.trustStore.location={}\nssl.clientAuth={client_auth}\n",
+            self.path("server.pem"),
+            self.path("ca.pem")
+        )
+    }
+}
+
+/// Runs `openssl s_client` against `port`, sending `input` once the
+/// handshake is done; its output and errors together.
+fn s_client(port: u16, extra: &[&str], input: &str) -> String {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "localhost"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(input.as_bytes());
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    let out = KillOnDrop::new(child).wait_with_output();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn tls_clients_need_a_certificate_and_are_named_by_it_for_x509_acls() {
+    let dir = temp_dir("tls-need");
+    let certs = Certificates::make(&dir);
+    let secure = free_port();
+    let k = Keeper::start_with("tls-need", &certs.config(secure, "need"), 2);
+    let ca = certs.path("ca.pem");
+    let (cert, key) = (certs.path("client.crt"), certs.path("client.key"));
+
+    // The handshake, with and without the client's certificate.
+    let with_cert = s_client(secure, &["-CAfile", &ca, "-cert", &cert, "-key", &key, "-verify_return_error", "-quiet"], "ruok");
+    assert!(with_cert.contains("imok"), "a four-letter word over TLS is answered:\n{with_cert}");
+    let without = s_client(secure, &["-CAfile", &ca, "-quiet"], "ruok");
+    assert!(!without.contains("imok") && without.contains("alert"), "ssl.clientAuth=need refuses a client without a certificate:\n{without}");
+    assert!(k.log().contains("TLS handshake failed: peer sent no certificates"), "{}", k.log());
+
+    // kazoo over TLS creates a node only its certificate may read; a plaintext client may not.
+    let script = format!(
+        r#"
+from kazoo.client import KazooClient
+from kazoo.security import ACL, Id
+from kazoo.exceptions import NoAuthError
+zk = KazooClient(hosts="127.0.0.1:{secure}", use_ssl=True, ca="{ca}", certfile="{cert}", keyfile="{key}", verify_certs=True)
+zk.start(timeout=15)
+zk.create("/tls-x509", b"secret", acl=[ACL(31, Id("x509", "CN=client1,O=example"))])
+assert zk.get("/tls-x509")[0] == b"secret"
+zk.stop()
+plain = KazooClient(hosts="127.0.0.1:{plain}")
+plain.start(timeout=15)
+try:
+    plain.get("/tls-x509")
+    raise SystemExit("a plaintext client read a node only client1 may read")
+except NoAuthError:
+    pass
+plain.stop()
+print("PASS")
+"#,
+        plain = k.port
+    );
+    let out = Command::new(common::SYSTEM_PYTHON).args(["-c", &script]).output().expect("python runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("PASS"), "kazoo over TLS:\n{text}\n{}", k.log());
+
+    // ZooKeeper's Java client, with its PEM key and trust stores, reads it as client1.
+    require("/usr/share/java/zookeeper.jar");
+    let classpath = ["zookeeper.jar", "slf4j-api.jar", "netty-resolver.jar", "netty-codec.jar"].map(|j| format!("/usr/share/java/{j}")).join(":");
+    let out = Command::new("java")
+        .args(["-cp", &classpath])
+        .arg("-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty")
+        .arg("-Dzookeeper.client.secure=true")
+        .arg(format!("-Dzookeeper.ssl.keyStore.location={}", certs.path("client.pem")))
+        .arg("-Dzookeeper.ssl.keyStore.type=PEM")
+        .arg(format!("-Dzookeeper.ssl.trustStore.location={ca}"))
+        .arg("-Dzookeeper.ssl.trustStore.type=PEM")
+        .args(["org.apache.zookeeper.ZooKeeperMain", "-server", &format!("127.0.0.1:{secure}"), "get", "/tls-x509"])
+        .output()
+        .expect("java runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.lines().any(|l| l.trim() == "secret"), "the Java client reads over TLS as client1:\n{text}");
+}
+
+#[test]
+fn a_secure_port_alone_serves_tls_only_with_the_protocols_asked_for() {
+    let dir = temp_dir("tls-only");
+    let certs = Certificates::make(&dir);
+    let secure = free_port();
+    let config = dir.join("zoo.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "tickTime=500\ndataDir={}\n4lw.commands.whitelist=*\nsecureClientPortAddress=127.0.0.1\nssl.protocol=TLSv1.2\n{}",
+            dir.join("data").display(),
+            certs.config(secure, "want")
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.join("keeper.log")).unwrap();
+    let _server = KillOnDrop::new(
+        Command::new(env!("CARGO_BIN_EXE_keeper"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("keeper starts"),
+    );
+    let ca = certs.path("ca.pem");
+    // ssl.clientAuth=want: a client without a certificate gets in.
+    let serving = common::eventually(Duration::from_secs(20), || s_client(secure, &["-CAfile", &ca, "-quiet", "-tls1_2"], "ruok").contains("imok"));
+    let log = || std::fs::read_to_string(dir.join("keeper.log")).unwrap_or_default();
+    assert!(serving, "TLS 1.2 without a client certificate is served:\n{}", log());
+    assert!(log().contains(&format!("serving on 127.0.0.1:{secure} (TLS) with")) && !log().contains(":2181"), "no plaintext port:\n{}", log());
+    let tls13 = s_client(secure, &["-CAfile", &ca, "-quiet", "-tls1_3"], "ruok");
+    assert!(!tls13.contains("imok"), "ssl.protocol=TLSv1.2 refuses TLS 1.3:\n{tls13}");
+}
+
+#[test]
+fn stores_keeper_cannot_read_are_refused_with_the_fix() {
+    let dir = temp_dir("tls-stores");
+    let certs = Certificates::make(&dir);
+    std::fs::copy(dir.join("server.pem"), dir.join("server.jks")).unwrap();
+    let base = format!("tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n", dir.join("data").display(), free_port());
+    for (extra, expected) in [
+        (format!("secureClientPort={}\nssl.keyStore.location={}\nssl.clientAuth=none\n", free_port(), certs.path("server.jks")), "keytool -importkeystore"),
+        (format!("secureClientPort={}\n", free_port()), "ssl.keyStore.location is not"),
+        (format!("secureClientPort={}\nssl.keyStore.location={}\n", free_port(), certs.path("server.pem")), "ssl.trustStore.location is not set"),
+        (
+            format!("secureClientPort={}\nssl.keyStore.location={}\nssl.clientAuth=none\nssl.ciphersuites=TLS_NOPE\n", free_port(), certs.path("server.pem")),
+            "TLS_NOPE is not a cipher suite",
+        ),
+    ] {
+        let config = dir.join("bad.cfg");
+        std::fs::write(&config, format!("{base}{extra}")).unwrap();
+        let (status, out) = common::serve_expecting_exit(&config, Duration::from_secs(20));
+        assert!(status.is_some_and(|s| !s.success()) && out.contains(expected), "{extra}: expected {expected:?}, got ({status:?}):\n{out}");
+    }
+}
