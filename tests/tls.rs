@@ -53,6 +53,36 @@ impl Certificates {
         Certificates { dir: dir.to_path_buf() }
     }
 
+    /// Signs a new server certificate for 127.0.0.1 with `cn`, and writes
+    /// it with its key as the PKCS12 store `server.p12` (password `secret`),
+    /// replacing any there at once (a rename).
+    fn server_p12(&self, cn: &str) {
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).current_dir(&self.dir).output().expect("openssl runs");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "p12.key", "-out", "p12.csr", "-subj", &format!("/CN={cn}")]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "p12.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "p12.crt",
+            "-extfile",
+            "server.ext",
+        ]);
+        run(&["pkcs12", "-export", "-in", "p12.crt", "-inkey", "p12.key", "-out", "next.p12", "-passout", "pass:secret"]);
+        std::fs::rename(self.dir.join("next.p12"), self.dir.join("server.p12")).unwrap();
+    }
+
     fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
@@ -190,6 +220,7 @@ fn stores_keeper_cannot_read_are_refused_with_the_fix() {
     let dir = temp_dir("tls-stores");
     let certs = Certificates::make(&dir);
     std::fs::copy(dir.join("server.pem"), dir.join("server.jks")).unwrap();
+    certs.server_p12("stores");
     let base = format!("tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n", dir.join("data").display(), free_port());
     for (extra, expected) in [
         (format!("secureClientPort={}\nssl.keyStore.location={}\nssl.clientAuth=none\n", free_port(), certs.path("server.jks")), "keytool -importkeystore"),
@@ -199,10 +230,51 @@ fn stores_keeper_cannot_read_are_refused_with_the_fix() {
             format!("secureClientPort={}\nssl.keyStore.location={}\nssl.clientAuth=none\nssl.ciphersuites=TLS_NOPE\n", free_port(), certs.path("server.pem")),
             "TLS_NOPE is not a cipher suite",
         ),
+        (
+            format!("secureClientPort={}\nssl.keyStore.location={}\nssl.keyStore.password=wrong\nssl.clientAuth=none\n", free_port(), certs.path("server.p12")),
+            "does not open as PKCS12 with ssl.keyStore.password",
+        ),
     ] {
         let config = dir.join("bad.cfg");
         std::fs::write(&config, format!("{base}{extra}")).unwrap();
         let (status, out) = common::serve_expecting_exit(&config, Duration::from_secs(20));
         assert!(status.is_some_and(|s| !s.success()) && out.contains(expected), "{extra}: expected {expected:?}, got ({status:?}):\n{out}");
     }
+}
+
+#[test]
+fn pkcs12_stores_are_read_and_a_renewed_certificate_is_served_without_a_restart() {
+    let dir = temp_dir("tls-p12");
+    let certs = Certificates::make(&dir);
+    certs.server_p12("first");
+    // A trust store as Java makes one (keytool marks its certificates trusted).
+    require("/usr/bin/keytool");
+    let out = Command::new("keytool")
+        .args(["-importcert", "-noprompt", "-alias", "ca", "-file", "ca.pem", "-keystore", "trust.p12", "-storetype", "PKCS12", "-storepass", "secret"])
+        .current_dir(&dir)
+        .output()
+        .expect("keytool runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secure = free_port();
+    let k = Keeper::start_with(
+        "tls-p12",
+        &format!(
+            "secureClientPort={secure}\nssl.keyStore.location={}\nssl.keyStore.password=secret\nssl.trustStore.location={}\nssl.trustStore.password=secret\n",
+            certs.path("server.p12"),
+            certs.path("trust.p12")
+        ),
+        1,
+    );
+    let ca = certs.path("ca.pem");
+    let (cert, key) = (certs.path("client.crt"), certs.path("client.key"));
+    let serves = |cn: &str| {
+        let out = s_client(secure, &["-CAfile", &ca, "-cert", &cert, "-key", &key, "-verify_return_error"], "ruok");
+        (out.contains("imok") && (out.contains(&format!("CN = {cn}")) || out.contains(&format!("CN={cn}"))), out)
+    };
+    let (first, out) = serves("first");
+    assert!(first, "the PKCS12 store's certificate is served:\n{out}");
+    certs.server_p12("renewed");
+    let renewed = common::eventually(Duration::from_secs(10), || serves("renewed").0);
+    assert!(renewed, "the renewed certificate is served without a restart:\n{}", k.log());
+    assert!(k.log().contains("TLS key or trust store changed; new connections use the new one"), "{}", k.log());
 }

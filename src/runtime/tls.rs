@@ -1,6 +1,7 @@
 //! TLS for the client port, configured with ZooKeeper's `ssl.*` keys and
-//! served with rustls: the server's certificate and key from a PEM key
-//! store, the certificates it trusts for clients from a PEM trust store,
+//! served with rustls: the server's certificate and key from a PEM or
+//! PKCS12 key store, the certificates it trusts for clients from a PEM or
+//! PKCS12 trust store,
 //! `ssl.clientAuth` (none, want, need), `ssl.protocol` and
 //! `ssl.enabledProtocols` (TLSv1.2, TLSv1.3) and `ssl.ciphersuites` (their
 //! IANA names, as Java spells them). A client's certificate names it for
@@ -14,6 +15,7 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// The rustls configuration the `ssl.*` settings describe, or why there is none.
 pub fn server_config(ssl: &Ssl) -> Result<Arc<ServerConfig>, String> {
@@ -37,6 +39,49 @@ pub fn server_config(ssl: &Ssl) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
+/// A server configuration that follows its files, as ZooKeeper's
+/// `FileChangeWatcher` makes its SSL context follow the key and trust
+/// stores: rebuilt when either file changes (renewed certificates take
+/// effect without a restart; connections already open keep theirs).
+pub struct Reloading {
+    ssl: Ssl,
+    config: Arc<ServerConfig>,
+    /// Each store file's modification time and size when last read.
+    stamps: Vec<Option<(SystemTime, u64)>>,
+}
+
+impl Reloading {
+    /// Follows the files of `ssl`, whose configuration is `config` now.
+    pub fn new(ssl: &Ssl, config: Arc<ServerConfig>) -> Reloading {
+        Reloading { stamps: stamps(ssl), ssl: ssl.clone(), config }
+    }
+
+    /// The configuration to accept the next connection with.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.config.clone()
+    }
+
+    /// Rebuilds the configuration if a store's file changed: whether it
+    /// tried, and how that went (on failure the old one stays).
+    pub fn check(&mut self) -> Option<Result<(), String>> {
+        let now = stamps(&self.ssl);
+        if now == self.stamps {
+            return None;
+        }
+        self.stamps = now;
+        Some(server_config(&self.ssl).map(|config| self.config = config))
+    }
+}
+
+/// The modification time and size of each store file.
+fn stamps(ssl: &Ssl) -> Vec<Option<(SystemTime, u64)>> {
+    [&ssl.key_store, &ssl.trust_store]
+        .into_iter()
+        .flatten()
+        .map(|store| std::fs::metadata(&store.location).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+        .collect()
+}
+
 /// What to do with a store keeper cannot read yet, said as a fix.
 fn unsupported_store(store: &Store, key: &str) -> String {
     let at = store.location.display();
@@ -44,21 +89,26 @@ fn unsupported_store(store: &Store, key: &str) -> String {
         "JKS" => format!(
             "{key} {at} is a JKS store, which keeper does not read: convert it to PKCS12 with `keytool -importkeystore -srckeystore {at} -destkeystore store.p12 -deststoretype PKCS12`, then to PEM with `openssl pkcs12 -in store.p12 -out store.pem -nodes`, and set {key}.type=PEM"
         ),
-        "PKCS12" => format!(
-            "{key} {at} is a PKCS12 store, which keeper does not read yet: convert it to PEM with `openssl pkcs12 -in {at} -out store.pem -nodes` and set {key}.type=PEM"
-        ),
-        other => format!("{key}.type {other} is not a store type keeper reads (PEM)"),
+        other => format!("{key}.type {other} is not a store type keeper reads (PEM, PKCS12)"),
     }
 }
 
 /// The server's certificate chain and private key, from one PEM file
 /// (ZooKeeper's PEM key store: the certificates and the key together).
 fn read_key_store(store: &Store) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    if store.kind != "PEM" {
-        return Err(unsupported_store(store, "ssl.keyStore"));
-    }
     let at = store.location.display();
     let bytes = std::fs::read(&store.location).map_err(|e| format!("cannot read ssl.keyStore.location {at}: {e}"))?;
+    match store.kind.as_str() {
+        "PEM" => {}
+        "PKCS12" => {
+            let p12 = read_pkcs12(store, &bytes, "ssl.keyStore")?;
+            let (_, chain) = p12.private_key_chain().ok_or_else(|| format!("ssl.keyStore.location {at} holds no private key"))?;
+            let certs = chain.chain().iter().map(|c| CertificateDer::from(c.as_der().to_vec())).collect();
+            let key = rustls_pki_types::PrivatePkcs8KeyDer::from(chain.key().to_vec());
+            return Ok((certs, PrivateKeyDer::Pkcs8(key)));
+        }
+        _ => return Err(unsupported_store(store, "ssl.keyStore")),
+    }
     if bytes.windows(9).any(|w| w == b"ENCRYPTED") {
         return Err(format!(
             "the private key in {at} is encrypted, which keeper does not read yet: decrypt it with `openssl pkcs8 -in {at} -out key.pem` and put it with the certificates"
@@ -75,20 +125,41 @@ fn read_key_store(store: &Store) -> Result<(Vec<CertificateDer<'static>>, Privat
 
 /// The certificates trusted to sign clients', from a PEM file.
 fn read_trust_store(store: &Store) -> Result<RootCertStore, String> {
-    if store.kind != "PEM" {
-        return Err(unsupported_store(store, "ssl.trustStore"));
-    }
     let at = store.location.display();
     let bytes = std::fs::read(&store.location).map_err(|e| format!("cannot read ssl.trustStore.location {at}: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> = match store.kind.as_str() {
+        "PEM" => CertificateDer::pem_slice_iter(&bytes).collect::<Result<_, _>>().map_err(|e| format!("{at}: a certificate does not parse: {e:?}"))?,
+        // Trusted certificates, as keytool stores them, and any key entry's chain.
+        "PKCS12" => read_pkcs12(store, &bytes, "ssl.trustStore")?
+            .entries()
+            .flat_map(|(_, entry)| match entry {
+                p12_keystore::KeyStoreEntry::Certificate(c) => vec![c.as_der().to_vec()],
+                p12_keystore::KeyStoreEntry::PrivateKeyChain(k) => k.chain().iter().map(|c| c.as_der().to_vec()).collect(),
+                p12_keystore::KeyStoreEntry::Secret(_) => Vec::new(),
+            })
+            .map(CertificateDer::from)
+            .collect(),
+        _ => return Err(unsupported_store(store, "ssl.trustStore")),
+    };
     let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&bytes) {
-        let cert = cert.map_err(|e| format!("{at}: a certificate does not parse: {e:?}"))?;
+    for cert in certs {
         roots.add(cert).map_err(|e| format!("{at}: a certificate cannot be trusted: {e}"))?;
     }
     if roots.is_empty() {
-        return Err(format!("ssl.trustStore.location {at} holds no certificate"));
+        let hint = if store.kind == "PKCS12" {
+            " marked trusted (keytool -importcert marks them; a PKCS12 file openssl exported does not: use a PEM trust store for it)"
+        } else {
+            ""
+        };
+        return Err(format!("ssl.trustStore.location {at} holds no certificate{hint}"));
     }
     Ok(roots)
+}
+
+/// A PKCS#12 store, opened with its password (none: the empty one).
+fn read_pkcs12(store: &Store, bytes: &[u8], key: &str) -> Result<p12_keystore::KeyStore, String> {
+    p12_keystore::KeyStore::from_pkcs12(bytes, store.password.as_deref().unwrap_or_default())
+        .map_err(|e| format!("{key}.location {} does not open as PKCS12 with {key}.password: {e}", store.location.display()))
 }
 
 /// The protocol versions `ssl.protocol` and `ssl.enabledProtocols` allow

@@ -12,7 +12,7 @@ use crate::runtime::input::Input;
 use crate::runtime::limits::{self, ConnLimits};
 use crate::runtime::metrics;
 use crate::runtime::stream::SharedStream;
-use crate::runtime::{admin, fourlw, http};
+use crate::runtime::{admin, fourlw, http, tls};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
@@ -69,7 +69,9 @@ pub async fn run_shard(setup: ShardSetup) {
     let secure = secure_listener.map(|(fd, config)| {
         // SAFETY: the descriptor is a listening TCP socket handed over whole.
         let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
-        spawn_local(accepting.clone().accept_loop(listener, Some(futures_rustls::TlsAcceptor::from(config))))
+        let reloading = Rc::new(RefCell::new(tls::Reloading::new(&cfg.ssl, config)));
+        spawn_local(follow_certificates(id, reloading.clone())).detach();
+        spawn_local(accepting.clone().accept_loop(listener, Some(reloading)))
     });
     match listener {
         // SAFETY: the descriptor is a listening TCP socket handed over whole.
@@ -88,13 +90,28 @@ struct Accepting {
     throttle: Rc<RefCell<limits::ConnectionThrottle>>,
 }
 
+/// How often a shard looks at the TLS stores' files for a change.
+const CERTIFICATE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Rebuilds the shard's TLS configuration when a store's file changes.
+async fn follow_certificates(shard: ShardId, reloading: Rc<RefCell<tls::Reloading>>) {
+    loop {
+        glommio::timer::sleep(CERTIFICATE_CHECK_EVERY).await;
+        match reloading.borrow_mut().check() {
+            Some(Ok(())) => eprintln!("keeper: shard {shard}: TLS key or trust store changed; new connections use the new one"),
+            Some(Err(why)) => eprintln!("keeper: shard {shard}: TLS key or trust store changed but cannot be used ({why}); keeping the previous one"),
+            None => {}
+        }
+    }
+}
+
 /// How long a TLS client has to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Accepting {
     /// Accepts clients on `listener` (through TLS with `tls`) and serves each
     /// on tasks of its own, after the connection throttle and maxClientCnxns.
-    async fn accept_loop(self, listener: TcpListener, tls: Option<futures_rustls::TlsAcceptor>) {
+    async fn accept_loop(self, listener: TcpListener, tls: Option<Rc<RefCell<tls::Reloading>>>) {
         let (id, cfg) = {
             let s = self.state.borrow();
             (s.id, s.cfg.clone())
@@ -127,7 +144,7 @@ impl Accepting {
             }
             let _ = stream.set_nodelay(true);
             let this = self.clone();
-            let tls = tls.clone();
+            let tls = tls.as_ref().map(|t| futures_rustls::TlsAcceptor::from(t.borrow().current()));
             spawn_local(async move {
                 let (stream, subject) = match tls {
                     None => (SharedStream::new(stream), None),
