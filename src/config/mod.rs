@@ -7,12 +7,14 @@
 //! `zookeeper.` system-property prefix.
 
 pub mod ensemble;
+mod jaas;
 
 pub use ensemble::{Role, ServerSpec};
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Raft entries an ensemble's member keeps in memory behind the last it
 /// applied, for followers that fall behind, unless `keeper.retainedEntries`
@@ -89,6 +91,20 @@ pub struct Config {
     pub plain_clients: bool,
     /// The client port's TLS settings (`ssl.*`).
     pub ssl: Ssl,
+    /// SASL: the JAAS file (`java.security.auth.login.config`, in zoo.cfg
+    /// or as `-D` in SERVER_JVMFLAGS or JVMFLAGS) and its section
+    /// (`sasl.serverconfig`, default `Server`).
+    pub jaas: Option<(PathBuf, String)>,
+    /// The users the JAAS section names, read at start-up ([`Config::load_sasl`]).
+    pub sasl_users: Option<Arc<crate::core::sasl::SaslUsers>>,
+    /// `superUser`: a SASL identity that may do anything.
+    pub sasl_super_user: Option<String>,
+    /// Schemes a connection must have authenticated with before any request
+    /// (`enforce.auth.enabled` with `enforce.auth.schemes`,
+    /// `sessionRequireClientSASLAuth`, `requireClientAuthScheme`).
+    pub enforce_auth_schemes: Vec<String>,
+    /// Schemes `authProvider.N` registers (x509, sasl) beyond those TLS and a JAAS file bring.
+    pub auth_providers: Vec<&'static str>,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub max_frame_bytes: usize,
@@ -169,6 +185,11 @@ impl Default for Config {
             secure_client_addr: None,
             plain_clients: true,
             ssl: Ssl::default(),
+            jaas: None,
+            sasl_users: None,
+            sasl_super_user: None,
+            enforce_auth_schemes: Vec::new(),
+            auth_providers: Vec::new(),
             snap_retain_count: 3,
             purge_interval_hours: 0,
             max_frame_bytes: MAX_FRAME_BYTES_DEFAULT,
@@ -343,6 +364,13 @@ const KNOWN_KEYS: &[&str] = &[
     "ssl.protocol",
     "ssl.enabledProtocols",
     "ssl.ciphersuites",
+    "java.security.auth.login.config",
+    "sasl.serverconfig",
+    "superUser",
+    "sessionRequireClientSASLAuth",
+    "enforce.auth.enabled",
+    "enforce.auth.schemes",
+    "requireClientAuthScheme",
     "globalOutstandingLimit",
     "request_throttle_max_requests",
     "connection_throttle_tokens",
@@ -391,7 +419,6 @@ const IGNORED_KEYS: &[&str] = &[
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "serverCnxnFactory",
-    "authProvider.1",
     "sslQuorum",
     "portUnification",
     "electionAlg",
@@ -426,6 +453,8 @@ impl Config {
         let (mut secure_port, mut secure_ip): (Option<u16>, Option<IpAddr>) = (None, None);
         // ssl.keyStore.* and ssl.trustStore.*, by "key" and "trust".
         let mut stores: BTreeMap<&str, StoreKeys> = BTreeMap::new();
+        let (mut jaas_path, mut jaas_section) = (None, "Server".to_string());
+        let (mut enforce_enabled, mut enforce_schemes, mut sasl_required) = (false, Vec::new(), false);
         let mut admin = AdminServer { addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT_DEFAULT)), command_url: "/commands".into() };
         for (index, raw) in text.lines().enumerate() {
             let line_no = index + 1;
@@ -519,6 +548,29 @@ impl Config {
                 "ssl.protocol" => cfg.ssl.protocol = Some(value.to_string()),
                 "ssl.enabledProtocols" => cfg.ssl.enabled_protocols = split_list(value),
                 "ssl.ciphersuites" => cfg.ssl.ciphersuites = split_list(value),
+                "java.security.auth.login.config" => jaas_path = Some(PathBuf::from(value)),
+                "sasl.serverconfig" => jaas_section = value.to_string(),
+                "superUser" => cfg.sasl_super_user = Some(value.to_string()),
+                "sessionRequireClientSASLAuth" => sasl_required = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "requireClientAuthScheme" => {
+                    if value != "sasl" {
+                        return Err(bad("sasl"));
+                    }
+                    sasl_required = true;
+                }
+                "enforce.auth.enabled" => enforce_enabled = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                "enforce.auth.schemes" => enforce_schemes = split_list(value),
+                k if k.starts_with("authProvider.") => {
+                    // keeper knows its schemes (digest, ip, x509, sasl) without being told;
+                    // another provider class is one it does not have.
+                    let known = ["DigestAuthenticationProvider", "IPAuthenticationProvider", "X509AuthenticationProvider", "SASLAuthenticationProvider"];
+                    match known.iter().find(|p| value.ends_with(*p)) {
+                        Some(&"X509AuthenticationProvider") => cfg.auth_providers.push("x509"),
+                        Some(&"SASLAuthenticationProvider") => cfg.auth_providers.push("sasl"),
+                        Some(_) => {}
+                        None => cfg.unsupported.push(format!("{k}={value}")),
+                    }
+                }
                 "globalOutstandingLimit" => cfg.throttle.outstanding_limit = above_zero("a positive number of requests")? as usize,
                 "request_throttle_max_requests" => cfg.throttle.request_max = num("a number of requests (0: off)")? as usize,
                 "connection_throttle_tokens" => cfg.throttle.connection_tokens = num("a number of connections (0: off)")? as u32,
@@ -573,6 +625,21 @@ impl Config {
         }
         cfg.metrics_addr = prometheus.then(|| SocketAddr::new(metrics_host, metrics_port));
         cfg.admin = admin_enabled.unwrap_or(admin_placed).then_some(admin);
+        cfg.jaas = jaas_path.map(|p| (p, jaas_section));
+        // As ZooKeeper's AuthenticationHelper: sessionRequireClientSASLAuth wins over enforce.auth.*.
+        cfg.enforce_auth_schemes = if sasl_required {
+            vec!["sasl".to_string()]
+        } else if enforce_enabled {
+            enforce_schemes
+        } else {
+            Vec::new()
+        };
+        if enforce_enabled && !sasl_required && cfg.enforce_auth_schemes.is_empty() {
+            return Err(ConfigError("enforce.auth.enabled is true but enforce.auth.schemes names no scheme".into()));
+        }
+        if let Some(unknown) = cfg.enforce_auth_schemes.iter().find(|s| !["sasl", "digest", "ip", "x509"].contains(&s.as_str())) {
+            return Err(ConfigError(format!("authentication scheme {unknown} (enforce.auth.schemes) is not available: keeper has digest, ip, x509 and sasl")));
+        }
         for (which, StoreKeys { location, password, kind }) in stores {
             let key = if which == "key" { "ssl.keyStore" } else { "ssl.trustStore" };
             let Some(location) = location else {
@@ -612,6 +679,39 @@ impl Config {
         let ip = client_ip.unwrap_or_else(|| if client_port.is_some() { IpAddr::from([0, 0, 0, 0]) } else { cfg.client_addr.ip() });
         cfg.client_addr = SocketAddr::new(ip, port);
         Ok(cfg)
+    }
+
+    /// The ACL schemes this server has providers for, beyond world,
+    /// digest and ip: x509 with TLS for clients, sasl with a JAAS file, and
+    /// either when an `authProvider.N` names it (as in ZooKeeper).
+    pub fn acl_schemes(&self) -> crate::core::acl::Schemes {
+        crate::core::acl::Schemes {
+            x509: self.secure_client_addr.is_some() || self.auth_providers.contains(&"x509"),
+            sasl: self.jaas.is_some() || self.auth_providers.contains(&"sasl"),
+        }
+    }
+
+    /// Reads the JAAS file's users for SASL, if a JAAS file is named (in
+    /// zoo.cfg, or as ZooKeeper operators name it, with
+    /// `-Djava.security.auth.login.config=...` in SERVER_JVMFLAGS or
+    /// JVMFLAGS); SASL needs it when sessions must authenticate with it.
+    pub fn load_sasl(&mut self) -> Result<(), ConfigError> {
+        if self.jaas.is_none() {
+            let flags = ["SERVER_JVMFLAGS", "JVMFLAGS"].iter().filter_map(|v| std::env::var(v).ok()).collect::<Vec<_>>().join(" ");
+            let named = flags.split_whitespace().find_map(|f| f.strip_prefix("-Djava.security.auth.login.config="));
+            let section = flags.split_whitespace().find_map(|f| f.strip_prefix("-Dzookeeper.sasl.serverconfig=")).unwrap_or("Server");
+            self.jaas = named.map(|p| (PathBuf::from(p), section.to_string()));
+        }
+        if let Some((path, section)) = &self.jaas {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read the JAAS file {} (java.security.auth.login.config): {e}", path.display())))?;
+            let users = jaas::server_users(&text, section).map_err(|e| ConfigError(format!("the JAAS file {}: {e}", path.display())))?;
+            self.sasl_users = Some(Arc::new(users));
+        }
+        if self.enforce_auth_schemes.iter().any(|s| s == "sasl") && self.sasl_users.is_none() {
+            return Err(ConfigError("SASL authentication is required (sessionRequireClientSASLAuth, requireClientAuthScheme or enforce.auth.schemes), but no JAAS file names its users (java.security.auth.login.config)".into()));
+        }
+        Ok(())
     }
 
     /// Reads `myid` from dataDir when the config lists servers, and checks
@@ -756,5 +856,23 @@ zzz=1
         assert_eq!(cfg.election_port_bind_retry, 0);
         let twice = Config::parse("server.1=a:1:2\nserver.1=b:1:2\n").unwrap_err().0;
         assert!(twice.contains("line 2") && twice.contains("listed twice"), "{twice}");
+    }
+    #[test]
+    fn authentication_keys_are_read_as_zookeeper_reads_them() {
+        let cfg = Config::parse("requireClientAuthScheme=sasl\njava.security.auth.login.config=/etc/jaas.conf\nsuperUser=admin\n").unwrap();
+        assert_eq!(cfg.enforce_auth_schemes, vec!["sasl"]);
+        assert_eq!(cfg.jaas, Some((PathBuf::from("/etc/jaas.conf"), "Server".to_string())));
+        assert_eq!(cfg.sasl_super_user.as_deref(), Some("admin"));
+        assert_eq!(cfg.acl_schemes(), crate::core::acl::Schemes { x509: false, sasl: true });
+        let cfg = Config::parse(
+            "enforce.auth.enabled=true\nenforce.auth.schemes=digest, sasl\nauthProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.enforce_auth_schemes, vec!["digest", "sasl"]);
+        assert!(cfg.acl_schemes().x509 && cfg.unsupported.is_empty());
+        assert!(Config::parse("enforce.auth.enabled=true\n").unwrap_err().0.contains("names no scheme"));
+        assert!(Config::parse("enforce.auth.enabled=true\nenforce.auth.schemes=kerberos\n").unwrap_err().0.contains("kerberos"));
+        let mut cfg = Config::parse("sessionRequireClientSASLAuth=true\n").unwrap();
+        assert!(cfg.load_sasl().unwrap_err().0.contains("no JAAS file"), "required SASL needs its users");
     }
 }

@@ -36,6 +36,8 @@ pub fn allowed(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
             "ip" => ids.iter().any(|id| id.scheme == "ip" && ip_matches(&id.id, expr)),
             // A TLS client's certificate subject, matched exactly (ZooKeeper's X509AuthenticationProvider).
             "x509" => ids.iter().any(|id| id.scheme == "x509" && id.id == expr),
+            // A SASL authorization id, matched exactly (ZooKeeper's SASLAuthenticationProvider, DIGEST-MD5).
+            "sasl" => ids.iter().any(|id| id.scheme == "sasl" && id.id == expr),
             _ => false,
         }
     })
@@ -46,9 +48,18 @@ pub fn check(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), ErrorCode> {
     if allowed(acl, perm, ids) { Ok(()) } else { Err(ErrorCode::NoAuth) }
 }
 
+/// The schemes beyond world, digest and ip that ACLs may name: as in
+/// ZooKeeper, only where their authentication provider exists (x509 with
+/// TLS for clients, sasl with a JAAS file, either with an `authProvider.N` naming it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Schemes {
+    pub x509: bool,
+    pub sasl: bool,
+}
+
 /// Validates a requested ACL and expands `auth` entries (ZooKeeper's fixupACL).
 /// Duplicates are removed first, keeping the first occurrence.
-pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup(acl: &[Acl], ids: &[Id], schemes: Schemes) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !unique.contains(&a) {
@@ -64,8 +75,8 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             "world" if a.id.id == "anyone" => out.push(a.clone()),
             "auth" => {
                 let mut any = false;
-                // The authenticated ids: digest's, and a TLS client's certificate subject.
-                for id in ids.iter().filter(|id| id.scheme == "digest" || id.scheme == "x509") {
+                // The authenticated ids: digest's, a TLS client's certificate subject, SASL's.
+                for id in ids.iter().filter(|id| matches!(id.scheme.as_str(), "digest" | "x509" | "sasl")) {
                     any = true;
                     out.push(Acl { perms: a.perms, id: id.clone() });
                 }
@@ -76,7 +87,8 @@ pub fn fixup(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             "digest" if digest_id_is_valid(&a.id.id) => out.push(a.clone()),
             "ip" if ip_expr_is_valid(&a.id.id) => out.push(a.clone()),
             // An X.500 name, as Java's X500Principal accepts one: attribute=value pairs.
-            "x509" if a.id.id.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(k, _)| !k.trim().is_empty())) => out.push(a.clone()),
+            "x509" if schemes.x509 && a.id.id.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(k, _)| !k.trim().is_empty())) => out.push(a.clone()),
+            "sasl" if schemes.sasl && !a.id.id.is_empty() => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -203,14 +215,19 @@ mod tests {
     #[test]
     fn fixup_expands_auth_and_rejects_bad_ids() {
         let ids = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "u:h")];
-        assert_eq!(fixup(&[acl(31, "auth", "")], &ids).unwrap(), vec![acl(31, "digest", "u:h")]);
-        assert_eq!(fixup(&[acl(31, "auth", "")], &ids[..1]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[], &ids), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[acl(31, "world", "someone")], &ids), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[acl(31, "digest", "user:")], &ids), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[acl(31, "ip", "1.2.3.4/33")], &ids), Err(ErrorCode::InvalidAcl));
-        assert!(fixup(&[acl(31, "ip", "1.2.3.4/32"), acl(31, "ip", "::1")], &ids).is_ok());
-        assert_eq!(fixup(&[acl(31, "world", "anyone"), acl(31, "world", "anyone")], &ids).unwrap().len(), 1);
+        assert_eq!(fixup(&[acl(31, "auth", "")], &ids, Schemes::default()).unwrap(), vec![acl(31, "digest", "u:h")]);
+        assert_eq!(fixup(&[acl(31, "auth", "")], &ids[..1], Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[], &ids, Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[acl(31, "world", "someone")], &ids, Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[acl(31, "digest", "user:")], &ids, Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&[acl(31, "ip", "1.2.3.4/33")], &ids, Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert!(fixup(&[acl(31, "ip", "1.2.3.4/32"), acl(31, "ip", "::1")], &ids, Schemes::default()).is_ok());
+        // x509 and sasl only where their providers exist.
+        let named = [acl(31, "x509", "CN=c,O=o"), acl(31, "sasl", "bob")];
+        assert_eq!(fixup(&named[..1], &ids, Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&named[1..], &ids, Schemes::default()), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(&named, &ids, Schemes { x509: true, sasl: true }).unwrap().len(), 2);
+        assert_eq!(fixup(&[acl(31, "world", "anyone"), acl(31, "world", "anyone")], &ids, Schemes::default()).unwrap().len(), 1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod planted;
 pub mod prep;
 pub mod read;
 pub mod reply;
+pub mod sasl;
 pub mod sequencer;
 pub mod session;
 pub mod tree;

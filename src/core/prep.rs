@@ -32,6 +32,8 @@ pub struct PrepContext<'a> {
     pub extended_types: bool,
     /// `enforceQuota`: hard quota limits refuse creates and setData.
     pub enforce_quota: bool,
+    /// The ACL schemes this server has providers for beyond world, digest and ip.
+    pub schemes: acl::Schemes,
 }
 
 /// A prepared request: the transaction body, and what it changed for the
@@ -131,7 +133,7 @@ fn prep_single(view: &mut View<'_>, op: OpCode, req: &Request, ctx: &PrepContext
         }
         Request::SetAcl { path, acl: requested, version } => {
             validate(path)?;
-            let fixed = acl::fixup(requested, ctx.ids)?;
+            let fixed = acl::fixup(requested, ctx.ids, ctx.schemes)?;
             let mut record = view.get(path)?;
             acl::check(&record.acl, perms::ADMIN, ctx.ids)?;
             let version = check_and_inc_version(record.aversion, *version)?;
@@ -233,7 +235,7 @@ fn prep_create(view: &mut View<'_>, op: OpCode, req: &CreateRequest, ctx: &PrepC
         return Err(ErrorCode::BadArguments);
     }
     let parent_path = if slash == 0 { path::ROOT } else { &req.path[..slash] };
-    let acl = acl::fixup(&req.acl, ctx.ids)?;
+    let acl = acl::fixup(&req.acl, ctx.ids, ctx.schemes)?;
     let mut parent = view.get(parent_path)?;
     acl::check(&parent.acl, perms::CREATE, ctx.ids)?;
     let path = if mode.is_sequential() { format!("{}{:010}", req.path, parent.child_creates) } else { req.path.clone() };
@@ -301,7 +303,7 @@ mod tests {
     use crate::core::zxid::Zxid;
 
     fn ctx() -> PrepContext<'static> {
-        PrepContext { session_id: 9, ids: &[], extended_types: true, enforce_quota: false }
+        PrepContext { session_id: 9, ids: &[], extended_types: true, enforce_quota: false, schemes: Default::default() }
     }
 
     fn create(path: &str, flags: i32) -> Request {

@@ -103,8 +103,8 @@ fn body(w: &mut JuteWriter<'_>, op: OpCode, req: &Request) {
         Request::AddWatch { path, mode } => {
             w.ustring(path).int(*mode);
         }
-        Request::Sasl => {
-            w.buffer(Some(&[]));
+        Request::Sasl { token } => {
+            w.buffer(Some(token));
         }
         Request::Reconfig => {
             w.buffer(None).buffer(None).buffer(None).long(-1);

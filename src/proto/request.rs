@@ -182,8 +182,10 @@ pub enum Request {
         auth: Bytes,
     },
     SetWatches(SetWatchesRequest),
-    /// SASL with its token (answered with a null token: no SASL is configured).
-    Sasl,
+    /// A step of SASL authentication: the client's token (`GetSASLRequest`).
+    Sasl {
+        token: Bytes,
+    },
     /// A write whose body did not decode: like ZooKeeper, it still takes a
     /// zxid, and fails with MarshallingError.
     Malformed,
@@ -290,8 +292,7 @@ fn decode_body(op: OpCode, r: &mut JuteReader) -> Result<Request, RequestError> 
         O::SetWatches | O::SetWatches2 => Request::SetWatches(set_watches(op, r)?),
         O::Sasl => {
             // A missing or null token makes ZooKeeper drop the connection.
-            r.buffer().ok().flatten().ok_or(RequestError::Fatal)?;
-            Request::Sasl
+            Request::Sasl { token: r.buffer().ok().flatten().ok_or(RequestError::Fatal)? }
         }
         O::GetEphemerals => Request::GetEphemerals { prefix: r.ustring_opt()? },
         O::GetAllChildrenNumber => Request::GetAllChildrenNumber { path: r.ustring()? },

@@ -85,8 +85,9 @@ pub enum Response {
     ErrorBody(i32),
     /// whoAmI: (scheme, user) pairs.
     WhoAmI(Vec<(String, String)>),
-    /// SASL without a configured SASL server: a null token.
-    NullToken,
+    /// SASL's answer (`SetSASLResponse`): the server's token, or null
+    /// (no SASL server is configured, or the exchange failed).
+    SaslToken(Option<Bytes>),
     /// A multiRead stopped by an op that is not a read: the results so far,
     /// under a MarshallingError header.
     MultiReadAborted(Vec<OpReply>),
@@ -131,8 +132,8 @@ impl Response {
             Response::Count(n) | Response::ErrorBody(n) => {
                 w.int(*n);
             }
-            Response::NullToken => {
-                w.buffer(None);
+            Response::SaslToken(token) => {
+                w.buffer(token.as_deref());
             }
             Response::WhoAmI(infos) => {
                 w.count(infos.len());

@@ -154,6 +154,7 @@ fn serve(config: Option<PathBuf>, shards: Option<u16>, broadcast_core: Option<St
     let mut cfg = load_config(config.as_ref())?;
     let shared_broadcast = broadcast_core.map(|v| crate::config::parse_broadcast_core(&v).expect("clap accepts only shared or dedicated"));
     cfg.load_my_id().map_err(|e| e.to_string())?;
+    cfg.load_sasl().map_err(|e| e.to_string())?;
     if let Some(n) = shards {
         cfg.shards = n as usize;
     }

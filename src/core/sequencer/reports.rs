@@ -158,7 +158,13 @@ impl Sequencer {
         let before = self.prepared;
         for path in candidates.into_iter().take(per_run) {
             let req = Request::DeleteContainer { path };
-            let ctx = PrepContext { session_id: 0, ids: &[], extended_types: self.cfg.extended_types, enforce_quota: self.cfg.enforce_quota };
+            let ctx = PrepContext {
+                session_id: 0,
+                ids: &[],
+                extended_types: self.cfg.extended_types,
+                enforce_quota: self.cfg.enforce_quota,
+                schemes: self.cfg.acl_schemes(),
+            };
             let prepared = prep::prep(&self.tree, &self.outstanding, OpCode::DeleteContainer, &req, &ctx);
             self.propose(0, 0, prepared, None);
         }

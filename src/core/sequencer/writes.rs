@@ -138,7 +138,13 @@ impl Sequencer {
             Prepared { body: TxnBody::Single(TxnOp::Error { code: ErrorCode::SessionMoved.code() }), changes: Default::default() }
         } else {
             self.session_servers.insert(session_id, from);
-            let ctx = PrepContext { session_id, ids, extended_types: self.cfg.extended_types, enforce_quota: self.cfg.enforce_quota };
+            let ctx = PrepContext {
+                session_id,
+                ids,
+                extended_types: self.cfg.extended_types,
+                enforce_quota: self.cfg.enforce_quota,
+                schemes: self.cfg.acl_schemes(),
+            };
             prep::prep(&self.tree, &self.outstanding, op, req, &ctx)
         };
         self.propose(session_id, cxid, prepared, origin);

@@ -98,6 +98,8 @@ pub struct ConnInner {
     pub out: BytesMut,
     pub pending: VecDeque<Pending>,
     pub stats: ConnStats,
+    /// Where the connection's SASL exchange stands.
+    pub sasl: crate::core::sasl::DigestMd5,
 }
 
 /// A connection, shared by its reader task, its writer task and the shard.
@@ -139,6 +141,7 @@ impl Conn {
             out: BytesMut::with_capacity(4096),
             pending: VecDeque::new(),
             stats: ConnStats::new(wall_ms()),
+            sasl: crate::core::sasl::DigestMd5::Start,
         };
         Conn { id, peer, inner: RefCell::new(inner), writer_wake: Notify::default(), reader_wake: Notify::default() }
     }

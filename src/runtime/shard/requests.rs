@@ -8,8 +8,10 @@ use super::{ShardState, read_only};
 use crate::core::acl::{self, AuthOutcome};
 use crate::core::messages::{ConnectInfo, Origin, ServeMode, ToBroadcast};
 use crate::core::reply::ReplyShape;
+use crate::core::sasl::Step;
 use crate::proto::codes::{ErrorCode, OpCode};
 use crate::proto::frame::ConnectRequest;
+use crate::proto::records::Id;
 use crate::proto::request::{self, Request, RequestError};
 use crate::proto::response::Response;
 use bytes::Bytes;
@@ -113,13 +115,16 @@ impl ShardState {
         if self.serve == ServeMode::ReadOnly && read_only::refused(op, &req) {
             return self.refuse_read_only(c, xid, op, start);
         }
+        if !matches!(op, OpCode::Auth | OpCode::Sasl) && !self.authenticated_enough(c) {
+            // As ZooKeeper's AuthenticationHelper: the error, then the connection closes.
+            eprintln!("keeper: {}: session 0x{session_id:x} has not authenticated with {:?}; closing", c.peer, self.cfg.enforce_auth_schemes);
+            c.inner.borrow_mut().reply(xid, 0, &Err(ErrorCode::SessionClosedRequireSaslAuth), op, start);
+            self.mark_dirty(c.id);
+            return Action::Close;
+        }
         match op {
             OpCode::Auth => self.authenticate(c, xid, &req, start),
-            OpCode::Sasl => {
-                c.inner.borrow_mut().reply(xid, 0, &Ok(Response::NullToken), op, start);
-                self.mark_dirty(c.id);
-                Action::None
-            }
+            OpCode::Sasl => self.sasl_step(c, xid, &req, start),
             // ZooKeeper 3.9 refuses a check outside a multi (ZOOKEEPER-2623).
             OpCode::Check => self.refuse(c, xid, start),
             OpCode::Sync => {
@@ -176,6 +181,54 @@ impl ShardState {
         Action::Close
     }
 
+    /// Whether the connection has authenticated with a scheme the server
+    /// requires (enforce.auth.schemes), or none is required.
+    fn authenticated_enough(&self, c: &Rc<Conn>) -> bool {
+        let schemes = &self.cfg.enforce_auth_schemes;
+        schemes.is_empty() || c.inner.borrow().ids.iter().any(|id| schemes.contains(&id.scheme))
+    }
+
+    /// A step of SASL (DIGEST-MD5), answered at once as ZooKeeper does:
+    /// the server's token; once authenticated, the connection holds the
+    /// `sasl` identity (and `super`, for `superUser`). A failed step is
+    /// answered with AuthFailed (or, when SASL is required, with
+    /// SessionClosedRequireSaslAuth) and the connection closes. With no
+    /// JAAS file configured the token is null.
+    fn sasl_step(&mut self, c: &Rc<Conn>, xid: i32, req: &Request, start: Instant) -> Action {
+        let Request::Sasl { token } = req else { unreachable!("sasl decodes to Request::Sasl") };
+        self.mark_dirty(c.id);
+        let Some(users) = self.cfg.sasl_users.clone() else {
+            c.inner.borrow_mut().reply(xid, 0, &Ok(Response::SaslToken(None)), OpCode::Sasl, start);
+            return Action::None;
+        };
+        let mut inner = c.inner.borrow_mut();
+        match inner.sasl.step(token, &users, sasl_nonce) {
+            Ok(Step::Challenge(challenge)) => {
+                inner.reply(xid, 0, &Ok(Response::SaslToken(Some(challenge.into()))), OpCode::Sasl, start);
+                Action::None
+            }
+            Ok(Step::Authenticated { token, authorization_id }) => {
+                eprintln!("keeper: {}: session 0x{:x} authenticated with SASL as {authorization_id}", c.peer, inner.session_id);
+                let mut ids = inner.ids.to_vec();
+                if self.cfg.sasl_super_user.as_deref() == Some(authorization_id.as_str()) {
+                    ids.push(Id::new("super", ""));
+                }
+                ids.push(Id::new("sasl", &authorization_id));
+                inner.ids = Arc::from(ids);
+                inner.reply(xid, 0, &Ok(Response::SaslToken(Some(token.into()))), OpCode::Sasl, start);
+                Action::None
+            }
+            Err(why) => {
+                eprintln!("keeper: {}: SASL authentication failed ({why}), closing", c.peer);
+                self.counters.auth_failed += 1;
+                let required = self.cfg.enforce_auth_schemes.iter().any(|s| s == "sasl");
+                let code = if required { ErrorCode::SessionClosedRequireSaslAuth } else { ErrorCode::AuthFailed };
+                inner.reply(xid, 0, &Err(code), OpCode::Sasl, start);
+                Action::Close
+            }
+        }
+    }
+
     /// addAuth: answered at once (outside the request order), zxid 0.
     fn authenticate(&mut self, c: &Rc<Conn>, xid: i32, req: &Request, start: Instant) -> Action {
         let Request::Auth { scheme, auth } = req else { unreachable!("auth decodes to Request::Auth") };
@@ -202,4 +255,14 @@ impl ShardState {
             }
         }
     }
+}
+
+/// A fresh DIGEST-MD5 nonce: 16 random bytes, base64.
+fn sasl_nonce() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom fills the buffer it is given, of the length given.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    assert_eq!(filled, bytes.len() as isize, "the kernel gives 16 random bytes");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
