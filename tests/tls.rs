@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::ensemble::Ensemble;
+use common::raw::RawClient;
 use common::{Keeper, KillOnDrop, free_port, require, temp_dir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,8 +29,10 @@ impl Certificates {
         };
         std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n").unwrap();
         std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        // A server's certificate on the peer links serves both ends of a link.
+        std::fs::write(dir.join("quorum.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n").unwrap();
         run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=keeper-test-ca"]);
-        for (name, subject) in [("server", "/CN=localhost"), ("client", "/O=example/CN=client1")] {
+        for (name, subject) in [("server", "/CN=localhost"), ("client", "/O=example/CN=client1"), ("quorum", "/CN=keeper-peer")] {
             run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", subject]);
             run(&[
                 "x509",
@@ -277,4 +281,30 @@ fn pkcs12_stores_are_read_and_a_renewed_certificate_is_served_without_a_restart(
     let renewed = common::eventually(Duration::from_secs(10), || serves("renewed").0);
     assert!(renewed, "the renewed certificate is served without a restart:\n{}", k.log());
     assert!(k.log().contains("TLS key or trust store changed; new connections use the new one"), "{}", k.log());
+}
+
+#[test]
+fn an_ensemble_with_ssl_quorum_links_through_tls_and_refuses_plaintext_peers() {
+    let dir = temp_dir("tls-quorum");
+    let certs = Certificates::make(&dir);
+    let extra = format!("sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n", certs.path("quorum.pem"), certs.path("ca.pem"));
+    let e = Ensemble::start_each("tls-quorum", 3, &|_| extra.clone());
+    let leader = e.leader();
+    let follower = (leader + 1) % 3;
+    let mut writer = RawClient::connect(e.servers[follower].addr());
+    assert_eq!(writer.create("/over-tls", b"replicated", 0), Some(0), "a write through a follower commits over TLS links");
+    let other = (leader + 2) % 3;
+    let mut reader = RawClient::connect(e.servers[other].addr());
+    reader.sync("/over-tls");
+    assert_eq!(reader.get("/over-tls").as_deref(), Some(&b"replicated"[..]));
+    // A peer that does not speak TLS is refused.
+    {
+        use std::io::Write;
+        let mut plain = std::net::TcpStream::connect(("127.0.0.1", e.servers[other].peer_port)).unwrap();
+        let _ = plain.write_all(b"not a TLS client hello, not a keeper hello either");
+    }
+    let refused = common::eventually(Duration::from_secs(10), || {
+        e.servers[other].log().contains("refusing the peer link from 127.0.0.1") && e.servers[other].log().contains("TLS handshake")
+    });
+    assert!(refused, "{}", e.servers[other].log());
 }

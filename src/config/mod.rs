@@ -91,6 +91,8 @@ pub struct Config {
     pub plain_clients: bool,
     /// The client port's TLS settings (`ssl.*`).
     pub ssl: Ssl,
+    /// TLS on the peer links (`sslQuorum=true` with `ssl.quorum.*`).
+    pub ssl_quorum: Option<Ssl>,
     /// SASL: the JAAS file (`java.security.auth.login.config`, in zoo.cfg
     /// or as `-D` in SERVER_JVMFLAGS or JVMFLAGS) and its section
     /// (`sasl.serverconfig`, default `Server`).
@@ -185,6 +187,7 @@ impl Default for Config {
             secure_client_addr: None,
             plain_clients: true,
             ssl: Ssl::default(),
+            ssl_quorum: None,
             jaas: None,
             sasl_users: None,
             sasl_super_user: None,
@@ -276,7 +279,7 @@ pub enum ClientAuth {
 }
 
 /// The client port's TLS settings, as ZooKeeper's `ssl.*` keys give them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ssl {
     pub key_store: Option<Store>,
     pub trust_store: Option<Store>,
@@ -286,6 +289,23 @@ pub struct Ssl {
     pub enabled_protocols: Vec<String>,
     /// `ssl.ciphersuites`, by their Java (IANA) names; empty: rustls's defaults.
     pub ciphersuites: Vec<String>,
+    /// `ssl.quorum.hostnameVerification` (default true): a server's
+    /// certificate must name the host its peer dialed.
+    pub hostname_verification: bool,
+}
+
+impl Default for Ssl {
+    fn default() -> Ssl {
+        Ssl {
+            key_store: None,
+            trust_store: None,
+            client_auth: ClientAuth::default(),
+            protocol: None,
+            enabled_protocols: Vec::new(),
+            ciphersuites: Vec::new(),
+            hostname_verification: true,
+        }
+    }
 }
 
 /// `admin.serverPort`'s default, as ZooKeeper's.
@@ -364,6 +384,17 @@ const KNOWN_KEYS: &[&str] = &[
     "ssl.protocol",
     "ssl.enabledProtocols",
     "ssl.ciphersuites",
+    "sslQuorum",
+    "ssl.quorum.keyStore.location",
+    "ssl.quorum.keyStore.password",
+    "ssl.quorum.keyStore.type",
+    "ssl.quorum.trustStore.location",
+    "ssl.quorum.trustStore.password",
+    "ssl.quorum.trustStore.type",
+    "ssl.quorum.protocol",
+    "ssl.quorum.enabledProtocols",
+    "ssl.quorum.ciphersuites",
+    "ssl.quorum.hostnameVerification",
     "java.security.auth.login.config",
     "sasl.serverconfig",
     "superUser",
@@ -419,7 +450,6 @@ const IGNORED_KEYS: &[&str] = &[
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
     "serverCnxnFactory",
-    "sslQuorum",
     "portUnification",
     "electionAlg",
     "leaderServes",
@@ -451,8 +481,9 @@ impl Config {
         // None: admin.enableServer not given (the server runs if an address or port is).
         let (mut admin_enabled, mut admin_placed) = (None, false);
         let (mut secure_port, mut secure_ip): (Option<u16>, Option<IpAddr>) = (None, None);
-        // ssl.keyStore.* and ssl.trustStore.*, by "key" and "trust".
-        let mut stores: BTreeMap<&str, StoreKeys> = BTreeMap::new();
+        // ssl.keyStore.* and ssl.trustStore.* (and ssl.quorum.'s), by "key" and "trust".
+        let (mut stores, mut quorum_stores): (BTreeMap<&str, StoreKeys>, BTreeMap<&str, StoreKeys>) = Default::default();
+        let (mut ssl_quorum, mut quorum_tls) = (false, Ssl::default());
         let (mut jaas_path, mut jaas_section) = (None, "Server".to_string());
         let (mut enforce_enabled, mut enforce_schemes, mut sasl_required) = (false, Vec::new(), false);
         let mut admin = AdminServer { addr: SocketAddr::from(([0, 0, 0, 0], ADMIN_PORT_DEFAULT)), command_url: "/commands".into() };
@@ -527,27 +558,15 @@ impl Config {
                 }
                 "secureClientPort" => secure_port = Some(value.parse::<u16>().map_err(|_| bad("a port number"))?),
                 "secureClientPortAddress" => secure_ip = Some(value.parse::<IpAddr>().map_err(|_| bad("an IP address"))?),
-                k if k.starts_with("ssl.keyStore.") || k.starts_with("ssl.trustStore.") => {
-                    let (store, field) = k["ssl.".len()..].split_once('.').expect("matched a two-part key");
-                    let entry = stores.entry(if store == "keyStore" { "key" } else { "trust" }).or_default();
-                    match field {
-                        "location" => entry.location = Some(PathBuf::from(value)),
-                        "password" => entry.password = Some(value.to_string()),
-                        "type" => entry.kind = Some(value.to_ascii_uppercase()),
-                        _ => cfg.unsupported.push(k.to_string()),
-                    }
+                "sslQuorum" => ssl_quorum = parse_bool(value).ok_or_else(|| bad("true or false"))?,
+                k if TLS_KEYS.iter().any(|t| k.strip_prefix("ssl.quorum.").or_else(|| k.strip_prefix("ssl.")) == Some(t)) => {
+                    let (quorum, rest) = match k.strip_prefix("ssl.quorum.") {
+                        Some(rest) => (true, rest),
+                        None => (false, &k["ssl.".len()..]),
+                    };
+                    let (ssl, stores) = if quorum { (&mut quorum_tls, &mut quorum_stores) } else { (&mut cfg.ssl, &mut stores) };
+                    tls_key(ssl, stores, rest, value).map_err(|what| bad(&what))?;
                 }
-                "ssl.clientAuth" => {
-                    cfg.ssl.client_auth = match value.to_ascii_lowercase().as_str() {
-                        "none" => ClientAuth::None,
-                        "want" => ClientAuth::Want,
-                        "need" => ClientAuth::Need,
-                        _ => return Err(bad("none, want or need")),
-                    }
-                }
-                "ssl.protocol" => cfg.ssl.protocol = Some(value.to_string()),
-                "ssl.enabledProtocols" => cfg.ssl.enabled_protocols = split_list(value),
-                "ssl.ciphersuites" => cfg.ssl.ciphersuites = split_list(value),
                 "java.security.auth.login.config" => jaas_path = Some(PathBuf::from(value)),
                 "sasl.serverconfig" => jaas_section = value.to_string(),
                 "superUser" => cfg.sasl_super_user = Some(value.to_string()),
@@ -640,14 +659,17 @@ impl Config {
         if let Some(unknown) = cfg.enforce_auth_schemes.iter().find(|s| !["sasl", "digest", "ip", "x509"].contains(&s.as_str())) {
             return Err(ConfigError(format!("authentication scheme {unknown} (enforce.auth.schemes) is not available: keeper has digest, ip, x509 and sasl")));
         }
-        for (which, StoreKeys { location, password, kind }) in stores {
-            let key = if which == "key" { "ssl.keyStore" } else { "ssl.trustStore" };
-            let Some(location) = location else {
-                return Err(ConfigError(format!("{key}.password or .type is set but {key}.location is not")));
-            };
-            let kind = kind.unwrap_or_else(|| store_kind_of(&location));
-            let store = Store { location, password, kind };
-            if which == "key" { cfg.ssl.key_store = Some(store) } else { cfg.ssl.trust_store = Some(store) }
+        set_stores(&mut cfg.ssl, stores, "ssl.")?;
+        set_stores(&mut quorum_tls, quorum_stores, "ssl.quorum.")?;
+        if ssl_quorum {
+            if quorum_tls.key_store.is_none() || quorum_tls.trust_store.is_none() {
+                return Err(ConfigError(
+                    "sslQuorum=true needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location: every server proves itself to the others".into(),
+                ));
+            }
+            // Servers always prove themselves to each other, as in ZooKeeper.
+            quorum_tls.client_auth = ClientAuth::Need;
+            cfg.ssl_quorum = Some(quorum_tls);
         }
         if let Some(port) = secure_port {
             if cfg.ssl.key_store.is_none() {
@@ -737,6 +759,64 @@ impl Config {
 
 fn parse_timeout(v: &str) -> Option<i32> {
     v.parse::<i32>().ok().filter(|t| *t >= -1)
+}
+
+/// The TLS keys keeper reads, after `ssl.` (the client port) or `ssl.quorum.` (peer links).
+const TLS_KEYS: &[&str] = &[
+    "keyStore.location",
+    "keyStore.password",
+    "keyStore.type",
+    "trustStore.location",
+    "trustStore.password",
+    "trustStore.type",
+    "clientAuth",
+    "protocol",
+    "enabledProtocols",
+    "ciphersuites",
+    "hostnameVerification",
+];
+
+/// Sets one of [`TLS_KEYS`] (`rest`, after its prefix); `Err` names what the value should be.
+fn tls_key<'a>(ssl: &mut Ssl, stores: &mut BTreeMap<&'a str, StoreKeys>, rest: &'a str, value: &str) -> Result<(), String> {
+    match rest.split_once('.') {
+        Some((store @ ("keyStore" | "trustStore"), field)) => {
+            let entry = stores.entry(if store == "keyStore" { "key" } else { "trust" }).or_default();
+            match field {
+                "location" => entry.location = Some(PathBuf::from(value)),
+                "password" => entry.password = Some(value.to_string()),
+                _ => entry.kind = Some(value.to_ascii_uppercase()),
+            }
+        }
+        _ => match rest {
+            "clientAuth" => {
+                ssl.client_auth = match value.to_ascii_lowercase().as_str() {
+                    "none" => ClientAuth::None,
+                    "want" => ClientAuth::Want,
+                    "need" => ClientAuth::Need,
+                    _ => return Err("none, want or need".into()),
+                }
+            }
+            "protocol" => ssl.protocol = Some(value.to_string()),
+            "enabledProtocols" => ssl.enabled_protocols = split_list(value),
+            "ciphersuites" => ssl.ciphersuites = split_list(value),
+            _ => ssl.hostname_verification = parse_bool(value).ok_or("true or false")?,
+        },
+    }
+    Ok(())
+}
+
+/// Puts the stores `stores` gathered into `ssl`; `prefix` names their keys in errors.
+fn set_stores(ssl: &mut Ssl, stores: BTreeMap<&str, StoreKeys>, prefix: &str) -> Result<(), ConfigError> {
+    for (which, StoreKeys { location, password, kind }) in stores {
+        let key = if which == "key" { format!("{prefix}keyStore") } else { format!("{prefix}trustStore") };
+        let Some(location) = location else {
+            return Err(ConfigError(format!("{key}.password or .type is set but {key}.location is not")));
+        };
+        let kind = kind.unwrap_or_else(|| store_kind_of(&location));
+        let store = Store { location, password, kind };
+        if which == "key" { ssl.key_store = Some(store) } else { ssl.trust_store = Some(store) }
+    }
+    Ok(())
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -874,5 +954,21 @@ zzz=1
         assert!(Config::parse("enforce.auth.enabled=true\nenforce.auth.schemes=kerberos\n").unwrap_err().0.contains("kerberos"));
         let mut cfg = Config::parse("sessionRequireClientSASLAuth=true\n").unwrap();
         assert!(cfg.load_sasl().unwrap_err().0.contains("no JAAS file"), "required SASL needs its users");
+    }
+    #[test]
+    fn tls_keys_for_clients_and_for_peer_links() {
+        let cfg = Config::parse(
+            "secureClientPort=2281\nssl.keyStore.location=/k.p12\nssl.keyStore.password=pw\nssl.clientAuth=want\nsslQuorum=true\nssl.quorum.keyStore.location=/q.pem\nssl.quorum.trustStore.location=/t.pem\nssl.quorum.hostnameVerification=false\nssl.quorum.enabledProtocols=TLSv1.3\n",
+        )
+        .unwrap();
+        let key = cfg.ssl.key_store.as_ref().unwrap();
+        assert_eq!((key.kind.as_str(), key.password.as_deref(), cfg.ssl.client_auth), ("PKCS12", Some("pw"), ClientAuth::Want));
+        assert_eq!(cfg.secure_client_addr.map(|a| a.port()), Some(2281));
+        assert!(!cfg.plain_clients && cfg.unsupported.is_empty(), "{:?}", cfg.unsupported);
+        let quorum = cfg.ssl_quorum.as_ref().expect("sslQuorum");
+        assert_eq!((quorum.key_store.as_ref().unwrap().kind.as_str(), quorum.client_auth, quorum.hostname_verification), ("PEM", ClientAuth::Need, false));
+        assert_eq!(quorum.enabled_protocols, vec!["TLSv1.3"]);
+        assert!(Config::parse("sslQuorum=true\n").unwrap_err().0.contains("ssl.quorum.keyStore.location"));
+        assert!(Config::parse("ssl.quorum.keyStore.password=x\n").unwrap_err().0.contains("ssl.quorum.keyStore.location is not"));
     }
 }

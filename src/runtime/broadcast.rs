@@ -80,7 +80,8 @@ pub struct BroadcastSetup {
     /// The cross-shard read barrier: the last zxid handed to the shards.
     pub released: Arc<AtomicI64>,
     /// This server's peer port (an ensemble's member), listening.
-    pub peer_listener: Option<std::os::fd::OwnedFd>,
+    /// The peer port's listening socket, and TLS for the links (`sslQuorum`).
+    pub peer_listener: Option<(std::os::fd::OwnedFd, Option<crate::runtime::tls::PeerTls>)>,
 }
 
 /// The driver's I/O state.
@@ -146,7 +147,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
         out.push(tx.connect().await);
     }
     spawn_timer(mailbox.clone(), Duration::from_millis(crate::core::consensus::RAFT_TICK_MS as u64));
-    let peers = peer_listener.map(|fd| Rc::new(Peers::start(&cfg, fd, mailbox.clone(), Event::FromPeer, Event::PeerGone)));
+    let peers = peer_listener.map(|(fd, tls)| Rc::new(Peers::start(&cfg, fd, tls, mailbox.clone(), Event::FromPeer, Event::PeerGone)));
     let mut driver = Driver {
         cfg: cfg.clone(),
         log,

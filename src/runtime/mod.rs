@@ -150,7 +150,8 @@ pub fn serve(cfg: Config) -> Result<(), String> {
         .transpose()?;
     let mut admin_listener =
         cfg.admin.as_ref().map(|a| listen_http(a.addr, "the AdminServer", "admin.serverAddress, admin.serverPort", &a.command_url)).transpose()?;
-    let peer_listener = if cfg.servers.is_empty() { None } else { Some(peer::bind(&cfg)?) };
+    let peer_tls = cfg.ssl_quorum.as_ref().map(|ssl| tls::peer_configs(ssl).map_err(|e| format!("TLS for sslQuorum: {e}"))).transpose()?;
+    let peer_listener = if cfg.servers.is_empty() { None } else { Some((peer::bind(&cfg)?, peer_tls)) };
     let started = std::time::Instant::now();
     let (voters, _) = crate::core::consensus::membership(&cfg);
     let only_voter = voters == [cfg.my_id as u64];

@@ -14,19 +14,24 @@
 //! [`PEER_QUEUE_BYTES_MAX`]; past that, new messages are dropped (raft
 //! sends again what it needs, and a slow follower is bounded by raft's
 //! in-flight window). A frame that does not check closes its link.
+//!
+//! With `sslQuorum=true` every link is TLS: the dialer presents its
+//! certificate and checks the other's, and the acceptor needs one
+//! ([`crate::runtime::tls::peer_configs`]).
 
 use crate::config::{Config, ServerSpec};
 use crate::core::consensus::frame::{self, Frame, Hello};
 use crate::core::messages::PeerMessage;
 use crate::runtime::input::Input;
 use crate::runtime::notify::{Mailbox, Notify};
+use crate::runtime::tls::PeerTls;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::spawn_local;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -72,18 +77,27 @@ impl Peers {
     /// every message read to `deliver`. When an inbound link closes and
     /// its server's peer port then refuses a connection (its process is
     /// gone, not merely slow or cut off), `gone` is delivered.
-    pub fn start<E: 'static>(cfg: &Config, listener: OwnedFd, mailbox: Rc<Mailbox<E>>, deliver: fn(u64, PeerMessage) -> E, gone: fn(u64) -> E) -> Peers {
+    pub fn start<E: 'static>(
+        cfg: &Config,
+        listener: OwnedFd,
+        tls: Option<PeerTls>,
+        mailbox: Rc<Mailbox<E>>,
+        deliver: fn(u64, PeerMessage) -> E,
+        gone: fn(u64) -> E,
+    ) -> Peers {
         let me = hello(cfg);
         let mut links = HashMap::new();
         for server in cfg.servers.iter().filter(|s| s.id != cfg.my_id) {
             let out = Rc::new(Outbound::default());
             links.insert(server.id as u64, out.clone());
-            spawn_local(dial(server.clone(), me, out)).detach();
+            let connector = tls.as_ref().map(|t| futures_rustls::TlsConnector::from(t.dial.clone()));
+            spawn_local(dial(server.clone(), me, out, connector)).detach();
         }
+        let acceptor = tls.map(|t| futures_rustls::TlsAcceptor::from(t.accept));
         let inbound = Rc::new(Inbound { me, members: cfg.servers.clone(), mailbox, deliver, gone });
         // SAFETY: the descriptor is a listening TCP socket handed over whole.
         let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
-        spawn_local(accept(listener, inbound)).detach();
+        spawn_local(accept(listener, acceptor, inbound)).detach();
         Peers { links }
     }
 
@@ -121,7 +135,7 @@ fn resolve(server: &ServerSpec) -> Option<SocketAddr> {
 /// that closes within [`LINK_SHORT_LIVED`] of opening (a peer refusing it,
 /// a proxy in between cutting it) counts as a failed attempt: the backoff
 /// grows and the log says so once, not on every try.
-async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
+async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<futures_rustls::TlsConnector>) {
     let mut backoff = RECONNECT_FIRST;
     // Whether the log already said the peer cannot be reached, or that its links close at once.
     let (mut unreachable, mut flapping) = (false, false);
@@ -148,7 +162,14 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
             eprintln!("keeper: link to server {} at {} is up", server.id, server.peer_address());
         }
         let opened = std::time::Instant::now();
-        let failure = write_queued(&mut stream, &me, &out).await;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let failure = match &tls {
+            None => write_queued(&mut stream, fd, &me, &out).await,
+            Some(connector) => match tls_to(connector, &server, stream).await {
+                Ok(mut secured) => write_queued(&mut secured, fd, &me, &out).await,
+                Err(e) => e,
+            },
+        };
         if opened.elapsed() < LINK_SHORT_LIVED {
             if !flapping {
                 eprintln!("keeper: link to server {} closed as soon as it opened ({failure}); retrying with a backoff", server.id);
@@ -170,8 +191,9 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>) {
 /// follower's link to another follower is idle for as long as both
 /// follow, and that peer may have restarted since): writing into a closed
 /// link would lose the messages, so they stay queued for the next one.
-async fn write_queued(stream: &mut TcpStream, me: &Hello, out: &Outbound) -> std::io::Error {
-    if let Err(e) = stream.write_all(&frame::hello_frame(me)).await {
+async fn write_queued<S: futures_lite::AsyncWrite + Unpin>(stream: &mut S, fd: RawFd, me: &Hello, out: &Outbound) -> std::io::Error {
+    // (A TLS session holds records back until flushed.)
+    if let Err(e) = write_flushed(stream, &frame::hello_frame(me)).await {
         return e;
     }
     let mut last_write = std::time::Instant::now();
@@ -180,11 +202,11 @@ async fn write_queued(stream: &mut TcpStream, me: &Hello, out: &Outbound) -> std
             out.wake.wait().await;
             continue;
         }
-        if last_write.elapsed() >= IDLE_CHECK_AFTER && closed_by_peer(stream) {
+        if last_write.elapsed() >= IDLE_CHECK_AFTER && closed_by_peer(fd) {
             return std::io::Error::new(std::io::ErrorKind::ConnectionReset, "the peer had closed the idle link (its messages wait for the next one)");
         }
         let pending = std::mem::take(&mut *out.frames.borrow_mut());
-        if let Err(e) = stream.write_all(&pending).await {
+        if let Err(e) = write_flushed(stream, &pending).await {
             return e;
         }
         last_write = std::time::Instant::now();
@@ -192,13 +214,41 @@ async fn write_queued(stream: &mut TcpStream, me: &Hello, out: &Outbound) -> std
     }
 }
 
-/// Whether the peer closed `stream` (it never sends on a link this server
-/// dialed, so a readable end of stream means it closed it).
-fn closed_by_peer(stream: &TcpStream) -> bool {
-    use std::os::fd::AsRawFd;
+async fn write_flushed<S: futures_lite::AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+/// How long a peer has to finish a TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `handshake` within [`TLS_HANDSHAKE_TIMEOUT`].
+async fn within_handshake_timeout<T>(handshake: impl std::future::Future<Output = std::io::Result<T>>) -> std::io::Result<T> {
+    futures_lite::future::or(handshake, async {
+        glommio::timer::sleep(TLS_HANDSHAKE_TIMEOUT).await;
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the TLS handshake took too long"))
+    })
+    .await
+}
+
+/// The TLS session of a link dialed to `server`, which must present a
+/// certificate for its host (unless ssl.quorum.hostnameVerification=false).
+async fn tls_to(
+    connector: &futures_rustls::TlsConnector,
+    server: &ServerSpec,
+    stream: TcpStream,
+) -> Result<futures_rustls::client::TlsStream<TcpStream>, std::io::Error> {
+    let name = rustls_pki_types::ServerName::try_from(server.host.clone())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} is not a name TLS can check: {e}", server.host)))?;
+    within_handshake_timeout(connector.connect(name, stream)).await.map_err(|e| std::io::Error::new(e.kind(), format!("TLS handshake: {e}")))
+}
+
+/// Whether the peer closed the socket `fd` (it never sends on a link this
+/// server dialed, so a readable end of stream means it closed it).
+fn closed_by_peer(fd: RawFd) -> bool {
     let mut byte = 0u8;
     // SAFETY: a one-byte peek into a local buffer on a socket this task owns.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
     n == 0 || (n < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN))
 }
 
@@ -213,11 +263,22 @@ struct Inbound<E> {
 }
 
 /// Accepts links from the other servers.
-async fn accept<E: 'static>(listener: TcpListener, inbound: Rc<Inbound<E>>) {
+async fn accept<E: 'static>(listener: TcpListener, tls: Option<futures_rustls::TlsAcceptor>, inbound: Rc<Inbound<E>>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                spawn_local(read_link(stream, inbound.clone())).detach();
+                let peer = stream.peer_addr().map_or("an unknown address".to_string(), |a| a.to_string());
+                let (tls, inbound) = (tls.clone(), inbound.clone());
+                spawn_local(async move {
+                    match tls {
+                        None => read_link(stream, peer, inbound).await,
+                        Some(acceptor) => match within_handshake_timeout(acceptor.accept(stream)).await {
+                            Ok(secured) => read_link(secured, peer, inbound).await,
+                            Err(e) => eprintln!("keeper: refusing the peer link from {peer}: TLS handshake: {e}"),
+                        },
+                    }
+                })
+                .detach();
             }
             Err(e) => {
                 eprintln!("keeper: accepting a peer link failed: {e}");
@@ -230,8 +291,7 @@ async fn accept<E: 'static>(listener: TcpListener, inbound: Rc<Inbound<E>>) {
 /// Reads one inbound link: its hello, then messages, until it closes or a
 /// frame fails its checks. A link that closes (rather than failing a check)
 /// sends a probe after its server.
-async fn read_link<E: 'static>(mut stream: TcpStream, inbound: Rc<Inbound<E>>) {
-    let peer = stream.peer_addr().map_or("an unknown address".to_string(), |a| a.to_string());
+async fn read_link<E: 'static, S: futures_lite::AsyncRead + Unpin>(mut stream: S, peer: String, inbound: Rc<Inbound<E>>) {
     let mut input = Input::new(READ_CHUNK_BYTES);
     let mut from: Option<u64> = None;
     loop {

@@ -11,7 +11,7 @@
 use crate::config::{ClientAuth, Ssl, Store};
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
@@ -37,6 +37,83 @@ pub fn server_config(ssl: &Ssl) -> Result<Arc<ServerConfig>, String> {
     };
     let config = builder.with_single_cert(chain, key).map_err(|e| format!("the key store {}: {e}", key_store.location.display()))?;
     Ok(Arc::new(config))
+}
+
+/// TLS on the peer links (`sslQuorum=true`, `ssl.quorum.*`): each server
+/// accepts links as a TLS server that needs the dialer's certificate, and
+/// dials as a TLS client that presents its own, both from the same stores.
+#[derive(Clone)]
+pub struct PeerTls {
+    pub accept: Arc<ServerConfig>,
+    pub dial: Arc<ClientConfig>,
+}
+
+/// The peer links' TLS configurations from `ssl.quorum.*`.
+pub fn peer_configs(ssl: &Ssl) -> Result<PeerTls, String> {
+    let accept = server_config(ssl)?;
+    let key_store = ssl.key_store.as_ref().ok_or("ssl.quorum.keyStore.location is not set")?;
+    let trust_store = ssl.trust_store.as_ref().ok_or("ssl.quorum.trustStore.location is not set")?;
+    let (chain, key) = read_key_store(key_store)?;
+    let roots = Arc::new(read_trust_store(trust_store)?);
+    let provider = Arc::new(provider(&ssl.ciphersuites)?);
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| format!("the trust store {}: {e}", trust_store.location.display()))?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions(ssl)?)
+        .map_err(|e| format!("ssl.quorum.protocol, ssl.quorum.enabledProtocols and ssl.quorum.ciphersuites leave nothing to agree on: {e}"))?;
+    let builder = if ssl.hostname_verification {
+        builder.with_webpki_verifier(verifier)
+    } else {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyName(verifier)))
+    };
+    let dial = builder.with_client_auth_cert(chain, key).map_err(|e| format!("the key store {}: {e}", key_store.location.display()))?;
+    Ok(PeerTls { accept, dial: Arc::new(dial) })
+}
+
+/// A server certificate verifier that checks the chain to a trusted root
+/// but not the name (`ssl.quorum.hostnameVerification=false`).
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. })) => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// A server configuration that follows its files, as ZooKeeper's
