@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod core;
+pub mod log;
 pub mod proto;
 pub mod runtime;
 pub mod server;

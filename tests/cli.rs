@@ -80,7 +80,7 @@ fn sigterm_stops_a_standalone_server_cleanly_and_a_restart_has_its_writes() {
     assert!(status.success());
     assert!(eventually(Duration::from_secs(10), || !k.is_running()), "it exits");
     let log = k.log();
-    assert!(log.contains("SIGTERM: stopping") && log.contains("keeper: stopped"), "{log}");
+    assert!(log.contains("SIGTERM: stopping") && log.lines().any(|l| l.ends_with(" stopped")), "{log}");
     k.restart();
     let mut c = common::raw::RawClient::connect(k.addr());
     assert_eq!(c.get("/t19").as_deref(), Some(&b"v"[..]));

@@ -396,7 +396,7 @@ fn garbage_and_strangers_on_a_peer_port_close_only_their_own_link() {
         assert!(closed_by_server(stream), "{case}: the link is closed");
     }
     let log = e.servers[target].log();
-    assert!(log.contains("closing the peer link from") && log.contains("refusing the peer link from"), "each is logged:\n{log}");
+    assert!(log.contains("closing the peer link:") && log.contains("refusing the peer link:"), "each is logged:\n{log}");
     // The ensemble goes on, with the target in it.
     let mut c = connect(&e, target);
     assert_eq!(c.create("/w/after-garbage", b"after-garbage", 0), Some(0));

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 /// Top-level modules, lowest layer first.
-const LAYERS: &[&str] = &["proto", "config", "core", "storage", "runtime", "server"];
+const LAYERS: &[&str] = &["log", "proto", "config", "core", "storage", "runtime", "server"];
 
 /// Every `.rs` file under `path` (or `path` itself when it is a file).
 fn sources(path: &Path, out: &mut Vec<std::path::PathBuf>) {

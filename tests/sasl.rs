@@ -8,9 +8,9 @@
 mod common;
 
 use common::raw::RawClient;
-use common::{Keeper, KillOnDrop, four_letter, free_port, temp_dir};
+use common::{Keeper, four_letter, free_port, temp_dir};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const SERVER_JAAS: &str =
@@ -90,19 +90,8 @@ fn required_sasl_closes_sessions_that_did_not_authenticate() {
         ),
     )
     .unwrap();
-    let log = std::fs::File::create(dir.join("keeper.log")).unwrap();
-    let _server = KillOnDrop::new(
-        Command::new(env!("CARGO_BIN_EXE_keeper"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("SERVER_JVMFLAGS", format!("-Xmx1g -Djava.security.auth.login.config={}", jaas(&dir)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("keeper starts"),
-    );
-    let log = || std::fs::read_to_string(dir.join("keeper.log")).unwrap_or_default();
+    let _server = common::spawn_serve(&config, &[("SERVER_JVMFLAGS", format!("-Xmx1g -Djava.security.auth.login.config={}", jaas(&dir)))]);
+    let log = || std::fs::read_to_string(config.with_extension("log")).unwrap_or_default();
     assert!(common::eventually(Duration::from_secs(20), || four_letter(port, "srvr").contains("Mode:")), "serving:\n{}", log());
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut plain = RawClient::connect(addr);

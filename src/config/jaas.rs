@@ -11,7 +11,13 @@
 //! };
 //! ```
 
-use crate::core::sasl::SaslUsers;
+use std::collections::BTreeMap;
+
+/// Who may authenticate with SASL: the `Server` section's `user_<name>="password"` entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslUsers {
+    pub passwords: BTreeMap<String, String>,
+}
 
 /// The login module keeper serves (DIGEST-MD5).
 const DIGEST_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";

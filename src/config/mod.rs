@@ -7,7 +7,7 @@
 //! `zookeeper.` system-property prefix.
 
 pub mod ensemble;
-mod jaas;
+pub mod jaas;
 
 pub use ensemble::{Role, ServerSpec};
 
@@ -93,12 +93,15 @@ pub struct Config {
     pub ssl: Ssl,
     /// TLS on the peer links (`sslQuorum=true` with `ssl.quorum.*`).
     pub ssl_quorum: Option<Ssl>,
+    /// `keeper.logLevel`: the log filter (`info`, `debug`,
+    /// `info,keeper::runtime::peer=debug`...); `KEEPER_LOG` overrides it.
+    pub log_level: Option<String>,
     /// SASL: the JAAS file (`java.security.auth.login.config`, in zoo.cfg
     /// or as `-D` in SERVER_JVMFLAGS or JVMFLAGS) and its section
     /// (`sasl.serverconfig`, default `Server`).
     pub jaas: Option<(PathBuf, String)>,
     /// The users the JAAS section names, read at start-up ([`Config::load_sasl`]).
-    pub sasl_users: Option<Arc<crate::core::sasl::SaslUsers>>,
+    pub sasl_users: Option<Arc<jaas::SaslUsers>>,
     /// `superUser`: a SASL identity that may do anything.
     pub sasl_super_user: Option<String>,
     /// Schemes a connection must have authenticated with before any request
@@ -188,6 +191,7 @@ impl Default for Config {
             plain_clients: true,
             ssl: Ssl::default(),
             ssl_quorum: None,
+            log_level: None,
             jaas: None,
             sasl_users: None,
             sasl_super_user: None,
@@ -258,6 +262,16 @@ pub struct Store {
     /// `PEM`, `PKCS12` or `JKS`: as given, else from the file's extension
     /// (`.pem`, `.p12`/`.pfx`, `.jks`), as ZooKeeper infers it.
     pub kind: String,
+}
+
+/// The schemes beyond world, digest and ip that ACLs may name: as in
+/// ZooKeeper, only where their authentication provider exists (x509 with
+/// TLS for clients, sasl with a JAAS file, either with an `authProvider.N`
+/// naming it). See [`Config::acl_schemes`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AclSchemes {
+    pub x509: bool,
+    pub sasl: bool,
 }
 
 /// A store's keys as zoo.cfg gave them (each may be missing).
@@ -419,6 +433,7 @@ const KNOWN_KEYS: &[&str] = &[
     "keeper.shards",
     "keeper.broadcastCore",
     "keeper.retainedEntries",
+    "keeper.logLevel",
     "peerType",
     "readonlymode.enabled",
     "electionPortBindRetry",
@@ -625,6 +640,7 @@ impl Config {
                 }
                 "keeper.broadcastCore" => cfg.shared_broadcast = parse_broadcast_core(value).ok_or_else(|| bad("shared or dedicated"))?,
                 "keeper.retainedEntries" => cfg.retained_entries = num("a number of raft entries")?,
+                "keeper.logLevel" => cfg.log_level = Some(value.to_string()),
                 k if k.starts_with("server.") => {
                     let spec = ensemble::parse_server(k, value, line_no).map_err(|why| ConfigError(format!("line {line_no}: invalid {key}: {why}")))?;
                     ensemble::add_server(&mut cfg.servers, spec)?;
@@ -706,8 +722,8 @@ impl Config {
     /// The ACL schemes this server has providers for, beyond world,
     /// digest and ip: x509 with TLS for clients, sasl with a JAAS file, and
     /// either when an `authProvider.N` names it (as in ZooKeeper).
-    pub fn acl_schemes(&self) -> crate::core::acl::Schemes {
-        crate::core::acl::Schemes {
+    pub fn acl_schemes(&self) -> AclSchemes {
+        AclSchemes {
             x509: self.secure_client_addr.is_some() || self.auth_providers.contains(&"x509"),
             sasl: self.jaas.is_some() || self.auth_providers.contains(&"sasl"),
         }
@@ -943,7 +959,7 @@ zzz=1
         assert_eq!(cfg.enforce_auth_schemes, vec!["sasl"]);
         assert_eq!(cfg.jaas, Some((PathBuf::from("/etc/jaas.conf"), "Server".to_string())));
         assert_eq!(cfg.sasl_super_user.as_deref(), Some("admin"));
-        assert_eq!(cfg.acl_schemes(), crate::core::acl::Schemes { x509: false, sasl: true });
+        assert_eq!(cfg.acl_schemes(), AclSchemes { x509: false, sasl: true });
         let cfg = Config::parse(
             "enforce.auth.enabled=true\nenforce.auth.schemes=digest, sasl\nauthProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n",
         )

@@ -48,14 +48,8 @@ pub fn check(acl: &[Acl], perm: i32, ids: &[Id]) -> Result<(), ErrorCode> {
     if allowed(acl, perm, ids) { Ok(()) } else { Err(ErrorCode::NoAuth) }
 }
 
-/// The schemes beyond world, digest and ip that ACLs may name: as in
-/// ZooKeeper, only where their authentication provider exists (x509 with
-/// TLS for clients, sasl with a JAAS file, either with an `authProvider.N` naming it).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Schemes {
-    pub x509: bool,
-    pub sasl: bool,
-}
+/// The schemes beyond world, digest and ip that ACLs may name.
+pub use crate::config::AclSchemes as Schemes;
 
 /// Validates a requested ACL and expands `auth` entries (ZooKeeper's fixupACL).
 /// Duplicates are removed first, keeping the first occurrence.

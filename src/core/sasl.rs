@@ -8,6 +8,7 @@
 //! the client named another) becomes the connection's `sasl` identity.
 //! Kerberos (GSSAPI) is not supported.
 
+pub use crate::config::jaas::SaslUsers;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
 
@@ -15,12 +16,6 @@ use std::collections::BTreeMap;
 pub const REALM: &str = "zk-sasl-md5";
 /// The digest-uri clients must name: ZooKeeper's protocol and server name.
 const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
-
-/// Who may authenticate: the `Server` section's `user_<name>="password"` entries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SaslUsers {
-    pub passwords: BTreeMap<String, String>,
-}
 
 /// One connection's DIGEST-MD5 exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -233,7 +233,7 @@ pub async fn run_broadcast(setup: BroadcastSetup) {
             driver.finish_stop(seq.may_stop()).await;
         }
         if driver.exit_at.is_some_and(|at| Instant::now() >= at) && !driver.persisting {
-            eprintln!("keeper: stopped");
+            tracing::info!("stopped");
             std::process::exit(0);
         }
     }
@@ -257,10 +257,10 @@ impl Driver {
     /// passed on. Everything acknowledged is durable (no persist runs).
     async fn finish_stop(&mut self, clean: bool) {
         if clean {
-            eprintln!("keeper: stopping: every client's request answered, the log synced");
+            tracing::info!("stopping: every client's request answered, the log synced");
         } else {
-            eprintln!(
-                "keeper: stopping after {} s although some clients still wait for answers (they reconnect elsewhere); the log is synced",
+            tracing::info!(
+                "stopping after {} s although some clients still wait for answers (they reconnect elsewhere); the log is synced",
                 STOP_DEADLINE.as_secs()
             );
         }
@@ -300,7 +300,7 @@ impl Driver {
             PeerMessage::Raft(wire)
                 if wire.snapshot.as_ref().is_some_and(|s| self.receiver.file_for(LogPosition { index: s.index, term: s.term }).is_none()) =>
             {
-                eprintln!("keeper: dropping server {from}'s snapshot message: its file did not arrive whole");
+                tracing::warn!("dropping server {from}'s snapshot message: its file did not arrive whole");
             }
             msg => seq.on_peer(from, msg, now),
         }
@@ -464,6 +464,6 @@ impl Driver {
 /// Storage failed under an acknowledged-write guarantee: stop now. Every
 /// acknowledged write is already durable; a restart recovers them.
 fn fatal(why: &str) -> ! {
-    eprintln!("keeper: FATAL: {why}; stopping so that no unlogged write is ever acknowledged");
+    tracing::error!("FATAL: {why}; stopping so that no unlogged write is ever acknowledged");
     std::process::exit(2);
 }

@@ -84,7 +84,7 @@ fn listen_http(addr: SocketAddr, what: &str, keys: &str, url: &str) -> Result<Ow
     let fd = bound_socket(addr, false)
         .and_then(|s| listening(s, http::CONNECTIONS_MAX as i32))
         .map_err(|e| format!("cannot listen on {addr} for {what} ({keys}): {e}"))?;
-    eprintln!("keeper: {what} on http://{addr}{url}");
+    tracing::info!("{what} on http://{addr}{url}");
     Ok(fd)
 }
 
@@ -105,8 +105,8 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<OwnedFd>, String> {
             Ok(probe) => break drop(probe),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && std::time::Instant::now() < deadline => {
                 if !said {
-                    eprintln!(
-                        "keeper: client port {addr} is in use; retrying for up to {} s (a server that just stopped may still hold it; another one running there will not let go)",
+                    tracing::info!(
+                        "client port {addr} is in use; retrying for up to {} s (a server that just stopped may still hold it; another one running there will not let go)",
                         PORT_WAIT.as_secs()
                     );
                     said = true;
@@ -157,8 +157,8 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let only_voter = voters == [cfg.my_id as u64];
     let (tree, recovered) = recovery::recover(&snap_dir, &log_dir, cfg.segment_bytes, only_voter)?;
     let from = recovered.snapshot.as_ref().map_or("an empty tree".to_string(), |s| format!("snapshot {}", s.path.display()));
-    eprintln!(
-        "keeper: recovered {} nodes (as srvr counts them) and {} sessions (zxid {}) from {from}, {} legacy transactions and {} raft entries (applied up to index {}) in {} ms",
+    tracing::info!(
+        "recovered {} nodes (as srvr counts them) and {} sessions (zxid {}) from {from}, {} legacy transactions and {} raft entries (applied up to index {}) in {} ms",
         tree.reported_node_count(),
         tree.sessions().len(),
         tree.last_zxid(),
@@ -242,7 +242,7 @@ pub fn serve(cfg: Config) -> Result<(), String> {
     let broadcast_core = if cfg.shared_broadcast { "the broadcast loop on shard 0's core" } else { "a broadcast core" };
     let addrs: Vec<String> =
         [cfg.plain_clients.then(|| cfg.client_addr.to_string()), cfg.secure_client_addr.map(|a| format!("{a} (TLS)"))].into_iter().flatten().collect();
-    eprintln!("keeper: serving on {} with {} shard core(s) and {broadcast_core} (cpus {:?})", addrs.join(" and "), cfg.shards, cpus);
+    tracing::info!("serving on {} with {} shard core(s) and {broadcast_core} (cpus {:?})", addrs.join(" and "), cfg.shards, cpus);
     sd_notify::notify("READY=1");
     for h in handles {
         h.join().map_err(|e| format!("a core failed: {e}"))?;

@@ -109,13 +109,13 @@ impl Peers {
     /// Queues a message for server `to`.
     pub fn send(&self, to: u64, msg: &PeerMessage) {
         let Some(out) = self.links.get(&to) else {
-            return eprintln!("keeper: no link to server {to}, which is not in the configuration");
+            return tracing::warn!("no link to server {to}, which is not in the configuration");
         };
         let frame = frame::message_frame(msg);
         let mut frames = out.frames.borrow_mut();
         if frames.len() + frame.len() > PEER_QUEUE_BYTES_MAX {
             if out.dropped.get() == 0 {
-                eprintln!("keeper: more than {PEER_QUEUE_BYTES_MAX} bytes queued for server {to}; dropping messages until it catches up");
+                tracing::warn!("more than {PEER_QUEUE_BYTES_MAX} bytes queued for server {to}; dropping messages until it catches up");
             }
             out.dropped.set(out.dropped.get() + 1);
             return;
@@ -148,7 +148,7 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<futu
             Ok(s) => s,
             Err(e) => {
                 if !unreachable {
-                    eprintln!("keeper: cannot reach server {} at {}: {e}; retrying", server.id, server.peer_address());
+                    tracing::warn!("cannot reach server {} at {}: {e}; retrying", server.id, server.peer_address());
                     unreachable = true;
                 }
                 glommio::timer::sleep(backoff).await;
@@ -159,7 +159,7 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<futu
         let _ = stream.set_nodelay(true);
         unreachable = false;
         if !flapping {
-            eprintln!("keeper: link to server {} at {} is up", server.id, server.peer_address());
+            tracing::info!("link to server {} at {} is up", server.id, server.peer_address());
         }
         let opened = std::time::Instant::now();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
@@ -172,13 +172,13 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<futu
         };
         if opened.elapsed() < LINK_SHORT_LIVED {
             if !flapping {
-                eprintln!("keeper: link to server {} closed as soon as it opened ({failure}); retrying with a backoff", server.id);
+                tracing::warn!("link to server {} closed as soon as it opened ({failure}); retrying with a backoff", server.id);
                 flapping = true;
             }
             glommio::timer::sleep(backoff).await;
             backoff = (backoff * 2).min(RECONNECT_MAX);
         } else {
-            eprintln!("keeper: link to server {} failed: {failure}; reconnecting", server.id);
+            tracing::warn!("link to server {} failed: {failure}; reconnecting", server.id);
             backoff = RECONNECT_FIRST;
             flapping = false;
         }
@@ -274,14 +274,14 @@ async fn accept<E: 'static>(listener: TcpListener, tls: Option<futures_rustls::T
                         None => read_link(stream, peer, inbound).await,
                         Some(acceptor) => match within_handshake_timeout(acceptor.accept(stream)).await {
                             Ok(secured) => read_link(secured, peer, inbound).await,
-                            Err(e) => eprintln!("keeper: refusing the peer link from {peer}: TLS handshake: {e}"),
+                            Err(e) => tracing::warn!(peer = %peer, "refusing the peer link: TLS handshake: {e}"),
                         },
                     }
                 })
                 .detach();
             }
             Err(e) => {
-                eprintln!("keeper: accepting a peer link failed: {e}");
+                tracing::warn!("accepting a peer link failed: {e}");
                 glommio::timer::sleep(RECONNECT_FIRST).await;
             }
         }
@@ -299,19 +299,19 @@ async fn read_link<E: 'static, S: futures_lite::AsyncRead + Unpin>(mut stream: S
             let (frame, used) = match frame::decode(input.filled()) {
                 Ok(Some(decoded)) => decoded,
                 Ok(None) => break,
-                Err(e) => return eprintln!("keeper: closing the peer link from {peer}: {}", e.0),
+                Err(e) => return tracing::warn!(peer = %peer, "closing the peer link: {}", e.0),
             };
             input.consume(used);
             match (frame, from) {
                 (Frame::Hello(h), None) => {
                     if let Err(why) = check_hello(&h, &inbound.me, &inbound.members) {
-                        return eprintln!("keeper: refusing the peer link from {peer}: {why}");
+                        return tracing::warn!(peer = %peer, "refusing the peer link: {why}");
                     }
                     from = Some(h.server_id);
                 }
                 (Frame::Message(msg), Some(id)) => inbound.mailbox.push((inbound.deliver)(id, msg)).await,
-                (Frame::Hello(_), Some(_)) => return eprintln!("keeper: closing the peer link from {peer}: a second hello"),
-                (Frame::Message(_), None) => return eprintln!("keeper: closing the peer link from {peer}: a message before its hello"),
+                (Frame::Hello(_), Some(_)) => return tracing::warn!(peer = %peer, "closing the peer link: a second hello"),
+                (Frame::Message(_), None) => return tracing::warn!(peer = %peer, "closing the peer link: a message before its hello"),
             }
         }
         match stream.read(input.spare()).await {
@@ -333,7 +333,7 @@ async fn probe<E: 'static>(server: &ServerSpec, inbound: &Inbound<E>) {
         let Some(addr) = resolve(server) else { return };
         match TcpStream::connect_timeout(addr, PROBE_TIMEOUT).await {
             Err(glommio::GlommioError::IoError(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                eprintln!("keeper: server {}'s peer port {addr} refuses connections: its process is gone", server.id);
+                tracing::info!("server {}'s peer port {addr} refuses connections: its process is gone", server.id);
                 return inbound.mailbox.push((inbound.gone)(server.id as u64)).await;
             }
             Err(_) => return,
@@ -365,8 +365,8 @@ pub fn bind(cfg: &Config) -> Result<OwnedFd, String> {
         match std::net::TcpListener::bind(addr) {
             Ok(listener) => return Ok(OwnedFd::from(listener)),
             Err(e) if cfg.election_port_bind_retry == 0 || attempt < cfg.election_port_bind_retry => {
-                eprintln!(
-                    "keeper: cannot bind the peer port {addr} ({e}); retrying in 1 s (attempt {attempt}, electionPortBindRetry={})",
+                tracing::info!(
+                    "cannot bind the peer port {addr} ({e}); retrying in 1 s (attempt {attempt}, electionPortBindRetry={})",
                     cfg.election_port_bind_retry
                 );
                 std::thread::sleep(Duration::from_secs(1));

@@ -11,7 +11,7 @@ pub fn notify(state: &str) {
     let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return };
     let sent = address(&target).and_then(|addr| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &addr));
     if let Err(e) = sent {
-        eprintln!("keeper: warning: cannot tell systemd {state:?} through NOTIFY_SOCKET={}: {e}", target.to_string_lossy());
+        tracing::warn!("cannot tell systemd {state:?} through NOTIFY_SOCKET={}: {e}", target.to_string_lossy());
     }
 }
 

@@ -99,9 +99,9 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
         if writer.as_ref().is_some_and(|w| w.is_finished()) {
             let (result, nodes, started) = writer.take().expect("checked above").join().expect("the snapshot writer does not panic");
             match result {
-                Ok(file) => eprintln!("keeper: wrote snapshot {} ({nodes} nodes) in {} ms", file.path.display(), started.elapsed().as_millis()),
-                Err(e) => eprintln!(
-                    "keeper: ERROR: writing a snapshot in {} failed: {e}; the log still holds everything, retrying after {} more transactions",
+                Ok(file) => tracing::info!("wrote snapshot {} ({nodes} nodes) in {} ms", file.path.display(), started.elapsed().as_millis()),
+                Err(e) => tracing::error!(
+                    "writing a snapshot in {} failed: {e}; the log still holds everything, retrying after {} more transactions",
                     snap_dir.display(),
                     threshold
                 ),
@@ -117,8 +117,8 @@ fn run(cfg: Arc<Config>, mut tree: DataTree, snap_dir: PathBuf, log_dir: PathBuf
         {
             last_purge = Instant::now();
             match purge::purge(&snap_dir, &log_dir, cfg.snap_retain_count as usize) {
-                Ok(p) => eprintln!("keeper: autopurge removed {} snapshots and {} log segments", p.snapshots.len(), p.segments.len()),
-                Err(e) => eprintln!("keeper: ERROR: autopurge failed: {e}"),
+                Ok(p) => tracing::info!("autopurge removed {} snapshots and {} log segments", p.snapshots.len(), p.segments.len()),
+                Err(e) => tracing::error!("autopurge failed: {e}"),
             }
         }
     }

@@ -40,10 +40,10 @@ pub fn watch_signals() -> Result<(), String> {
                 }
                 let name = if signal == libc::SIGTERM { "SIGTERM" } else { "SIGINT" };
                 if ASKED.swap(true, Ordering::Relaxed) {
-                    eprintln!("keeper: {name} again: stopping now");
+                    tracing::info!("{name} again: stopping now");
                     std::process::exit(1);
                 }
-                eprintln!("keeper: {name}: stopping (handing over leadership, answering what is in flight); send it again to stop at once");
+                tracing::info!("{name}: stopping (handing over leadership, answering what is in flight); send it again to stop at once");
                 super::sd_notify::notify("STOPPING=1");
             }
         })

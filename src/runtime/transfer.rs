@@ -40,7 +40,7 @@ pub async fn send(tree: DataTree, position: LogPosition, to: u64, message: PeerM
     let file = match written {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("keeper: writing a snapshot for server {to} failed: {e}");
+            tracing::warn!("writing a snapshot for server {to} failed: {e}");
             return false;
         }
     };
@@ -48,7 +48,7 @@ pub async fn send(tree: DataTree, position: LogPosition, to: u64, message: PeerM
     let len = match std::fs::metadata(&path) {
         Ok(m) => m.len(),
         Err(e) => {
-            eprintln!("keeper: reading the size of {}: {e}", path.display());
+            tracing::warn!("reading the size of {}: {e}", path.display());
             return false;
         }
     };
@@ -62,7 +62,7 @@ pub async fn send(tree: DataTree, position: LogPosition, to: u64, message: PeerM
         let data = match chunk {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("keeper: reading {} for server {to}: {e}", file.path.display());
+                tracing::warn!("reading {} for server {to}: {e}", file.path.display());
                 return false;
             }
         };
@@ -75,7 +75,7 @@ pub async fn send(tree: DataTree, position: LogPosition, to: u64, message: PeerM
         }
     }
     peers.send(to, &message);
-    eprintln!("keeper: sent server {to} the snapshot at index {} ({len} bytes)", position.index);
+    tracing::info!("sent server {to} the snapshot at index {} ({len} bytes)", position.index);
     true
 }
 
@@ -110,17 +110,17 @@ impl Receiver {
             let tmp = snap_dir.join(format!("snapshot.{zxid:016x}.tmp"));
             match File::create(&tmp) {
                 Ok(file) => self.incoming = Some(Incoming { position, zxid, tmp, file, next: 0 }),
-                Err(e) => return eprintln!("keeper: cannot create {}: {e}", tmp.display()),
+                Err(e) => return tracing::warn!("cannot create {}: {e}", tmp.display()),
             }
         }
         let Some(inc) = self.incoming.as_mut().filter(|i| i.next == offset && i.zxid == zxid && i.position == position) else {
             if self.incoming.take().is_some() {
-                eprintln!("keeper: a snapshot piece came out of order (offset {offset}); dropping the transfer");
+                tracing::warn!("a snapshot piece came out of order (offset {offset}); dropping the transfer");
             }
             return;
         };
         if let Err(e) = inc.file.write_all(data) {
-            eprintln!("keeper: writing {}: {e}; dropping the transfer", inc.tmp.display());
+            tracing::warn!("writing {}: {e}; dropping the transfer", inc.tmp.display());
             self.incoming = None;
             return;
         }
@@ -129,7 +129,7 @@ impl Receiver {
             let inc = self.incoming.take().expect("present above");
             match finish(inc.file, &inc.tmp, snap_dir, zxid) {
                 Ok(path) => self.received = Some((inc.position, path, zxid)),
-                Err(e) => eprintln!("keeper: keeping the received snapshot failed: {e}"),
+                Err(e) => tracing::warn!("keeping the received snapshot failed: {e}"),
             }
         }
     }

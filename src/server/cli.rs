@@ -161,18 +161,19 @@ fn serve(config: Option<PathBuf>, shards: Option<u16>, broadcast_core: Option<St
     if let Some(shared) = shared_broadcast {
         cfg.shared_broadcast = shared;
     }
+    crate::log::init(&crate::log::filter(cfg.log_level.as_deref()))?;
     for unknown in &cfg.unknown {
-        eprintln!("keeper: warning: {unknown}; it has no effect");
+        tracing::warn!("{unknown}; it has no effect");
     }
     if !cfg.unsupported.is_empty() {
-        eprintln!("keeper: warning: these config keys are not supported and have no effect: {}", cfg.unsupported.join(", "));
+        tracing::warn!("these config keys are not supported and have no effect: {}", cfg.unsupported.join(", "));
     }
     if !cfg.force_sync {
-        eprintln!("keeper: warning: forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only");
+        tracing::warn!("forceSync=no: writes are acknowledged before they are durable; use this for benchmarks only");
     }
     if !cfg.servers.is_empty() {
         let members: Vec<String> = cfg.servers.iter().map(|s| format!("{}={} ({})", s.id, s.peer_address(), s.role.name())).collect();
-        eprintln!("keeper: server {} of an ensemble of {}", cfg.my_id, members.join(", "));
+        tracing::info!("server {} of an ensemble of {}", cfg.my_id, members.join(", "));
     }
     crate::runtime::serve(cfg)
 }

@@ -94,7 +94,7 @@ pub fn recover(snap_dir: &Path, log_dir: &Path, segment_bytes: usize, only_voter
         }
     }
     for why in &skipped {
-        eprintln!("keeper: warning: {why}; trying an older state");
+        tracing::warn!("{why}; trying an older state");
     }
     let (mut tree, base, snapshot) = match chosen {
         Some((tree, position, file)) => (tree, position, Some(file)),

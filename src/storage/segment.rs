@@ -120,7 +120,7 @@ pub fn read_records_in(
                 if let Some(valid_at) = find_valid_record_after(seg.format, bytes, off, last) {
                     return Err(corrupt(off, format!("{why}, but a valid record follows at offset {valid_at}")));
                 }
-                eprintln!("keeper: transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder", seg.path.display());
+                tracing::warn!("transaction log {}: torn tail at offset {off} ({why}); truncating the unacknowledged remainder", seg.path.display());
                 return Ok((off, last, true));
             }
         }
@@ -212,7 +212,7 @@ pub fn remove_unborn(segments: &mut Vec<SegmentFile>) -> Result<(), LogError> {
     if head.len() == SEGMENT_HEADER_LEN && head.iter().any(|b| *b != 0) {
         return Ok(());
     }
-    eprintln!("keeper: removing {}: its creation never completed (no header), so it holds no record", last.path.display());
+    tracing::info!("removing {}: its creation never completed (no header), so it holds no record", last.path.display());
     std::fs::remove_file(&last.path).map_err(io_err(format!("removing {}", last.path.display())))?;
     segments.pop();
     Ok(())

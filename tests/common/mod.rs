@@ -194,6 +194,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Starts `keeper serve --config <config>` with `env` added, its output in
+/// `<config>.log`; stopped when the handle drops. (For configs the
+/// [`Keeper`] harness does not write: no plaintext client port, say.)
+pub fn spawn_serve(config: &Path, env: &[(&str, String)]) -> KillOnDrop {
+    let log = std::fs::File::create(config.with_extension("log")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
+    cmd.args(["serve", "--config"]).arg(config).stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    KillOnDrop::new(cmd.spawn().expect("keeper starts"))
+}
+
 /// Runs `keeper serve --config <config>` expecting it to exit by itself:
 /// its exit status and output, or `None` (after killing it) if it was
 /// still running at the deadline.

@@ -388,8 +388,8 @@ impl Sequencer {
         }
         let next_reap_ms = now.mono_ms + cfg.container_check_interval_ms as i64;
         if started_empty {
-            eprintln!(
-                "keeper: server {my_id} starts with no data: until it has caught up with a leader it votes only after listening for an election timeout, and only for a candidate as far along as anything it has seen"
+            tracing::info!(
+                "server {my_id} starts with no data: until it has caught up with a leader it votes only after listening for an election timeout, and only for a candidate as far along as anything it has seen"
             );
         }
         Sequencer {
@@ -493,8 +493,8 @@ impl Sequencer {
             return;
         }
         if mode == ServeMode::ReadOnly {
-            eprintln!(
-                "keeper: server {} has had no leader for {} ms: serving clients that accept a read-only server (readonlymode.enabled)",
+            tracing::info!(
+                "server {} has had no leader for {} ms: serving clients that accept a read-only server (readonlymode.enabled)",
                 self.my_id,
                 self.now.mono_ms - self.no_leader_since_ms
             );
@@ -517,7 +517,7 @@ impl Sequencer {
         let prs = self.raft.raft.prs();
         let best = voters.iter().copied().filter(|&id| id != self.my_id).max_by_key(|&id| prs.get(id).map_or(0, |p| p.matched));
         if let Some(to) = best {
-            eprintln!("keeper: server {} is stopping: handing leadership to server {to}", self.my_id);
+            tracing::info!("server {} is stopping: handing leadership to server {to}", self.my_id);
             self.handover_to = Some(to);
             self.handed_over = true;
             for id in voters.iter().chain(&learners).copied().filter(|&id| id != self.my_id) {
@@ -592,8 +592,8 @@ impl Sequencer {
         assert!(now.mono_ms >= self.now.mono_ms, "monotonic time never goes back: {} after {}", now.mono_ms, self.now.mono_ms);
         let jump = (now.wall_ms - now.mono_ms) - (self.now.wall_ms - self.now.mono_ms);
         if jump.abs() >= WALL_CLOCK_JUMP_MS {
-            eprintln!(
-                "keeper: server {}: the wall clock jumped {jump:+} ms against the monotonic clock; session expiry and raft's timers follow the monotonic clock and are unaffected, transaction times and TTL expiry follow the wall clock",
+            tracing::info!(
+                "server {}: the wall clock jumped {jump:+} ms against the monotonic clock; session expiry and raft's timers follow the monotonic clock and are unaffected, transaction times and TTL expiry follow the wall clock",
                 self.my_id
             );
         }
@@ -643,7 +643,7 @@ impl Sequencer {
     pub fn peer_gone(&mut self, id: u64, now: Clock) {
         self.advance(now);
         if self.role == StateRole::Follower && self.leader == id && self.raft.raft.promotable() && !self.catching_up && self.snapshot_applied_in_raft() {
-            eprintln!("keeper: server {} stands for election at its next tick: its leader, server {id}, is gone", self.my_id);
+            tracing::info!("server {} stands for election at its next tick: its leader, server {id}, is gone", self.my_id);
             let raft = &mut self.raft.raft;
             raft.election_elapsed = raft.election_elapsed.max(raft.randomized_election_timeout() - 1).max(raft.election_timeout());
         }
@@ -694,7 +694,7 @@ impl Sequencer {
         if let Some(progress) = self.raft.raft.mut_prs().get_mut(from)
             && progress.matched > 0
         {
-            eprintln!("keeper: server {from} started empty; sending it the log from the start");
+            tracing::info!("server {from} started empty; sending it the log from the start");
             progress.matched = 0;
             // A snapshot in flight went to the process that is gone: probe
             // from the start rather than from after that snapshot.
@@ -707,8 +707,8 @@ impl Sequencer {
     fn step_raft(&mut self, from: u64, wire: &WireMessage) {
         let mut msg = match wire.to_raft() {
             Ok(m) if m.from == from && m.to == self.my_id => m,
-            Ok(m) => return eprintln!("keeper: dropping a raft message from server {from} that says it is from {} to {}", m.from, m.to),
-            Err(e) => return eprintln!("keeper: dropping a raft message from server {from}: {}", e.0),
+            Ok(m) => return tracing::warn!("dropping a raft message from server {from} that says it is from {} to {}", m.from, m.to),
+            Err(e) => return tracing::warn!("dropping a raft message from server {from}: {}", e.0),
         };
         let votes = matches!(msg.msg_type, MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
         if self.catching_up {
@@ -724,7 +724,7 @@ impl Sequencer {
             msg.commit = last;
         }
         if let Err(e) = self.raft.step(msg) {
-            eprintln!("keeper: raft refused a message from server {from}: {e}");
+            tracing::warn!("raft refused a message from server {from}: {e}");
         }
     }
 
@@ -755,7 +755,7 @@ impl Sequencer {
         }
         for id in self.sessions.expire(self.now.mono_ms) {
             self.stats.sessions_expired += 1;
-            eprintln!("keeper: expiring session 0x{id:x}, timeout of {} ms exceeded", self.sessions.timeout_of(id).unwrap_or(0));
+            tracing::info!("expiring session 0x{id:x}, timeout of {} ms exceeded", self.sessions.timeout_of(id).unwrap_or(0));
             let prepared = crate::core::prep::prep_close_session(&self.tree, &self.outstanding, id);
             self.propose(id, 0, prepared, None);
         }
@@ -825,7 +825,7 @@ impl Sequencer {
                 let meta = m.mut_snapshot().mut_metadata();
                 (meta.index, meta.term) = (self.applied, term);
                 let position = LogPosition { index: self.applied, term };
-                eprintln!("keeper: server {} is behind what this leader keeps: sending it a snapshot at index {}", m.to, position.index);
+                tracing::info!("server {} is behind what this leader keeps: sending it a snapshot at index {}", m.to, position.index);
                 let message = PeerMessage::Raft(Box::new(WireMessage::from(&m)));
                 self.out.send_snapshots.push(SnapshotSend { to: m.to, tree: self.tree.clone(), position, message });
                 continue;
@@ -863,7 +863,7 @@ impl Sequencer {
     pub fn snapshot_installed(&mut self, tree: DataTree) {
         let position = self.installing.take().expect("an install was asked for");
         assert_eq!(self.applied, position.index, "the snapshot is where raft moved this server");
-        eprintln!("keeper: server {} installed a snapshot at index {} (zxid {})", self.my_id, position.index, tree.last_zxid());
+        tracing::info!("server {} installed a snapshot at index {} (zxid {})", self.my_id, position.index, tree.last_zxid());
         self.tree = tree;
         self.outstanding.clear();
         self.proposed.clear();
@@ -884,7 +884,7 @@ impl Sequencer {
             if !rd.snapshot().is_empty() {
                 let meta = rd.snapshot().get_metadata();
                 let position = LogPosition { index: meta.index, term: meta.term };
-                eprintln!("keeper: server {} takes a snapshot from its leader at index {}", self.my_id, position.index);
+                tracing::info!("server {} takes a snapshot from its leader at index {}", self.my_id, position.index);
                 self.raft.mut_store().apply_snapshot(position.index, position.term);
                 self.applied = position.index;
                 self.installing = Some(position);
@@ -942,15 +942,15 @@ impl Sequencer {
         self.leader = leader;
         let term = self.raft.raft.term;
         if role == StateRole::Leader && !was_leader {
-            eprintln!("keeper: server {} leads term {term}", self.my_id);
+            tracing::info!("server {} leads term {term}", self.my_id);
             assert!(term <= u32::MAX as u64, "the zxid epoch is the raft term");
             self.lead_from = Some(self.raft.raft.raft_log.last_index());
             self.prepared = Zxid::new(term as u32, 0);
             self.leading = Some(reports::Leadership::new(self.now.mono_ms));
         } else if leader != old_leader {
             match leader {
-                0 => eprintln!("keeper: server {} has no leader in term {term} ({role:?})", self.my_id),
-                l => eprintln!("keeper: server {} follows server {l} in term {term}", self.my_id),
+                0 => tracing::info!("server {} has no leader in term {term} ({role:?})", self.my_id),
+                l => tracing::info!("server {} follows server {l} in term {term}", self.my_id),
             }
         }
         if was_leader && role != StateRole::Leader {
@@ -963,7 +963,7 @@ impl Sequencer {
             if self.handover_to.take() == Some(leader) {
                 // Handed over on purpose: every write sent to the old leader
                 // is in its log (the new one had all of it) or passed on.
-                eprintln!("keeper: server {leader} took over as planned; {} replies still to come are kept", self.origins.len());
+                tracing::info!("server {leader} took over as planned; {} replies still to come are kept", self.origins.len());
                 // The old leader dropped the ReadIndex requests it had: ask the new one.
                 let mut tokens: Vec<u64> = self.syncs.keys().copied().collect();
                 tokens.sort_unstable();
@@ -1077,7 +1077,7 @@ impl Sequencer {
         }
         self.outstanding.trim(self.tree.last_zxid());
         if self.catching_up && self.applied > 0 && self.leader != 0 && self.applied >= self.raft.raft.raft_log.committed {
-            eprintln!("keeper: server {} has caught up with its leader (index {}); it votes again", self.my_id, self.applied);
+            tracing::info!("server {} has caught up with its leader (index {}); it votes again", self.my_id, self.applied);
             self.catching_up = false;
         }
         if self.lead_from.is_some_and(|from| self.applied >= from) {

@@ -107,14 +107,14 @@ impl Sequencer {
             return self.hold_or_pass_on(from, PeerMessage::Forward { server, session_id, cxid, op, request: request.to_vec(), ids, malformed });
         }
         let Some(opcode) = OpCode::from_i32(op) else {
-            return eprintln!("keeper: server {from} forwarded an unknown opcode {op}");
+            return tracing::warn!("server {from} forwarded an unknown opcode {op}");
         };
         let req = if malformed {
             Request::Malformed
         } else {
             match request::decode(bytes::Bytes::copy_from_slice(request)) {
                 Ok((header, Ok((decoded_op, req)))) if header.xid == cxid && decoded_op == opcode => req,
-                _ => return eprintln!("keeper: server {from} forwarded a write that does not decode (session 0x{session_id:x}, cxid {cxid})"),
+                _ => return tracing::warn!("server {from} forwarded a write that does not decode (session 0x{session_id:x}, cxid {cxid})"),
             }
         };
         let ids: Vec<Id> = ids.into_iter().map(|(scheme, id)| Id::new(&scheme, &id)).collect();
@@ -164,7 +164,7 @@ impl Sequencer {
         if let Err(e) = self.raft.propose(Vec::new(), bytes) {
             // raft dropped it (it stepped down within this call): the client
             // reconnects and retries, as after any leader change.
-            eprintln!("keeper: raft dropped a proposal of session 0x{session_id:x} ({e}); closing its connection");
+            tracing::warn!("raft dropped a proposal of session 0x{session_id:x} ({e}); closing its connection");
             if let Some(origin) = origin {
                 self.replies.push_back((0, Entry::Evict { origin }));
             }
@@ -189,7 +189,7 @@ impl Sequencer {
     pub(super) fn connect(&mut self, origin: Origin, info: ConnectInfo) {
         let applied = self.tree.last_zxid();
         if info.last_zxid_seen > applied.raw() {
-            eprintln!("keeper: refusing session request: client has seen zxid 0x{:x}, our last zxid is {applied}", info.last_zxid_seen);
+            crate::warn_limited!("refusing session request: client has seen zxid 0x{:x}, our last zxid is {applied}", info.last_zxid_seen);
             self.replies.push_back((self.reply_after(), Entry::Refused { origin }));
             return;
         }
@@ -316,8 +316,8 @@ impl Sequencer {
     /// This server may prepare from now on: every session is given a fresh
     /// timeout (as a new ZooKeeper leader does), and held writes go ahead.
     pub(super) fn become_ready_leader(&mut self) {
-        eprintln!(
-            "keeper: server {} may prepare writes in term {} (every earlier entry committed, {} sessions re-armed)",
+        tracing::info!(
+            "server {} may prepare writes in term {} (every earlier entry committed, {} sessions re-armed)",
             self.my_id,
             self.raft.raft.term,
             self.tree.sessions().len()

@@ -147,7 +147,7 @@ impl ShardState {
         let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !c.inner.borrow().phase.answers_a_report()).cloned().collect();
         self.serve = match (self.serve, mode) {
             (_, ServeMode::Draining) => {
-                eprintln!("keeper: shard {}: stopping; draining {} client connections", self.id, clients.len());
+                tracing::info!("shard {}: stopping; draining {} client connections", self.id, clients.len());
                 self.serve = ServeMode::Draining;
                 for c in &clients {
                     self.close_if_drained(c);
@@ -160,7 +160,7 @@ impl ShardState {
                     ServeMode::Closed => "no leader, so not serving",
                     _ => "a leader is back, so read-only mode ends",
                 };
-                eprintln!("keeper: shard {}: {why}; closing {} client connections", self.id, clients.len());
+                tracing::info!("shard {}: {why}; closing {} client connections", self.id, clients.len());
                 for c in clients {
                     c.close();
                 }

@@ -44,7 +44,7 @@ impl ShardState {
     /// read-only server; a known session (right password) keeps its id.
     pub fn connect_read_only(&mut self, c: &Rc<Conn>, req: &ConnectRequest) -> Action {
         if !req.read_only {
-            eprintln!("keeper: {}: refusing a client that does not accept a read-only server (canBeReadOnly unset)", c.peer);
+            crate::warn_limited!(peer = %c.peer, "refusing a client that does not accept a read-only server (canBeReadOnly unset)");
             return Action::Close;
         }
         let timeout_ms = req.timeout_ms.clamp(self.cfg.min_session_timeout_ms, self.cfg.max_session_timeout_ms);

@@ -66,7 +66,7 @@ impl ShardState {
 
     fn on_connect(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
         let Ok(req) = ConnectRequest::read(frame) else {
-            eprintln!("keeper: {}: malformed ConnectRequest, closing", c.peer);
+            crate::warn_limited!(peer = %c.peer, "malformed ConnectRequest, closing");
             return Action::Close;
         };
         match self.serve {
@@ -85,7 +85,7 @@ impl ShardState {
     fn on_request(&mut self, c: &Rc<Conn>, frame: Bytes) -> Action {
         let start = Instant::now();
         let Ok((header, body)) = request::decode(frame) else {
-            eprintln!("keeper: {}: request header truncated, closing", c.peer);
+            crate::warn_limited!(peer = %c.peer, "request header truncated, closing");
             return Action::Close;
         };
         let xid = header.xid;
@@ -94,15 +94,15 @@ impl ShardState {
         let (op, req) = match body {
             Ok(decoded) => decoded,
             Err(RequestError::UnknownOp(code)) => {
-                eprintln!("keeper: {}: unknown opcode {code}, closing", c.peer);
+                crate::warn_limited!(peer = %c.peer, "unknown opcode {code}, closing");
                 return self.refuse(c, xid, start);
             }
             Err(RequestError::Fatal) => {
-                eprintln!("keeper: {}: malformed auth or SASL packet, closing", c.peer);
+                crate::warn_limited!(peer = %c.peer, "malformed auth or SASL packet, closing");
                 return Action::Close;
             }
             Err(err) => {
-                eprintln!("keeper: {}: malformed request ({err:?}), answering MarshallingError", c.peer);
+                crate::warn_limited!(peer = %c.peer, "malformed request ({err:?}), answering MarshallingError");
                 let op = OpCode::from_i32(header.op).expect("known opcodes decode or fail here");
                 if writes_take_a_zxid_when_malformed(op) {
                     // ZooKeeper logs a failed write even when its body did not decode.
@@ -117,7 +117,7 @@ impl ShardState {
         }
         if !matches!(op, OpCode::Auth | OpCode::Sasl) && !self.authenticated_enough(c) {
             // As ZooKeeper's AuthenticationHelper: the error, then the connection closes.
-            eprintln!("keeper: {}: session 0x{session_id:x} has not authenticated with {:?}; closing", c.peer, self.cfg.enforce_auth_schemes);
+            crate::warn_limited!(peer = %c.peer, session = %format_args!("0x{session_id:x}"), "not authenticated with {:?}; closing", self.cfg.enforce_auth_schemes);
             c.inner.borrow_mut().reply(xid, 0, &Err(ErrorCode::SessionClosedRequireSaslAuth), op, start);
             self.mark_dirty(c.id);
             return Action::Close;
@@ -208,7 +208,7 @@ impl ShardState {
                 Action::None
             }
             Ok(Step::Authenticated { token, authorization_id }) => {
-                eprintln!("keeper: {}: session 0x{:x} authenticated with SASL as {authorization_id}", c.peer, inner.session_id);
+                tracing::info!(peer = %c.peer, session = %format_args!("0x{:x}", inner.session_id), "authenticated with SASL as {authorization_id}");
                 let mut ids = inner.ids.to_vec();
                 if self.cfg.sasl_super_user.as_deref() == Some(authorization_id.as_str()) {
                     ids.push(Id::new("super", ""));
@@ -219,7 +219,7 @@ impl ShardState {
                 Action::None
             }
             Err(why) => {
-                eprintln!("keeper: {}: SASL authentication failed ({why}), closing", c.peer);
+                crate::warn_limited!(peer = %c.peer, "SASL authentication failed ({why}), closing");
                 self.counters.auth_failed += 1;
                 let required = self.cfg.enforce_auth_schemes.iter().any(|s| s == "sasl");
                 let code = if required { ErrorCode::SessionClosedRequireSaslAuth } else { ErrorCode::AuthFailed };
@@ -248,7 +248,7 @@ impl ShardState {
                 Action::None
             }
             AuthOutcome::Failed => {
-                eprintln!("keeper: {}: authentication failed for scheme {scheme:?}, closing", c.peer);
+                crate::warn_limited!(peer = %c.peer, "authentication failed for scheme {scheme:?}, closing");
                 self.counters.auth_failed += 1;
                 inner.reply(xid, 0, &Err(ErrorCode::AuthFailed), OpCode::Auth, start);
                 Action::Close

@@ -98,8 +98,8 @@ async fn follow_certificates(shard: ShardId, reloading: Rc<RefCell<tls::Reloadin
     loop {
         glommio::timer::sleep(CERTIFICATE_CHECK_EVERY).await;
         match reloading.borrow_mut().check() {
-            Some(Ok(())) => eprintln!("keeper: shard {shard}: TLS key or trust store changed; new connections use the new one"),
-            Some(Err(why)) => eprintln!("keeper: shard {shard}: TLS key or trust store changed but cannot be used ({why}); keeping the previous one"),
+            Some(Ok(())) => tracing::info!("shard {shard}: TLS key or trust store changed; new connections use the new one"),
+            Some(Err(why)) => tracing::warn!("shard {shard}: TLS key or trust store changed but cannot be used ({why}); keeping the previous one"),
             None => {}
         }
     }
@@ -120,7 +120,7 @@ impl Accepting {
             let stream = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("keeper: shard {id}: accept failed: {e}");
+                    tracing::warn!("shard {id}: accept failed: {e}");
                     glommio::timer::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -133,13 +133,13 @@ impl Accepting {
             if !admitted {
                 self.state.borrow_mut().counters.connections_refused += 1;
                 if let Some(n) = self.throttle.borrow_mut().report(now) {
-                    eprintln!("keeper: shard {id}: connection throttle: refused {n} new connections in the last second (connection_throttle_tokens)");
+                    tracing::warn!("shard {id}: connection throttle: refused {n} new connections in the last second (connection_throttle_tokens)");
                 }
                 continue;
             }
             if !self.conn_limits.acquire(peer.ip()) {
                 self.state.borrow_mut().counters.connections_refused += 1;
-                eprintln!("keeper: too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
+                crate::warn_limited!("too many connections from {} (maxClientCnxns={}), refusing", peer.ip(), cfg.max_client_cnxns);
                 continue;
             }
             let _ = stream.set_nodelay(true);
@@ -151,7 +151,7 @@ impl Accepting {
                     Some(acceptor) => match handshake(acceptor, stream).await {
                         Ok(done) => done,
                         Err(why) => {
-                            eprintln!("keeper: {peer}: TLS handshake failed: {why}");
+                            crate::warn_limited!(peer = %peer, "TLS handshake failed: {why}");
                             this.conn_limits.release(peer.ip());
                             return;
                         }
@@ -252,7 +252,7 @@ async fn read_loop(state: &Shared, conn: &Rc<Conn>, mut stream: SharedStream, tx
             let action = match frame::check(input.filled(), max_frame) {
                 FrameCheck::Incomplete => break,
                 FrameCheck::TooLarge(len) => {
-                    eprintln!("keeper: {}: frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing", conn.peer);
+                    crate::warn_limited!(peer = %conn.peer, "frame length {len} outside 0..={max_frame} (jute.maxbuffer), closing");
                     return;
                 }
                 FrameCheck::Ready(len) => {
@@ -321,7 +321,7 @@ async fn write_loop(conn: Rc<Conn>, mut stream: SharedStream) {
         let chunk = {
             let mut inner = conn.inner.borrow_mut();
             if inner.out.len() > limits::OUTPUT_PER_CONN_MAX_BYTES {
-                eprintln!("keeper: {}: more than {} bytes of unread output, closing", conn.peer, limits::OUTPUT_PER_CONN_MAX_BYTES);
+                tracing::warn!(peer = %conn.peer, "more than {} bytes of unread output, closing", limits::OUTPUT_PER_CONN_MAX_BYTES);
                 inner.out.clear();
                 inner.phase = Phase::Closing;
             }
