@@ -247,12 +247,22 @@ fn pkcs12_stores_are_read_and_a_renewed_certificate_is_served_without_a_restart(
     assert!(k.log().contains("TLS key or trust store changed; new connections use the new one"), "{}", k.log());
 }
 
+/// Writes `bytes` to `path` at once (a rename), as a certificate renewal does.
+fn replace_file(path: &Path, bytes: &[u8]) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, bytes).unwrap();
+    std::fs::rename(next, path).unwrap();
+}
+
 #[test]
 fn an_ensemble_with_ssl_quorum_links_through_tls_and_refuses_plaintext_peers() {
     let dir = temp_dir("tls-quorum");
     let certs = Certificates::make(&dir);
-    let extra = format!("sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n", certs.path("quorum.pem"), certs.path("ca.pem"));
-    let e = Ensemble::start_each("tls-quorum", 3, &|_| extra.clone());
+    let (key, trust) = (dir.join("peer-key.pem"), dir.join("peer-trust.pem"));
+    std::fs::copy(dir.join("quorum.pem"), &key).unwrap();
+    std::fs::copy(dir.join("ca.pem"), &trust).unwrap();
+    let extra = format!("sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n", key.display(), trust.display());
+    let mut e = Ensemble::start_each("tls-quorum", 3, &|_| extra.clone());
     let leader = e.leader();
     let follower = (leader + 1) % 3;
     let mut writer = RawClient::connect(e.servers[follower].addr());
@@ -269,4 +279,50 @@ fn an_ensemble_with_ssl_quorum_links_through_tls_and_refuses_plaintext_peers() {
     }
     let refused = common::eventually(Duration::from_secs(10), || e.servers[other].log().contains("refusing the peer link: TLS handshake"));
     assert!(refused, "{}", e.servers[other].log());
+
+    // A move to a new CA while the ensemble runs: trust both, take a
+    // certificate from the new one, then trust only the new one. Each step
+    // is picked up by every server without a restart.
+    openssl(&dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca2.key", "-out", "ca2.pem", "-days", "2", "-subj", "/CN=keeper-test-ca-2"]);
+    openssl(&dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "peer2.key", "-out", "peer2.csr", "-subj", "/CN=keeper-peer-2"]);
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "peer2.csr",
+            "-out",
+            "peer2.crt",
+            "-extfile",
+            "quorum.ext",
+            "-CA",
+            "ca2.pem",
+            "-CAkey",
+            "ca2.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+        ],
+    );
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let reloaded = |e: &Ensemble, times: usize| {
+        common::eventually(Duration::from_secs(10), || {
+            e.servers.iter().all(|s| s.log().matches("peer links: TLS key or trust store changed; new connections use the new one").count() >= times)
+        })
+    };
+    replace_file(&trust, &[read("ca.pem"), read("ca2.pem")].concat());
+    assert!(reloaded(&e, 1), "every server trusts both CAs:\n{}", e.logs());
+    replace_file(&key, &[read("peer2.crt"), read("peer2.key")].concat());
+    assert!(reloaded(&e, 2), "every server holds the new CA's certificate:\n{}", e.logs());
+    replace_file(&trust, &read("ca2.pem"));
+    assert!(reloaded(&e, 3), "every server trusts only the new CA:\n{}", e.logs());
+    // A restarted server has only the new CA's certificate and trust: the
+    // others reach it and it reaches them only with what they reloaded.
+    e.kill(other);
+    e.restart(other);
+    let mut late = RawClient::connect(e.servers[other].addr());
+    assert_eq!(late.create("/after-renewal", b"x", 0), Some(0), "a write through the restarted server commits:\n{}", e.logs());
+    late.sync("/over-tls");
+    assert_eq!(late.get("/over-tls").as_deref(), Some(&b"replicated"[..]));
 }

@@ -24,7 +24,7 @@ use crate::core::consensus::frame::{self, Frame, Hello};
 use crate::core::messages::PeerMessage;
 use crate::runtime::input::Input;
 use crate::runtime::notify::{Mailbox, Notify};
-use crate::runtime::tls::PeerTls;
+use crate::runtime::tls::{PeerTls, Reloading};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::spawn_local;
@@ -86,18 +86,23 @@ impl Peers {
         gone: fn(u64) -> E,
     ) -> Peers {
         let me = hello(cfg);
+        // Each new link takes the TLS configuration as it is then: renewed stores apply to new links.
+        let tls = tls.map(|t| {
+            let ssl = cfg.ssl_quorum.as_ref().expect("peer TLS comes from ssl.quorum.*");
+            let reloading = Rc::new(RefCell::new(Reloading::new(ssl, t, crate::runtime::tls::peer_configs)));
+            spawn_local(crate::runtime::tls::follow_certificates("peer links".into(), reloading.clone())).detach();
+            reloading
+        });
         let mut links = HashMap::new();
         for server in cfg.servers.iter().filter(|s| s.id != cfg.my_id) {
             let out = Rc::new(Outbound::default());
             links.insert(server.id as u64, out.clone());
-            let connector = tls.as_ref().map(|t| futures_rustls::TlsConnector::from(t.dial.clone()));
-            spawn_local(dial(server.clone(), me, out, connector)).detach();
+            spawn_local(dial(server.clone(), me, out, tls.clone())).detach();
         }
-        let acceptor = tls.map(|t| futures_rustls::TlsAcceptor::from(t.accept));
         let inbound = Rc::new(Inbound { me, members: cfg.servers.clone(), mailbox, deliver, gone });
         // SAFETY: the descriptor is a listening TCP socket handed over whole.
         let listener = unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) };
-        spawn_local(accept(listener, acceptor, inbound)).detach();
+        spawn_local(accept(listener, tls, inbound)).detach();
         Peers { links }
     }
 
@@ -135,7 +140,7 @@ fn resolve(server: &ServerSpec) -> Option<SocketAddr> {
 /// that closes within [`LINK_SHORT_LIVED`] of opening (a peer refusing it,
 /// a proxy in between cutting it) counts as a failed attempt: the backoff
 /// grows and the log says so once, not on every try.
-async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<futures_rustls::TlsConnector>) {
+async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<Rc<RefCell<Reloading<PeerTls>>>>) {
     let mut backoff = RECONNECT_FIRST;
     // Whether the log already said the peer cannot be reached, or that its links close at once.
     let (mut unreachable, mut flapping) = (false, false);
@@ -163,7 +168,8 @@ async fn dial(server: ServerSpec, me: Hello, out: Rc<Outbound>, tls: Option<futu
         }
         let opened = std::time::Instant::now();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        let failure = match &tls {
+        let connector = tls.as_ref().map(|t| futures_rustls::TlsConnector::from(t.borrow().current().dial));
+        let failure = match &connector {
             None => write_queued(&mut stream, fd, &me, &out).await,
             Some(connector) => match tls_to(connector, &server, stream).await {
                 Ok(mut secured) => write_queued(&mut secured, fd, &me, &out).await,
@@ -263,12 +269,13 @@ struct Inbound<E> {
 }
 
 /// Accepts links from the other servers.
-async fn accept<E: 'static>(listener: TcpListener, tls: Option<futures_rustls::TlsAcceptor>, inbound: Rc<Inbound<E>>) {
+async fn accept<E: 'static>(listener: TcpListener, tls: Option<Rc<RefCell<Reloading<PeerTls>>>>, inbound: Rc<Inbound<E>>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let peer = stream.peer_addr().map_or("an unknown address".to_string(), |a| a.to_string());
-                let (tls, inbound) = (tls.clone(), inbound.clone());
+                let tls = tls.as_ref().map(|t| futures_rustls::TlsAcceptor::from(t.borrow().current().accept));
+                let inbound = inbound.clone();
                 spawn_local(async move {
                     match tls {
                         None => read_link(stream, peer, inbound).await,

@@ -116,25 +116,27 @@ impl rustls::client::danger::ServerCertVerifier for AnyName {
     }
 }
 
-/// A server configuration that follows its files, as ZooKeeper's
-/// `FileChangeWatcher` makes its SSL context follow the key and trust
-/// stores: rebuilt when either file changes (renewed certificates take
-/// effect without a restart; connections already open keep theirs).
-pub struct Reloading {
+/// A TLS configuration that follows its files, as ZooKeeper's
+/// `FileChangeWatcher` makes its SSL contexts follow the key and trust
+/// stores (`sslQuorumReloadCertFiles` for the peer links): rebuilt by
+/// `build` when either file changes. Renewed certificates take effect
+/// without a restart; connections already open keep theirs.
+pub struct Reloading<T> {
     ssl: Ssl,
-    config: Arc<ServerConfig>,
+    config: T,
+    build: fn(&Ssl) -> Result<T, String>,
     /// Each store file's modification time and size when last read.
     stamps: Vec<Option<(SystemTime, u64)>>,
 }
 
-impl Reloading {
-    /// Follows the files of `ssl`, whose configuration is `config` now.
-    pub fn new(ssl: &Ssl, config: Arc<ServerConfig>) -> Reloading {
-        Reloading { stamps: stamps(ssl), ssl: ssl.clone(), config }
+impl<T: Clone> Reloading<T> {
+    /// Follows the files of `ssl`, whose configuration `build` made as `config` now.
+    pub fn new(ssl: &Ssl, config: T, build: fn(&Ssl) -> Result<T, String>) -> Reloading<T> {
+        Reloading { stamps: stamps(ssl), ssl: ssl.clone(), config, build }
     }
 
-    /// The configuration to accept the next connection with.
-    pub fn current(&self) -> Arc<ServerConfig> {
+    /// The configuration for the next connection.
+    pub fn current(&self) -> T {
         self.config.clone()
     }
 
@@ -146,7 +148,24 @@ impl Reloading {
             return None;
         }
         self.stamps = now;
-        Some(server_config(&self.ssl).map(|config| self.config = config))
+        Some((self.build)(&self.ssl).map(|config| self.config = config))
+    }
+}
+
+/// How often the TLS stores' files are looked at for a change.
+pub const CERTIFICATE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Rebuilds `reloading` whenever its files change, logging what happened
+/// (`what`: whose TLS it is). Runs on the current executor, forever.
+pub async fn follow_certificates<T: Clone>(what: String, reloading: std::rc::Rc<std::cell::RefCell<Reloading<T>>>) {
+    loop {
+        glommio::timer::sleep(CERTIFICATE_CHECK_EVERY).await;
+        let checked = reloading.borrow_mut().check();
+        match checked {
+            Some(Ok(())) => tracing::info!("{what}: TLS key or trust store changed; new connections use the new one"),
+            Some(Err(why)) => tracing::warn!("{what}: TLS key or trust store changed but cannot be used ({why}); keeping the previous one"),
+            None => {}
+        }
     }
 }
 

@@ -69,8 +69,8 @@ pub async fn run_shard(setup: ShardSetup) {
     let secure = secure_listener.map(|(fd, config)| {
         // SAFETY: the descriptor is a listening TCP socket handed over whole.
         let listener = unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) };
-        let reloading = Rc::new(RefCell::new(tls::Reloading::new(&cfg.ssl, config)));
-        spawn_local(follow_certificates(id, reloading.clone())).detach();
+        let reloading = Rc::new(RefCell::new(tls::Reloading::new(&cfg.ssl, config, tls::server_config)));
+        spawn_local(tls::follow_certificates(format!("shard {id}"), reloading.clone())).detach();
         spawn_local(accepting.clone().accept_loop(listener, Some(reloading)))
     });
     match listener {
@@ -90,28 +90,13 @@ struct Accepting {
     throttle: Rc<RefCell<limits::ConnectionThrottle>>,
 }
 
-/// How often a shard looks at the TLS stores' files for a change.
-const CERTIFICATE_CHECK_EVERY: Duration = Duration::from_secs(1);
-
-/// Rebuilds the shard's TLS configuration when a store's file changes.
-async fn follow_certificates(shard: ShardId, reloading: Rc<RefCell<tls::Reloading>>) {
-    loop {
-        glommio::timer::sleep(CERTIFICATE_CHECK_EVERY).await;
-        match reloading.borrow_mut().check() {
-            Some(Ok(())) => tracing::info!("shard {shard}: TLS key or trust store changed; new connections use the new one"),
-            Some(Err(why)) => tracing::warn!("shard {shard}: TLS key or trust store changed but cannot be used ({why}); keeping the previous one"),
-            None => {}
-        }
-    }
-}
-
 /// How long a TLS client has to finish its handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Accepting {
     /// Accepts clients on `listener` (through TLS with `tls`) and serves each
     /// on tasks of its own, after the connection throttle and maxClientCnxns.
-    async fn accept_loop(self, listener: TcpListener, tls: Option<Rc<RefCell<tls::Reloading>>>) {
+    async fn accept_loop(self, listener: TcpListener, tls: Option<Rc<RefCell<tls::Reloading<Arc<rustls::ServerConfig>>>>>) {
         let (id, cfg) = {
             let s = self.state.borrow();
             (s.id, s.cfg.clone())
