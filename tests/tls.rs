@@ -257,7 +257,7 @@ fn replace_file(path: &Path, bytes: &[u8]) {
 #[test]
 fn an_ensemble_with_ssl_quorum_links_through_tls_and_refuses_plaintext_peers() {
     let dir = temp_dir("tls-quorum");
-    let certs = Certificates::make(&dir);
+    Certificates::make(&dir);
     let (key, trust) = (dir.join("peer-key.pem"), dir.join("peer-trust.pem"));
     std::fs::copy(dir.join("quorum.pem"), &key).unwrap();
     std::fs::copy(dir.join("ca.pem"), &trust).unwrap();
