@@ -108,6 +108,9 @@ fn metrics_serve_zookeepers_gauges_in_the_prometheus_text_format() {
     {
         assert!(mntr.contains(key), "mntr has {key:?}:\n{mntr}");
     }
+    // ZooKeeper's filter: only the families named.
+    let filtered = parse_exposition(&http(port, "GET /metrics?name[]=znode_count&name[]=commit_count HTTP/1.1\r\nHost: keeper\r\n\r\n").2);
+    assert_eq!(filtered.keys().collect::<Vec<_>>(), ["commit_count", "znode_count"], "{filtered:?}");
     // Nothing but GET /metrics, and no request body.
     assert!(http(port, "GET / HTTP/1.1\r\n\r\n").0.contains("404"));
     assert!(http(port, "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi").0.contains("405"));

@@ -188,7 +188,6 @@ pub fn render(word: &str, report: &AdminReport, cfg: &Config, _peer: SocketAddr)
             let _ = writeln!(out, "{:#x}: {:016x}", report.last_zxid, report.digest.expect("hash reports carry a digest"));
         }
         "mntr" => out.push_str(&mntr(report)),
-        METRICS => out.push_str(&crate::runtime::http::ok(crate::runtime::metrics::CONTENT_TYPE, &prometheus(report))),
         "conf" => {
             let _ = writeln!(out, "clientPort={}", cfg.client_addr.port());
             let _ = writeln!(out, "secureClientPort={}", cfg.secure_client_addr.map_or(-1, |a| a.port() as i32));

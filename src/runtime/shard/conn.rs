@@ -100,6 +100,8 @@ pub struct ConnInner {
     pub stats: ConnStats,
     /// Where the connection's SASL exchange stands.
     pub sasl: crate::core::sasl::DigestMd5,
+    /// A Prometheus scrape's `name[]` filter (empty: every family).
+    pub metrics_names: Vec<String>,
 }
 
 /// A connection, shared by its reader task, its writer task and the shard.
@@ -142,6 +144,7 @@ impl Conn {
             pending: VecDeque::new(),
             stats: ConnStats::new(wall_ms()),
             sasl: crate::core::sasl::DigestMd5::Start,
+            metrics_names: Vec::new(),
         };
         Conn { id, peer, inner: RefCell::new(inner), writer_wake: Notify::default(), reader_wake: Notify::default() }
     }

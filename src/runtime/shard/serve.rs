@@ -364,6 +364,7 @@ async fn consume(state: Shared, rx: glommio::channels::shared_channel::Connected
                 if let Some(c) = s.conns.get(&conn) {
                     let phase = c.inner.borrow().phase;
                     let text = match phase {
+                        Phase::FourLetter(fourlw::METRICS) => metrics::response(&report, &c.inner.borrow().metrics_names),
                         Phase::FourLetter(word) => fourlw::render(word, &report, &s.cfg, c.peer),
                         Phase::Admin(cmd) => admin::render(cmd, &report, &s.cfg),
                         _ => continue,
@@ -437,8 +438,12 @@ async fn serve_http(listener: TcpListener, endpoint: Endpoint, state: Shared, tx
                     _ => break http::Head::Refused("408 Request Timeout"),
                 }
             };
+            let mut names = Vec::new();
             let routed = match asked {
-                http::Head::Get { path, query } => endpoint.route(&state.borrow(), &path, &query),
+                http::Head::Get { path, query } => {
+                    names = metrics::requested_names(&query);
+                    endpoint.route(&state.borrow(), &path, &query)
+                }
                 http::Head::Refused(status) => Err(http::error(status)),
                 http::Head::More => unreachable!("the loop ends only with an answer"),
             };
@@ -447,6 +452,7 @@ async fn serve_http(listener: TcpListener, endpoint: Endpoint, state: Shared, tx
                     let Ok(peer) = stream.peer_addr() else { return active.set(active.get() - 1) };
                     let conn = state.borrow_mut().add_conn(peer);
                     conn.inner.borrow_mut().phase = phase;
+                    conn.inner.borrow_mut().metrics_names = names;
                     let writer = spawn_local(write_loop(conn.clone(), SharedStream::new(stream)));
                     let origin = Origin { shard: state.borrow().id, conn: conn.id };
                     if tx.send(ToBroadcast::Admin { origin, query }).await.is_err() {
