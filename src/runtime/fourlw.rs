@@ -305,7 +305,7 @@ fn mntr(report: &AdminReport) -> String {
 /// `zk_`: gauges, the quota gauge sets (`<namespace>_<name>`), counters,
 /// then summaries, in ZooKeeper's order of kinds.
 pub(crate) fn monitor_rows(report: &AdminReport) -> Vec<(String, String)> {
-    let mut rows: Vec<(String, String)> = mntr_rows(report).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut rows: Vec<(String, String)> = gauge_rows(report).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     for q in &report.quotas {
         rows.extend(quota_gauges(q).into_iter().map(|(name, v)| (format!("{}_{name}", q.namespace), v.to_string())));
     }
@@ -375,7 +375,7 @@ impl Summary {
     }
 
     fn sum(&self) -> f64 {
-        self.hist.mean() * self.hist.len() as f64 / self.per_unit
+        total(&self.hist, self.per_unit)
     }
 
     /// mntr's rows, as ZooKeeper's default provider prints them:
@@ -410,7 +410,13 @@ fn write_summary(out: &mut String, name: &str, labels: &str, hist: &Histogram, q
     }
     let set = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
     let _ = writeln!(out, "{name}_count{set} {:?}", hist.len() as f64);
-    let _ = writeln!(out, "{name}_sum{set} {}", prometheus_number(hist.mean() * hist.len() as f64 / scale));
+    let _ = writeln!(out, "{name}_sum{set} {}", prometheus_number(total(hist, scale)));
+}
+
+/// The sum of a histogram's values, over `scale` (HDR histograms keep no
+/// exact sum: the mean times the count).
+fn total(hist: &Histogram, scale: f64) -> f64 {
+    hist.mean() * hist.len() as f64 / scale
 }
 
 /// A sample's value in the text format (`NaN` as Prometheus spells it).
@@ -422,8 +428,9 @@ fn family(out: &mut String, name: &str, kind: &str) {
     let _ = write!(out, "# HELP {name} {name}\n# TYPE {name} {kind}\n");
 }
 
-/// mntr's keys (without `zk_`) and values.
-pub(crate) fn mntr_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
+/// ZooKeeper's server gauges (mntr's first rows; keys without `zk_`), and
+/// the text-only `version`, `server_state` and `peer_state`.
+pub(crate) fn gauge_rows(report: &AdminReport) -> Vec<(&'static str, String)> {
     let c = counters(report);
     let watch_count: usize = report.shards.iter().map(|s| s.watch_count).sum();
     let ephemerals: usize = report.ephemerals.iter().map(|(_, p)| p.len()).sum();
@@ -496,7 +503,7 @@ pub const METRICS: &str = "metrics";
 /// raft's state, expired sessions.
 pub fn prometheus(report: &AdminReport) -> String {
     let mut out = String::new();
-    for (name, value) in mntr_rows(report) {
+    for (name, value) in gauge_rows(report) {
         let Ok(v) = value.parse::<f64>() else { continue };
         if name == "followers" {
             continue;

@@ -232,11 +232,11 @@ impl History {
     /// A reply carrying `zxid` reached client `id`: every change it
     /// reflects to a watched key must have fired its watch already.
     pub fn reply_seen(&mut self, id: u64, now: i64, zxid: i64) -> Result<(), String> {
-        let watches = self.clients.get(&id).map(|c| c.watches.clone()).unwrap_or_default();
-        let missed = watches.iter().find_map(|(key, &state)| self.next_change(key, state).filter(|z| *z <= zxid).map(|z| (key, z)));
+        let watches = self.clients.get(&id).map(|c| &c.watches);
+        let missed = watches.into_iter().flatten().find_map(|(key, &state)| self.next_change(key, state).filter(|z| *z <= zxid).map(|z| (key.clone(), z)));
         if let Some((key, change)) = missed {
             self.event(id, now, Event::Reply { zxid });
-            return Err(self.violation(id, Some(key), format!("a reply at {zxid:#x} reflects the change of {key} at {change:#x}, before the watch event")));
+            return Err(self.violation(id, Some(&key), format!("a reply at {zxid:#x} reflects the change of {key} at {change:#x}, before the watch event")));
         }
         Ok(())
     }

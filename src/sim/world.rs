@@ -695,8 +695,9 @@ impl World {
     }
 
     /// Each server's shards report their sessions' activity, as they do
-    /// twice per tick.
+    /// twice per tick (to a running server: its driver's tick calls this).
     fn report_touches(&mut self, id: u64) {
+        debug_assert!(self.up(id));
         let s = self.servers.get_mut(&id).unwrap();
         if self.now - s.touches_reported_at < s.cfg.tick_ms as i64 / 2 {
             return;
@@ -704,17 +705,9 @@ impl World {
         s.touches_reported_at = self.now;
         let touched: Vec<i64> = s.shards.iter_mut().flat_map(|shard| shard.touched.drain()).filter(|s| *s != 0).collect();
         if !touched.is_empty() {
-            self.deliver_from_client(id, ToBroadcast::Touch(touched));
-        }
-    }
-
-    fn deliver_from_client(&mut self, id: u64, msg: ToBroadcast) {
-        if let ToBroadcast::Touch(ids) = &msg {
-            self.touches_arrive(id, ids);
-        }
-        if self.up(id) {
+            self.touches_arrive(id, &touched);
             let clock = self.clock(id);
-            self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().on_message(msg, clock);
+            self.servers.get_mut(&id).unwrap().seq.as_mut().unwrap().on_message(ToBroadcast::Touch(touched), clock);
         }
     }
 

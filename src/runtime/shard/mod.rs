@@ -139,12 +139,17 @@ impl ShardState {
         }
     }
 
+    /// The connections of clients (not those answering a report).
+    fn client_conns(&self) -> Vec<Rc<Conn>> {
+        self.conns.values().filter(|c| !c.inner.borrow().phase.answers_a_report()).cloned().collect()
+    }
+
     /// Serves clients this way from now on. Any change from serving closes
     /// every client connection (their sessions live on; the clients
     /// reconnect, here or elsewhere), except draining, which closes each
     /// once every request it sent is answered.
     pub fn set_serve_mode(&mut self, mode: ServeMode) {
-        let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !c.inner.borrow().phase.answers_a_report()).cloned().collect();
+        let clients = self.client_conns();
         self.serve = match (self.serve, mode) {
             (_, ServeMode::Draining) => {
                 tracing::info!("shard {}: stopping; draining {} client connections", self.id, clients.len());
@@ -239,7 +244,7 @@ impl ShardState {
                 // A snapshot replaced the state: watches saw no event for the
                 // jump, so every client reconnects (and re-registers them).
                 self.tree = DataTree::clone(tree);
-                let clients: Vec<Rc<Conn>> = self.conns.values().filter(|c| !c.inner.borrow().phase.answers_a_report()).cloned().collect();
+                let clients = self.client_conns();
                 for c in clients {
                     c.close();
                 }

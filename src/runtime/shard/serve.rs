@@ -441,7 +441,9 @@ async fn serve_http(listener: TcpListener, endpoint: Endpoint, state: Shared, tx
             let mut names = Vec::new();
             let routed = match asked {
                 http::Head::Get { path, query } => {
-                    names = metrics::requested_names(&query);
+                    if endpoint == Endpoint::Metrics {
+                        names = metrics::requested_names(&query);
+                    }
                     endpoint.route(&state.borrow(), &path, &query)
                 }
                 http::Head::Refused(status) => Err(http::error(status)),
