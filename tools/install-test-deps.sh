@@ -21,6 +21,8 @@ command -v make >/dev/null || need+=(make)
 command -v cc >/dev/null || need+=(gcc)
 # A test reads the listening socket's backlog with ss.
 command -v ss >/dev/null || need+=(iproute2)
+# The TLS tests make their certificates with openssl (keytool comes with the JRE).
+command -v openssl >/dev/null || need+=(openssl)
 # A metrics test has Debian's Prometheus server scrape keeper.
 command -v prometheus >/dev/null || need+=(prometheus)
 # The package test builds a .deb and verifies its systemd unit.
